@@ -1,0 +1,147 @@
+//! The engine's input: a fixed-size, heap-free `Command`.
+//!
+//! A command is what the gateway decodes from the wire and what the journal
+//! stores. It is `Copy` so it can sit in a ring-buffer slot and be archived with
+//! `rkyv` without pointers. Its timestamp is stamped at ingress; the matcher
+//! reads time only from here, never from a clock.
+//!
+//! Commands are built from already-validated identifiers, but numeric fields
+//! are not range-checked here: the engine checks them against the symbol's
+//! rules and rejects with a reason, because the rules are per symbol and
+//! configurable.
+
+use crate::ids::{OrderId, Symbol, UserId};
+use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
+
+/// One instruction to the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct Command {
+    /// Ingress timestamp in nanoseconds since the Unix epoch, stamped by the
+    /// gateway and journaled. Trades carry it as their time.
+    pub ts: u64,
+    /// The instrument.
+    pub symbol: Symbol,
+    /// The user that owns the order.
+    pub user_id: UserId,
+    /// The client's order id: the new order's id for `Add`, the target's id
+    /// for `Cancel` and `Replace`.
+    pub order_id: OrderId,
+    /// What to do.
+    pub action: Action,
+}
+
+/// What a command asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+#[repr(u8)]
+pub enum Action {
+    /// Enter a new order.
+    Add(OrderSpec) = 0,
+    /// Cancel a live order (resting, or an untriggered stop).
+    Cancel = 1,
+    /// Change the price and/or total quantity of a resting order.
+    Replace(ReplaceSpec) = 2,
+}
+
+/// The terms of a new order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct OrderSpec {
+    /// Buy or sell.
+    pub side: Side,
+    /// Limit, market, stop or stop-limit.
+    pub order_type: OrderType,
+    /// How long the order may stay open.
+    pub tif: TimeInForce,
+    /// Reject instead of taking liquidity. Only for GTC limit orders.
+    pub post_only: bool,
+    /// The limit price for `Limit` and `StopLimit`; `0` otherwise.
+    pub price: Price,
+    /// The trigger price for `Stop` and `StopLimit`; `0` otherwise.
+    pub stop_price: Price,
+    /// The order's total quantity.
+    pub quantity: Qty,
+}
+
+impl OrderSpec {
+    /// A GTC limit order, the most common kind.
+    pub fn limit(side: Side, price: Price, quantity: Qty) -> OrderSpec {
+        OrderSpec {
+            side,
+            order_type: OrderType::Limit,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            price,
+            stop_price: 0,
+            quantity,
+        }
+    }
+
+    /// A market order. Its remainder always expires.
+    pub fn market(side: Side, quantity: Qty) -> OrderSpec {
+        OrderSpec {
+            side,
+            order_type: OrderType::Market,
+            tif: TimeInForce::Ioc,
+            post_only: false,
+            price: 0,
+            stop_price: 0,
+            quantity,
+        }
+    }
+}
+
+/// The changes a replace asks for. At least one field must be set.
+///
+/// `new_quantity` is the new *total* quantity, FIX style: it includes what
+/// has already been filled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct ReplaceSpec {
+    /// The new limit price, if it changes.
+    pub new_price: Option<Price>,
+    /// The new total quantity, if it changes.
+    pub new_quantity: Option<Qty>,
+}
+
+impl Command {
+    /// A command to add `spec` as `user`'s order `order`.
+    pub fn add(ts: u64, symbol: Symbol, user: UserId, order: OrderId, spec: OrderSpec) -> Self {
+        Command {
+            ts,
+            symbol,
+            user_id: user,
+            order_id: order,
+            action: Action::Add(spec),
+        }
+    }
+
+    /// A command to cancel `user`'s order `order`.
+    pub fn cancel(ts: u64, symbol: Symbol, user: UserId, order: OrderId) -> Self {
+        Command {
+            ts,
+            symbol,
+            user_id: user,
+            order_id: order,
+            action: Action::Cancel,
+        }
+    }
+
+    /// A command to replace `user`'s order `order`.
+    pub fn replace(
+        ts: u64,
+        symbol: Symbol,
+        user: UserId,
+        order: OrderId,
+        spec: ReplaceSpec,
+    ) -> Self {
+        Command {
+            ts,
+            symbol,
+            user_id: user,
+            order_id: order,
+            action: Action::Replace(spec),
+        }
+    }
+}

@@ -1,0 +1,762 @@
+//! The matcher: applies one command at a time to the books, deterministically.
+//!
+//! `Engine::apply` is a pure function of the engine's state and the command.
+//! It must never read a clock, do I/O, block, use randomness, or depend on
+//! the iteration order of a hash table; after warm-up it must not allocate.
+//! Anything that breaks one of those rules breaks journal replay.
+
+use std::collections::HashMap;
+
+use rustc_hash::FxBuildHasher;
+
+use crate::book::Book;
+use crate::command::{Action, Command, OrderSpec, ReplaceSpec};
+use crate::config::{ConfigError, EngineConfig, SelfTradePrevention, SymbolRules};
+use crate::event::{
+    CancelReason, Depth, Event, EventSink, OrderRef, RejectReason, Trade, TradeParty,
+};
+use crate::ids::{OrderId, Symbol, UserId};
+use crate::orders::{NIL, Order, Orders, key_hash};
+use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
+
+/// The matching engine: every symbol's book and every live order.
+///
+/// # Event order
+///
+/// Each command produces its events in this order; consumers number outputs
+/// by it, so it is part of the contract.
+///
+/// - **ADD**
+///   1. Exactly one `Rejected` if the symbol is unknown (and the symbol limit
+///      is reached), the id is live for the user, the order breaks its
+///      symbol's rules, or a post-only order would take. Nothing else follows.
+///   2. Otherwise `Accepted`, then:
+///      - a FOK order that cannot fill completely: `Expired`;
+///      - else, per execution in price-time order: `Trade`; self-trade
+///        prevention may interleave `Cancelled` (resting first, then
+///        incoming);
+///      - an IOC or market remainder: `Expired`. A GTC limit remainder rests
+///        silently. A stop order rests in the stop list silently.
+///   3. Stops that the new last price triggers, one at a time: `Triggered`,
+///      then that order's events as in step 2.
+///   4. `Depth`, if the top five levels of either side changed.
+/// - **CANCEL**: `Cancelled` or `CancelRejected`, then `Depth` if changed.
+/// - **REPLACE**: `ReplaceRejected`; or `Cancelled` when the new total is at
+///   or below the filled quantity; or `Replaced`, then (when priority is
+///   lost) the order's executions as in step 2, triggered stops, and `Depth`.
+pub struct Engine {
+    pub(crate) config: EngineConfig,
+    /// Symbol to book index. Looked up, never iterated: `books` holds the
+    /// canonical order.
+    pub(crate) symbols: HashMap<Symbol, u32, FxBuildHasher>,
+    pub(crate) books: Vec<Book>,
+    pub(crate) orders: Orders,
+    /// The id of the next trade; trade ids start at 1.
+    pub(crate) next_trade_id: u64,
+    /// The arrival number of the next order; orders stops by time.
+    pub(crate) next_arrival: u64,
+}
+
+/// Book-level figures for one symbol, for tools and benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookSummary {
+    /// The highest bid, if any.
+    pub best_bid: Option<Price>,
+    /// The lowest ask, if any.
+    pub best_ask: Option<Price>,
+    /// Orders resting on the bid side.
+    pub bid_orders: usize,
+    /// Orders resting on the ask side.
+    pub ask_orders: usize,
+    /// Distinct bid prices.
+    pub bid_levels: usize,
+    /// Distinct ask prices.
+    pub ask_levels: usize,
+    /// Untriggered stop orders, both sides.
+    pub stop_orders: usize,
+    /// The last trade price, if any trade happened.
+    pub last_price: Option<Price>,
+    /// The last trade quantity, `0` if none.
+    pub last_qty: Qty,
+}
+
+/// A read-only view of one live order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    /// The owner.
+    pub user_id: UserId,
+    /// The client's order id.
+    pub order_id: OrderId,
+    /// Buy or sell.
+    pub side: Side,
+    /// The order type as submitted (a triggered stop-limit stays `StopLimit`).
+    pub order_type: OrderType,
+    /// The limit price; `0` for a stop-market order.
+    pub price: Price,
+    /// The trigger price; `0` unless a stop.
+    pub stop_price: Price,
+    /// The total quantity, filled part included.
+    pub quantity: Qty,
+    /// How much has traded.
+    pub filled: Qty,
+}
+
+/// How matching an aggressor ended.
+enum MatchEnd {
+    /// Matching stopped: filled, or no more crossing liquidity.
+    Stopped,
+    /// Self-trade prevention cancelled the aggressor.
+    TakerCancelled,
+}
+
+impl Engine {
+    /// Builds an empty engine. Configured symbols get their books at once.
+    pub fn new(config: EngineConfig) -> Result<Engine, ConfigError> {
+        config.validate()?;
+        let mut engine = Engine {
+            symbols: HashMap::with_capacity_and_hasher(config.max_symbols as usize, FxBuildHasher),
+            books: Vec::with_capacity(config.max_symbols as usize),
+            orders: Orders::with_capacity(config.order_capacity as usize),
+            next_trade_id: 1,
+            next_arrival: 0,
+            config,
+        };
+        for entry in engine.config.symbols.clone() {
+            engine.create_book(entry.symbol, entry.rules);
+        }
+        Ok(engine)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Applies one command, reporting its outcomes to `sink` in the order
+    /// documented on [`Engine`].
+    pub fn apply<S: EventSink + ?Sized>(&mut self, command: &Command, sink: &mut S) {
+        match command.action {
+            Action::Add(spec) => self.add(command, spec, sink),
+            Action::Cancel => self.cancel(command, sink),
+            Action::Replace(spec) => self.replace(command, spec, sink),
+        }
+    }
+
+    /// Figures for one symbol's book, if the symbol exists.
+    pub fn book_summary(&self, symbol: &Symbol) -> Option<BookSummary> {
+        let book = &self.books[*self.symbols.get(symbol)? as usize];
+        Some(BookSummary {
+            best_bid: book.bids.best_price(),
+            best_ask: book.asks.best_price(),
+            bid_orders: book.bids.order_count(),
+            ask_orders: book.asks.order_count(),
+            bid_levels: book.bids.level_count(),
+            ask_levels: book.asks.level_count(),
+            stop_orders: book.buy_stops.len() + book.sell_stops.len(),
+            last_price: (book.last_price != 0).then_some(book.last_price),
+            last_qty: book.last_qty,
+        })
+    }
+
+    /// The current top of one symbol's book.
+    pub fn depth(&self, symbol: &Symbol) -> Option<Depth> {
+        let book = &self.books[*self.symbols.get(symbol)? as usize];
+        Some(Depth {
+            symbol: book.symbol,
+            bids: book.bids.depth(),
+            asks: book.asks.depth(),
+            last_price: book.last_price,
+            last_qty: book.last_qty,
+        })
+    }
+
+    /// One side's resting orders in priority order: best price first, oldest
+    /// first within a price. Empty if the symbol does not exist.
+    pub fn resting_orders(&self, symbol: &Symbol, side: Side) -> Vec<OrderView> {
+        let Some(&b) = self.symbols.get(symbol) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for level in self.books[b as usize].ladder(side).levels_best_first() {
+            let mut slot = level.head;
+            while slot != NIL {
+                let order = self.orders.get(slot);
+                out.push(order.view());
+                slot = order.next;
+            }
+        }
+        out
+    }
+
+    /// One side's untriggered stop orders, next to trigger first. Empty if
+    /// the symbol does not exist.
+    pub fn stop_orders(&self, symbol: &Symbol, side: Side) -> Vec<OrderView> {
+        let Some(&b) = self.symbols.get(symbol) else {
+            return Vec::new();
+        };
+        let book = &self.books[b as usize];
+        let queue = match side {
+            Side::Buy => &book.buy_stops,
+            Side::Sell => &book.sell_stops,
+        };
+        queue
+            .slots_in_trigger_order()
+            .map(|slot| self.orders.get(slot).view())
+            .collect()
+    }
+
+    /// How many orders are live (resting or waiting for a trigger).
+    pub fn live_orders(&self) -> usize {
+        self.orders.live()
+    }
+
+    /// How many symbols have a book.
+    pub fn symbol_count(&self) -> usize {
+        self.books.len()
+    }
+
+    // ----- commands -------------------------------------------------------
+
+    fn add<S: EventSink + ?Sized>(&mut self, cmd: &Command, spec: OrderSpec, sink: &mut S) {
+        let order_ref = order_ref(cmd);
+        let reject = |sink: &mut S, reason| {
+            sink.on_event(&Event::Rejected {
+                order: order_ref,
+                reason,
+            })
+        };
+        let Some(b) = self.book_for_add(cmd.symbol) else {
+            return reject(sink, RejectReason::UnknownSymbol);
+        };
+        let hash = key_hash(&cmd.user_id, &cmd.order_id);
+        if self
+            .orders
+            .find(hash, &cmd.user_id, &cmd.order_id)
+            .is_some()
+        {
+            return reject(sink, RejectReason::DuplicateOrderId);
+        }
+        let book = &self.books[b];
+        if let Err(reason) = check_new_order(&book.rules, book.reference_price(), &spec) {
+            return reject(sink, reason);
+        }
+        if spec.post_only && would_take(book, spec.side, spec.price) {
+            return reject(sink, RejectReason::PostOnlyWouldTake);
+        }
+        sink.on_event(&Event::Accepted {
+            order: order_ref,
+            spec,
+        });
+
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        let mut order = Order {
+            user_id: cmd.user_id,
+            order_id: cmd.order_id,
+            hash,
+            arrival,
+            price: spec.price,
+            stop_price: spec.stop_price,
+            quantity: spec.quantity,
+            filled: 0,
+            book: b as u32,
+            level: NIL,
+            prev: NIL,
+            next: NIL,
+            side: spec.side,
+            order_type: spec.order_type,
+            tif: spec.tif,
+            post_only: spec.post_only,
+        };
+        if spec.order_type.is_stop() {
+            let slot = self.orders.insert(order);
+            self.books[b]
+                .stops_mut(spec.side)
+                .insert(spec.stop_price, arrival, slot);
+        } else {
+            self.execute(b, &mut order, NIL, cmd.ts, sink);
+        }
+        self.run_triggers(b, cmd.ts, sink);
+        self.publish_depth(b, sink);
+    }
+
+    fn cancel<S: EventSink + ?Sized>(&mut self, cmd: &Command, sink: &mut S) {
+        let order_ref = order_ref(cmd);
+        let Some((b, slot)) = self.find_live(cmd) else {
+            let reason = RejectReason::UnknownOrder;
+            return sink.on_event(&Event::CancelRejected {
+                order: order_ref,
+                reason,
+            });
+        };
+        let remaining = self.remove_live(b, slot);
+        sink.on_event(&Event::Cancelled {
+            order: order_ref,
+            remaining,
+            reason: CancelReason::Requested,
+        });
+        self.publish_depth(b, sink);
+    }
+
+    fn replace<S: EventSink + ?Sized>(&mut self, cmd: &Command, spec: ReplaceSpec, sink: &mut S) {
+        let order_ref = order_ref(cmd);
+        let reject = |sink: &mut S, reason| {
+            sink.on_event(&Event::ReplaceRejected {
+                order: order_ref,
+                reason,
+            })
+        };
+        let Some((b, slot)) = self.find_live(cmd) else {
+            return reject(sink, RejectReason::UnknownOrder);
+        };
+        if spec.new_price.is_none() && spec.new_quantity.is_none() {
+            return reject(sink, RejectReason::EmptyReplace);
+        }
+        let order = *self.orders.get(slot);
+        if order.level == NIL {
+            // Only untriggered stops are live without a level.
+            return reject(sink, RejectReason::OrderNotReplaceable);
+        }
+        let book = &self.books[b];
+        if let Some(quantity) = spec.new_quantity {
+            if quantity == 0 {
+                return reject(sink, RejectReason::InvalidQuantity);
+            }
+            if quantity <= order.filled {
+                let remaining = self.remove_live(b, slot);
+                sink.on_event(&Event::Cancelled {
+                    order: order_ref,
+                    remaining,
+                    reason: CancelReason::ReplacedToFilled,
+                });
+                return self.publish_depth(b, sink);
+            }
+            if let Err(reason) = check_quantity(&book.rules, quantity) {
+                return reject(sink, reason);
+            }
+        }
+        if let Some(price) = spec.new_price
+            && let Err(reason) = check_price(&book.rules, book.reference_price(), price)
+        {
+            return reject(sink, reason);
+        }
+        let new_price = spec.new_price.unwrap_or(order.price);
+        let new_quantity = spec.new_quantity.unwrap_or(order.quantity);
+        if order.post_only && new_price != order.price && would_take(book, order.side, new_price) {
+            return reject(sink, RejectReason::PostOnlyWouldTake);
+        }
+
+        let kept_priority = new_price == order.price && new_quantity <= order.quantity;
+        sink.on_event(&Event::Replaced {
+            order: order_ref,
+            spec,
+            price: new_price,
+            quantity: new_quantity,
+            remaining: new_quantity - order.filled,
+            kept_priority,
+        });
+        let book = &mut self.books[b];
+        if kept_priority {
+            let cut = order.quantity - new_quantity;
+            if cut > 0 {
+                book.touch(order.side, order.price);
+                book.ladder_mut(order.side).reduce(order.level, cut);
+                self.orders.get_mut(slot).quantity = new_quantity;
+            }
+        } else {
+            book.touch(order.side, order.price);
+            book.ladder_mut(order.side).unlink(&mut self.orders, slot);
+            let mut taker = *self.orders.get(slot);
+            taker.price = new_price;
+            taker.quantity = new_quantity;
+            self.execute(b, &mut taker, slot, cmd.ts, sink);
+            self.run_triggers(b, cmd.ts, sink);
+        }
+        self.publish_depth(b, sink);
+    }
+
+    // ----- matching -------------------------------------------------------
+
+    /// Trades `taker` against book `b`, then rests, expires or drops what is
+    /// left. `slot` is the taker's arena slot, or `NIL` for a new order that
+    /// only enters the arena if it rests.
+    fn execute<S: EventSink + ?Sized>(
+        &mut self,
+        b: usize,
+        taker: &mut Order,
+        slot: u32,
+        ts: u64,
+        sink: &mut S,
+    ) {
+        let is_market = matches!(taker.order_type, OrderType::Market | OrderType::Stop);
+        if taker.tif == TimeInForce::Fok && self.fillable(b, taker, is_market) < taker.remaining() {
+            self.expire(b, taker, slot, sink);
+            return;
+        }
+        if let MatchEnd::TakerCancelled = self.match_against(b, taker, is_market, ts, sink) {
+            self.drop_taker(slot);
+            return;
+        }
+        if taker.remaining() == 0 {
+            self.drop_taker(slot);
+        } else if is_market || taker.tif != TimeInForce::Gtc {
+            self.expire(b, taker, slot, sink);
+        } else {
+            let slot = if slot == NIL {
+                self.orders.insert(*taker)
+            } else {
+                *self.orders.get_mut(slot) = *taker;
+                slot
+            };
+            let book = &mut self.books[b];
+            book.touch(taker.side, taker.price);
+            book.ladder_mut(taker.side)
+                .push_back(&mut self.orders, slot);
+        }
+    }
+
+    /// The matching loop: walks the opposite side in price-time order.
+    fn match_against<S: EventSink + ?Sized>(
+        &mut self,
+        b: usize,
+        taker: &mut Order,
+        is_market: bool,
+        ts: u64,
+        sink: &mut S,
+    ) -> MatchEnd {
+        let stp = self.config.self_trade_prevention;
+        let Engine {
+            books,
+            orders,
+            next_trade_id,
+            ..
+        } = self;
+        let book = &mut books[b];
+        let symbol = book.symbol;
+        let mut traded = false;
+        let mut end = MatchEnd::Stopped;
+        'levels: while taker.remaining() > 0 {
+            let ladder = match taker.side {
+                Side::Buy => &mut book.asks,
+                Side::Sell => &mut book.bids,
+            };
+            let Some(level_slot) = ladder.best() else {
+                break;
+            };
+            let level_price = ladder.level(level_slot).price;
+            if !is_market && !crosses(taker.side, taker.price, level_price) {
+                break;
+            }
+            let mut maker_slot = ladder.level(level_slot).head;
+            while maker_slot != NIL && taker.remaining() > 0 {
+                let maker = orders.get(maker_slot);
+                let next = maker.next;
+                if stp != SelfTradePrevention::Allow && maker.user_id == taker.user_id {
+                    // Any change at the best level changes the depth.
+                    traded = true;
+                    if matches!(
+                        stp,
+                        SelfTradePrevention::CancelResting | SelfTradePrevention::CancelBoth
+                    ) {
+                        let maker = *maker;
+                        ladder.unlink(orders, maker_slot);
+                        orders.remove(maker_slot);
+                        sink.on_event(&Event::Cancelled {
+                            order: OrderRef {
+                                symbol,
+                                user_id: maker.user_id,
+                                order_id: maker.order_id,
+                            },
+                            remaining: maker.remaining(),
+                            reason: CancelReason::SelfTrade,
+                        });
+                    }
+                    if matches!(
+                        stp,
+                        SelfTradePrevention::CancelIncoming | SelfTradePrevention::CancelBoth
+                    ) {
+                        sink.on_event(&Event::Cancelled {
+                            order: OrderRef {
+                                symbol,
+                                user_id: taker.user_id,
+                                order_id: taker.order_id,
+                            },
+                            remaining: taker.remaining(),
+                            reason: CancelReason::SelfTrade,
+                        });
+                        end = MatchEnd::TakerCancelled;
+                        break 'levels;
+                    }
+                    maker_slot = next;
+                    continue;
+                }
+                let quantity = taker.remaining().min(maker.remaining());
+                taker.filled += quantity;
+                let maker = orders.get_mut(maker_slot);
+                maker.filled += quantity;
+                let maker = *maker;
+                ladder.reduce(level_slot, quantity);
+                let trade_id = *next_trade_id;
+                *next_trade_id += 1;
+                traded = true;
+                book.last_price = level_price;
+                book.last_qty = quantity;
+                let taker_party = TradeParty {
+                    order_id: taker.order_id,
+                    user_id: taker.user_id,
+                    remaining: taker.remaining(),
+                };
+                let maker_party = TradeParty {
+                    order_id: maker.order_id,
+                    user_id: maker.user_id,
+                    remaining: maker.remaining(),
+                };
+                let (buyer, seller) = match taker.side {
+                    Side::Buy => (taker_party, maker_party),
+                    Side::Sell => (maker_party, taker_party),
+                };
+                sink.on_event(&Event::Trade(Trade {
+                    trade_id,
+                    symbol,
+                    price: level_price,
+                    quantity,
+                    aggressor: taker.side,
+                    buyer,
+                    seller,
+                    ts,
+                }));
+                if maker.remaining() == 0 {
+                    ladder.unlink(orders, maker_slot);
+                    orders.remove(maker_slot);
+                }
+                maker_slot = next;
+            }
+        }
+        if traded {
+            book.touch_top();
+        }
+        end
+    }
+
+    /// How much of `taker` could trade right now, honouring self-trade
+    /// prevention, without changing anything. Stops counting once it is
+    /// enough. Used by FOK.
+    fn fillable(&self, b: usize, taker: &Order, is_market: bool) -> Qty {
+        let stp = self.config.self_trade_prevention;
+        let needed = taker.remaining();
+        let mut total: Qty = 0;
+        for level in self.books[b]
+            .ladder(taker.side.opposite())
+            .levels_best_first()
+        {
+            if !is_market && !crosses(taker.side, taker.price, level.price) {
+                break;
+            }
+            let mut slot = level.head;
+            while slot != NIL {
+                let maker = self.orders.get(slot);
+                if stp != SelfTradePrevention::Allow && maker.user_id == taker.user_id {
+                    if stp != SelfTradePrevention::CancelResting {
+                        return total;
+                    }
+                } else {
+                    total += maker.remaining();
+                    if total >= needed {
+                        return total;
+                    }
+                }
+                slot = maker.next;
+            }
+        }
+        total
+    }
+
+    /// Triggers stops on book `b` while the last trade price allows, one at
+    /// a time, each trading before the next is considered.
+    fn run_triggers<S: EventSink + ?Sized>(&mut self, b: usize, ts: u64, sink: &mut S) {
+        loop {
+            let book = &self.books[b];
+            let last_price = book.last_price;
+            if last_price == 0 {
+                return;
+            }
+            let ready = |queue: &crate::stops::StopQueue| {
+                queue.peek().filter(|&(slot, _)| {
+                    queue.triggers(self.orders.get(slot).stop_price, last_price)
+                })
+            };
+            let (side, slot) = match (ready(&book.buy_stops), ready(&book.sell_stops)) {
+                (Some(buy), Some(sell)) if sell.1 < buy.1 => (Side::Sell, sell.0),
+                (Some(buy), _) => (Side::Buy, buy.0),
+                (None, Some(sell)) => (Side::Sell, sell.0),
+                (None, None) => return,
+            };
+            self.books[b].stops_mut(side).pop();
+            let mut taker = *self.orders.get(slot);
+            sink.on_event(&Event::Triggered {
+                order: OrderRef {
+                    symbol: self.books[b].symbol,
+                    user_id: taker.user_id,
+                    order_id: taker.order_id,
+                },
+                stop_price: taker.stop_price,
+                last_price,
+            });
+            self.execute(b, &mut taker, slot, ts, sink);
+        }
+    }
+
+    // ----- helpers --------------------------------------------------------
+
+    fn expire<S: EventSink + ?Sized>(&mut self, b: usize, taker: &Order, slot: u32, sink: &mut S) {
+        sink.on_event(&Event::Expired {
+            order: OrderRef {
+                symbol: self.books[b].symbol,
+                user_id: taker.user_id,
+                order_id: taker.order_id,
+            },
+            remaining: taker.remaining(),
+        });
+        self.drop_taker(slot);
+    }
+
+    /// Releases an aggressor that will not rest.
+    fn drop_taker(&mut self, slot: u32) {
+        if slot != NIL {
+            self.orders.remove(slot);
+        }
+    }
+
+    /// Takes a live order out of its book (or stop list) and the arena,
+    /// returning its open quantity.
+    fn remove_live(&mut self, b: usize, slot: u32) -> Qty {
+        let order = *self.orders.get(slot);
+        let book = &mut self.books[b];
+        if order.level == NIL {
+            book.stops_mut(order.side)
+                .remove(order.stop_price, order.arrival);
+        } else {
+            book.touch(order.side, order.price);
+            book.ladder_mut(order.side).unlink(&mut self.orders, slot);
+        }
+        self.orders.remove(slot);
+        order.remaining()
+    }
+
+    /// The book and slot of the live order a cancel or replace names.
+    fn find_live(&self, cmd: &Command) -> Option<(usize, u32)> {
+        let b = *self.symbols.get(&cmd.symbol)?;
+        let hash = key_hash(&cmd.user_id, &cmd.order_id);
+        let slot = self.orders.find(hash, &cmd.user_id, &cmd.order_id)?;
+        (self.orders.get(slot).book == b).then_some((b as usize, slot))
+    }
+
+    fn book_for_add(&mut self, symbol: Symbol) -> Option<usize> {
+        if let Some(&b) = self.symbols.get(&symbol) {
+            return Some(b as usize);
+        }
+        if self.books.len() >= self.config.max_symbols as usize {
+            return None;
+        }
+        Some(self.create_book(symbol, self.config.default_rules))
+    }
+
+    pub(crate) fn create_book(&mut self, symbol: Symbol, rules: SymbolRules) -> usize {
+        let b = self.books.len();
+        self.books.push(Book::new(symbol, rules));
+        self.symbols.insert(symbol, b as u32);
+        b
+    }
+
+    fn publish_depth<S: EventSink + ?Sized>(&mut self, b: usize, sink: &mut S) {
+        if let Some(depth) = self.books[b].take_depth_change() {
+            sink.on_event(&Event::Depth(depth));
+        }
+    }
+}
+
+fn order_ref(cmd: &Command) -> OrderRef {
+    OrderRef {
+        symbol: cmd.symbol,
+        user_id: cmd.user_id,
+        order_id: cmd.order_id,
+    }
+}
+
+/// Whether an aggressor with limit `limit` on `side` trades at `level_price`.
+fn crosses(side: Side, limit: Price, level_price: Price) -> bool {
+    match side {
+        Side::Buy => level_price <= limit,
+        Side::Sell => level_price >= limit,
+    }
+}
+
+/// Whether a limit order at `price` on `side` would trade on arrival.
+fn would_take(book: &Book, side: Side, price: Price) -> bool {
+    book.ladder(side.opposite())
+        .best_price()
+        .is_some_and(|best| crosses(side, price, best))
+}
+
+/// Checks a new order against its symbol's rules. The order of the checks is
+/// part of the contract: the first failure is the reason reported.
+fn check_new_order(
+    rules: &SymbolRules,
+    reference: Option<Price>,
+    spec: &OrderSpec,
+) -> Result<(), RejectReason> {
+    check_quantity(rules, spec.quantity)?;
+    if spec.post_only && (spec.order_type != OrderType::Limit || spec.tif != TimeInForce::Gtc) {
+        return Err(RejectReason::InvalidOrderCombination);
+    }
+    match spec.order_type {
+        OrderType::Limit | OrderType::StopLimit => check_price(rules, reference, spec.price)?,
+        OrderType::Market | OrderType::Stop if spec.price != 0 => {
+            return Err(RejectReason::InvalidPrice);
+        }
+        OrderType::Market | OrderType::Stop => {}
+    }
+    let needs_stop = spec.order_type.is_stop();
+    let stop_ok = if needs_stop {
+        spec.stop_price != 0 && spec.stop_price.is_multiple_of(rules.tick_size)
+    } else {
+        spec.stop_price == 0
+    };
+    if !stop_ok {
+        return Err(RejectReason::InvalidStopPrice);
+    }
+    Ok(())
+}
+
+fn check_quantity(rules: &SymbolRules, quantity: Qty) -> Result<(), RejectReason> {
+    if quantity == 0 {
+        Err(RejectReason::InvalidQuantity)
+    } else if !quantity.is_multiple_of(rules.lot_size) {
+        Err(RejectReason::LotSizeViolation)
+    } else if quantity < rules.min_quantity {
+        Err(RejectReason::QuantityBelowMinimum)
+    } else if quantity > rules.max_quantity {
+        Err(RejectReason::QuantityAboveMaximum)
+    } else {
+        Ok(())
+    }
+}
+
+fn check_price(
+    rules: &SymbolRules,
+    reference: Option<Price>,
+    price: Price,
+) -> Result<(), RejectReason> {
+    if price == 0 {
+        return Err(RejectReason::InvalidPrice);
+    }
+    if !price.is_multiple_of(rules.tick_size) {
+        return Err(RejectReason::TickSizeViolation);
+    }
+    if let Some((low, high)) = reference.and_then(|r| rules.band(r))
+        && (price < low || price > high)
+    {
+        return Err(RejectReason::PriceOutOfBand);
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! The engine's output: typed, fixed-size `Event`s.
+//!
+//! `Engine::apply` reports every outcome of a command as a sequence of events
+//! handed to an [`EventSink`]. Events are values, not mutations of the
+//! command, and hold no heap data, so a sink can copy them into a ring slot.
+//!
+//! The mapping to the wire (DESIGN.md §4) is one to one, except that a
+//! [`Trade`] carries both parties so that one event yields the `trades`
+//! message and the two `fills` messages; that keeps the matcher's inner loop
+//! to one event per execution.
+//!
+//! The order of events within one command is part of the contract (outputs
+//! are numbered by it), and is documented on `Engine::apply`.
+
+use crate::ids::{OrderId, Symbol, UserId};
+use crate::types::{Price, Qty, Side};
+use crate::{OrderSpec, command::ReplaceSpec};
+
+/// How many price levels per side a [`Depth`] event carries.
+pub const DEPTH_LEVELS: usize = 5;
+
+/// Which order an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderRef {
+    /// The order's instrument.
+    pub symbol: Symbol,
+    /// The order's owner.
+    pub user_id: UserId,
+    /// The client's order id.
+    pub order_id: OrderId,
+}
+
+/// Why a command was refused. Codes are stable: they are on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The symbol is not configured and the auto-create limit is reached.
+    UnknownSymbol = 1,
+    /// The user already has a live order with this id.
+    DuplicateOrderId = 2,
+    /// The quantity is zero.
+    InvalidQuantity = 3,
+    /// The quantity is below the symbol's minimum.
+    QuantityBelowMinimum = 4,
+    /// The quantity is above the symbol's maximum.
+    QuantityAboveMaximum = 5,
+    /// The quantity is not a multiple of the symbol's lot size.
+    LotSizeViolation = 6,
+    /// A limit price is missing (zero) where one is required.
+    InvalidPrice = 7,
+    /// The price is not a multiple of the symbol's tick size.
+    TickSizeViolation = 8,
+    /// The price is outside the band around the reference price.
+    PriceOutOfBand = 9,
+    /// The stop price is missing or not on the tick grid.
+    InvalidStopPrice = 10,
+    /// A post-only order would have taken liquidity.
+    PostOnlyWouldTake = 11,
+    /// The combination of order type, time in force and flags is not
+    /// supported (post-only on anything but a GTC limit order).
+    InvalidOrderCombination = 12,
+    /// The cancel or replace target is not a live order of this user on this
+    /// symbol: unknown, already filled, cancelled or expired.
+    UnknownOrder = 13,
+    /// Untriggered stop orders can be cancelled but not replaced.
+    OrderNotReplaceable = 14,
+    /// A replace that changes neither price nor quantity.
+    EmptyReplace = 15,
+}
+
+impl RejectReason {
+    /// The stable numeric code.
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// The machine-readable wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::UnknownSymbol => "UNKNOWN_SYMBOL",
+            RejectReason::DuplicateOrderId => "DUPLICATE_ORDER_ID",
+            RejectReason::InvalidQuantity => "INVALID_QUANTITY",
+            RejectReason::QuantityBelowMinimum => "QUANTITY_BELOW_MINIMUM",
+            RejectReason::QuantityAboveMaximum => "QUANTITY_ABOVE_MAXIMUM",
+            RejectReason::LotSizeViolation => "LOT_SIZE_VIOLATION",
+            RejectReason::InvalidPrice => "INVALID_PRICE",
+            RejectReason::TickSizeViolation => "TICK_SIZE_VIOLATION",
+            RejectReason::PriceOutOfBand => "PRICE_OUT_OF_BAND",
+            RejectReason::InvalidStopPrice => "INVALID_STOP_PRICE",
+            RejectReason::PostOnlyWouldTake => "POST_ONLY_WOULD_TAKE",
+            RejectReason::InvalidOrderCombination => "INVALID_ORDER_COMBINATION",
+            RejectReason::UnknownOrder => "UNKNOWN_ORDER",
+            RejectReason::OrderNotReplaceable => "ORDER_NOT_REPLACEABLE",
+            RejectReason::EmptyReplace => "EMPTY_REPLACE",
+        }
+    }
+}
+
+/// Why an order left the book without trading to completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum CancelReason {
+    /// The owner sent a `CANCEL`.
+    Requested = 0,
+    /// Self-trade prevention removed it.
+    SelfTrade = 1,
+    /// A replace reduced its total quantity to or below what was filled.
+    ReplacedToFilled = 2,
+}
+
+impl CancelReason {
+    /// The machine-readable wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::Requested => "REQUESTED",
+            CancelReason::SelfTrade => "SELF_TRADE_PREVENTION",
+            CancelReason::ReplacedToFilled => "REPLACED_TO_FILLED",
+        }
+    }
+}
+
+/// One side of an execution, enough to build that order's `fills` message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TradeParty {
+    /// The client's order id.
+    pub order_id: OrderId,
+    /// The order's owner.
+    pub user_id: UserId,
+    /// What is left of the order after this execution; zero means `FILLED`.
+    pub remaining: Qty,
+}
+
+/// One execution between an aggressor and a resting order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trade {
+    /// Engine-assigned, strictly increasing from 1, never reused.
+    pub trade_id: u64,
+    /// The instrument.
+    pub symbol: Symbol,
+    /// The resting order's price.
+    pub price: Price,
+    /// The executed quantity.
+    pub quantity: Qty,
+    /// The side of the incoming (taking) order.
+    pub aggressor: Side,
+    /// The buying order.
+    pub buyer: TradeParty,
+    /// The selling order.
+    pub seller: TradeParty,
+    /// The ingress timestamp of the command that caused the trade.
+    pub ts: u64,
+}
+
+/// One aggregated price level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DepthLevel {
+    /// The level's price.
+    pub price: Price,
+    /// The total open quantity at the level.
+    pub quantity: Qty,
+    /// How many orders rest at the level.
+    pub orders: u32,
+}
+
+/// The best [`DEPTH_LEVELS`] levels of one side, best first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DepthSide {
+    levels: [DepthLevel; DEPTH_LEVELS],
+    len: u8,
+}
+
+impl DepthSide {
+    /// Builds a side from levels given best first, keeping the best
+    /// [`DEPTH_LEVELS`].
+    pub fn from_best_first(levels: &[DepthLevel]) -> DepthSide {
+        let mut side = DepthSide::default();
+        for level in levels.iter().take(DEPTH_LEVELS) {
+            side.push(*level);
+        }
+        side
+    }
+
+    /// The populated levels, best first.
+    pub fn levels(&self) -> &[DepthLevel] {
+        &self.levels[..usize::from(self.len)]
+    }
+
+    /// Appends a level; callers push best first and at most [`DEPTH_LEVELS`].
+    pub(crate) fn push(&mut self, level: DepthLevel) {
+        self.levels[usize::from(self.len)] = level;
+        self.len += 1;
+    }
+}
+
+/// The top of one book after a command changed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Depth {
+    /// The instrument.
+    pub symbol: Symbol,
+    /// Best bids, highest price first.
+    pub bids: DepthSide,
+    /// Best asks, lowest price first.
+    pub asks: DepthSide,
+    /// The price of the last trade on this symbol, `0` if none yet.
+    pub last_price: Price,
+    /// The quantity of the last trade on this symbol, `0` if none yet.
+    pub last_qty: Qty,
+}
+
+/// An outcome of a command. See `Engine::apply` for their order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new order passed validation. Always the first event of its `ADD`.
+    Accepted {
+        /// The order.
+        order: OrderRef,
+        /// Its terms as submitted.
+        spec: OrderSpec,
+    },
+    /// An `ADD` was refused; nothing changed.
+    Rejected {
+        /// The order that was refused.
+        order: OrderRef,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A live order was removed from the book or the stop list.
+    Cancelled {
+        /// The order.
+        order: OrderRef,
+        /// The open quantity it had.
+        remaining: Qty,
+        /// Why it was removed.
+        reason: CancelReason,
+    },
+    /// A `CANCEL` was refused; nothing changed.
+    CancelRejected {
+        /// The target named by the cancel.
+        order: OrderRef,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A `REPLACE` took effect. Matching events may follow.
+    Replaced {
+        /// The order.
+        order: OrderRef,
+        /// What was asked for.
+        spec: ReplaceSpec,
+        /// The price now in force.
+        price: Price,
+        /// The total quantity now in force (filled plus open).
+        quantity: Qty,
+        /// The open quantity now in force.
+        remaining: Qty,
+        /// Whether the order kept its place in the queue.
+        kept_priority: bool,
+    },
+    /// A `REPLACE` was refused; nothing changed.
+    ReplaceRejected {
+        /// The target named by the replace.
+        order: OrderRef,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// An IOC, FOK or market remainder ended without resting.
+    Expired {
+        /// The order.
+        order: OrderRef,
+        /// The quantity that did not trade.
+        remaining: Qty,
+    },
+    /// A stop order's trigger was reached; it now trades as a market or limit
+    /// order. Its executions follow.
+    Triggered {
+        /// The order.
+        order: OrderRef,
+        /// Its trigger price.
+        stop_price: Price,
+        /// The last trade price that triggered it.
+        last_price: Price,
+    },
+    /// An execution.
+    Trade(Trade),
+    /// The top of the book changed. At most one per command, always last.
+    Depth(Depth),
+}
+
+/// Receives the events of each command, in order.
+///
+/// The engine calls it synchronously from the matcher thread; an
+/// implementation must not block, and on the hot path must not allocate.
+pub trait EventSink {
+    /// Takes one event.
+    fn on_event(&mut self, event: &Event);
+}
+
+/// Collects events, for tests and tools. Allocates; keep it off the hot path.
+impl EventSink for Vec<Event> {
+    fn on_event(&mut self, event: &Event) {
+        self.push(*event);
+    }
+}
+
+impl<S: EventSink + ?Sized> EventSink for &mut S {
+    fn on_event(&mut self, event: &Event) {
+        (**self).on_event(event);
+    }
+}

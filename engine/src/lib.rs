@@ -1,0 +1,78 @@
+//! The deterministic core of the exchange: domain types, order books and the
+//! matcher.
+//!
+//! # Brief overview
+//!
+//! An [`Engine`] holds one book per symbol and every live order. It is fed
+//! [`Command`]s, fixed-size values the gateway decoded and the journal
+//! stored, and reports every outcome as [`Event`]s to an [`EventSink`].
+//! [`Engine::snapshot`] and [`Engine::restore`] move the whole state to and
+//! from bytes; [`Engine::state_hash`] proves two engines agree.
+//!
+//! The lifecycle, in the order the pipeline uses it:
+//!
+//! 1. **Configure**: [`EngineConfig`] (per-symbol [`SymbolRules`], the symbol
+//!    limit, [`SelfTradePrevention`]), from TOML or code.
+//! 2. **Submit and match**: [`Engine::apply`] takes one command and emits its
+//!    events synchronously, in a documented order.
+//! 3. **Emit**: the sink forwards events (the pipeline: to the output ring).
+//! 4. **Snapshot / shut down**: [`Engine::snapshot`] at a sequence number;
+//!    recovery is [`Engine::restore`] plus replay of later commands.
+//!
+//! Determinism is the design rule everything else serves: `apply` reads no
+//! clock (time arrives in [`Command::ts`]), does no I/O, uses no randomness
+//! and no hash-table iteration order, and after warm-up does not allocate.
+//! The same commands give the same events and the same state hash, on any
+//! machine.
+//!
+//! # Example
+//!
+//! ```
+//! use engine::{Command, Engine, EngineConfig, Event, OrderId, OrderSpec, Side, Symbol, UserId};
+//!
+//! let mut engine = Engine::new(EngineConfig::default())?;
+//! let aapl = Symbol::new("AAPL")?;
+//! let mut events = Vec::new();
+//!
+//! let sell = OrderSpec::limit(Side::Sell, 15_000, 100);
+//! engine.apply(&Command::add(1, aapl, UserId::new("alice")?, OrderId::new("s1")?, sell), &mut events);
+//! let buy = OrderSpec::limit(Side::Buy, 15_010, 40);
+//! engine.apply(&Command::add(2, aapl, UserId::new("bob")?, OrderId::new("b1")?, buy), &mut events);
+//!
+//! let trade = events.iter().find_map(|e| match e { Event::Trade(t) => Some(*t), _ => None });
+//! let trade = trade.expect("the buy crosses the resting sell");
+//! assert_eq!((trade.price, trade.quantity), (15_000, 40)); // the resting order's price
+//! assert_eq!(trade.seller.remaining, 60);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Not here yet
+//!
+//! The ring pipeline, journaling and recovery driver arrive with the engine
+//! process; this crate is their deterministic core.
+
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+mod book;
+mod command;
+mod config;
+mod engine;
+mod event;
+mod ids;
+mod ladder;
+mod orders;
+mod snapshot;
+mod stops;
+mod types;
+
+pub use command::{Action, Command, OrderSpec, ReplaceSpec};
+pub use config::{ConfigError, EngineConfig, SelfTradePrevention, SymbolConfig, SymbolRules};
+pub use engine::{BookSummary, Engine, OrderView};
+pub use event::{
+    CancelReason, DEPTH_LEVELS, Depth, DepthLevel, DepthSide, Event, EventSink, OrderRef,
+    RejectReason, Trade, TradeParty,
+};
+pub use ids::{IdError, OrderId, Symbol, UserId};
+pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotError};
+pub use types::{OrderType, Price, Qty, Side, TimeInForce};

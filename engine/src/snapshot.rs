@@ -1,0 +1,393 @@
+//! Engine snapshots and the state hash.
+//!
+//! A snapshot is the engine's state in *canonical* form: books in creation
+//! order, each side's orders best price first and oldest first within a
+//! price, stops in trigger order. Slab slots, free lists and hash-table
+//! layout are not part of it, so two engines that went through the same
+//! commands produce the same bytes whatever their allocation history, and a
+//! restored engine re-snapshots to exactly the bytes it came from.
+//!
+//! # File layout
+//!
+//! ```text
+//!  0        8        12       16
+//!  +--------+--------+--------+------------------------------+
+//!  | magic  |version |reserved| rkyv archive of Snapshot ... |
+//!  +--------+--------+--------+------------------------------+
+//!  magic    = b"MXSNAP\0\0"
+//!  version  = u32 little-endian, FORMAT_VERSION
+//!  reserved = u32 zero
+//! ```
+//!
+//! The state hash is XXH3-64 (seed 0) of these bytes. It is stable across
+//! runs and machines because rkyv's archive format is little-endian with
+//! 32-bit offsets by default and zeroes padding.
+//!
+//! Restoring validates the archive (`bytecheck`) and every invariant the
+//! matcher relies on; a bad snapshot is an error, never a panic.
+
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+use thiserror::Error;
+
+use crate::book::Book;
+use crate::config::{EngineConfig, SelfTradePrevention, SymbolConfig, SymbolRules};
+use crate::engine::Engine;
+use crate::ids::{OrderId, Symbol, UserId};
+use crate::orders::{NIL, Order, key_hash};
+use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
+
+/// The first eight bytes of every snapshot.
+pub const SNAPSHOT_MAGIC: [u8; 8] = *b"MXSNAP\0\0";
+/// The snapshot format this build writes and reads.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 16;
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The bytes do not start with [`SNAPSHOT_MAGIC`].
+    #[error("not an engine snapshot (bad magic)")]
+    BadMagic,
+    /// The snapshot was written by a different format version.
+    #[error(
+        "snapshot format version {found} is not supported; this build reads version {supported}"
+    )]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// The archive failed validation.
+    #[error("snapshot archive is corrupt: {0}")]
+    Corrupt(String),
+    /// The archive is well-formed but describes an impossible state.
+    #[error("snapshot state is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct Snapshot {
+    config: EngineConfigArchive,
+    next_trade_id: u64,
+    next_arrival: u64,
+    books: Vec<BookSnapshot>,
+}
+
+/// `EngineConfig` as archived; kept separate so the config type stays free
+/// to carry serde-only attributes.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct EngineConfigArchive {
+    default_rules: SymbolRules,
+    symbols: Vec<(Symbol, SymbolRules)>,
+    max_symbols: u32,
+    self_trade_prevention: SelfTradePrevention,
+    order_capacity: u32,
+}
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct BookSnapshot {
+    symbol: Symbol,
+    rules: SymbolRules,
+    last_price: Price,
+    last_qty: Qty,
+    /// Best price first, oldest first within a price.
+    bids: Vec<OrderSnapshot>,
+    asks: Vec<OrderSnapshot>,
+    /// Next to trigger first.
+    buy_stops: Vec<OrderSnapshot>,
+    sell_stops: Vec<OrderSnapshot>,
+}
+
+#[derive(Clone, Copy, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct OrderSnapshot {
+    user_id: UserId,
+    order_id: OrderId,
+    arrival: u64,
+    price: Price,
+    stop_price: Price,
+    quantity: Qty,
+    filled: Qty,
+    side: Side,
+    order_type: OrderType,
+    tif: TimeInForce,
+    post_only: bool,
+}
+
+impl OrderSnapshot {
+    fn of(order: &Order) -> OrderSnapshot {
+        OrderSnapshot {
+            user_id: order.user_id,
+            order_id: order.order_id,
+            arrival: order.arrival,
+            price: order.price,
+            stop_price: order.stop_price,
+            quantity: order.quantity,
+            filled: order.filled,
+            side: order.side,
+            order_type: order.order_type,
+            tif: order.tif,
+            post_only: order.post_only,
+        }
+    }
+}
+
+impl Engine {
+    /// Serialises the whole engine state in canonical form.
+    ///
+    /// Cost is linear in live orders and allocates; call it off the hot
+    /// path (the pipeline takes snapshots on a copy of the state).
+    pub fn snapshot(&self) -> AlignedVec {
+        let snapshot = self.to_snapshot();
+        let mut out = AlignedVec::new();
+        out.extend_from_slice(&SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        // The header is 16 bytes, a multiple of rkyv's alignment, so the
+        // archive stays aligned within the buffer.
+        match rkyv::api::high::to_bytes_in::<_, rancor::Error>(&snapshot, out) {
+            Ok(bytes) => bytes,
+            // Serialising plain owned data into memory has no failure mode
+            // besides allocation failure, which aborts anyway.
+            Err(err) => panic!("serialising a snapshot failed: {err}"),
+        }
+    }
+
+    /// A hash of the canonical state: equal hashes mean equal states.
+    pub fn state_hash(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(&self.snapshot())
+    }
+
+    /// Rebuilds an engine from [`Engine::snapshot`] bytes.
+    pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
+        if bytes.len() < HEADER_LEN || bytes[..8] != SNAPSHOT_MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if version != SNAPSHOT_FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion {
+                found: version,
+                supported: SNAPSHOT_FORMAT_VERSION,
+            });
+        }
+        // Files are read into unaligned buffers; rkyv needs alignment.
+        let mut aligned = AlignedVec::<16>::with_capacity(bytes.len() - HEADER_LEN);
+        aligned.extend_from_slice(&bytes[HEADER_LEN..]);
+        let snapshot = rkyv::from_bytes::<Snapshot, rancor::Error>(&aligned)
+            .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
+        Engine::from_snapshot(snapshot)
+    }
+
+    fn to_snapshot(&self) -> Snapshot {
+        let order = |slot: u32| OrderSnapshot::of(self.orders.get(slot));
+        let side = |book: &Book, side: Side| {
+            let ladder = book.ladder(side);
+            let mut out = Vec::with_capacity(ladder.order_count());
+            for level in ladder.levels_best_first() {
+                let mut slot = level.head;
+                while slot != NIL {
+                    out.push(order(slot));
+                    slot = self.orders.get(slot).next;
+                }
+            }
+            out
+        };
+        let config = &self.config;
+        Snapshot {
+            config: EngineConfigArchive {
+                default_rules: config.default_rules,
+                symbols: config.symbols.iter().map(|s| (s.symbol, s.rules)).collect(),
+                max_symbols: config.max_symbols,
+                self_trade_prevention: config.self_trade_prevention,
+                order_capacity: config.order_capacity,
+            },
+            next_trade_id: self.next_trade_id,
+            next_arrival: self.next_arrival,
+            books: self
+                .books
+                .iter()
+                .map(|book| BookSnapshot {
+                    symbol: book.symbol,
+                    rules: book.rules,
+                    last_price: book.last_price,
+                    last_qty: book.last_qty,
+                    bids: side(book, Side::Buy),
+                    asks: side(book, Side::Sell),
+                    buy_stops: book.buy_stops.slots_in_trigger_order().map(order).collect(),
+                    sell_stops: book
+                        .sell_stops
+                        .slots_in_trigger_order()
+                        .map(order)
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn from_snapshot(snapshot: Snapshot) -> Result<Engine, SnapshotError> {
+        let bad = SnapshotError::Inconsistent;
+        let archived = snapshot.config;
+        let mut symbols = Vec::with_capacity(archived.symbols.len());
+        for (symbol, rules) in archived.symbols {
+            let symbol = symbol.revalidate().map_err(|e| bad(e.to_string()))?;
+            symbols.push(SymbolConfig { symbol, rules });
+        }
+        let config = EngineConfig {
+            default_rules: archived.default_rules,
+            symbols,
+            max_symbols: archived.max_symbols,
+            self_trade_prevention: archived.self_trade_prevention,
+            order_capacity: archived.order_capacity,
+        };
+        config.validate().map_err(|e| bad(e.to_string()))?;
+        if snapshot.books.len() > config.max_symbols as usize {
+            return Err(bad(format!(
+                "{} books exceed max_symbols {}",
+                snapshot.books.len(),
+                config.max_symbols
+            )));
+        }
+        if snapshot.next_trade_id == 0 {
+            return Err(bad("next_trade_id is 0".into()));
+        }
+        // Configured symbols are recreated from the snapshot's book list, in
+        // its order, rather than by `Engine::new`.
+        let mut engine = Engine::new(EngineConfig {
+            symbols: Vec::new(),
+            ..config.clone()
+        })
+        .map_err(|e| bad(e.to_string()))?;
+        engine.config = config;
+        engine.next_trade_id = snapshot.next_trade_id;
+        engine.next_arrival = snapshot.next_arrival;
+        for book in snapshot.books {
+            let symbol = book.symbol.revalidate().map_err(|e| bad(e.to_string()))?;
+            book.rules
+                .validate()
+                .map_err(|e| bad(format!("rules of {symbol}: {e}")))?;
+            if engine.symbols.contains_key(&symbol) {
+                return Err(bad(format!("symbol {symbol} appears twice")));
+            }
+            let b = engine.create_book(symbol, book.rules);
+            engine.books[b].last_price = book.last_price;
+            engine.books[b].last_qty = book.last_qty;
+            for (list, side, stops) in [
+                (book.bids, Side::Buy, false),
+                (book.asks, Side::Sell, false),
+                (book.buy_stops, Side::Buy, true),
+                (book.sell_stops, Side::Sell, true),
+            ] {
+                let mut previous: Option<OrderSnapshot> = None;
+                for order in list {
+                    let context =
+                        |e: String| bad(format!("{symbol}: order {}: {e}", order.order_id));
+                    check_order(&order, side, stops, engine.next_arrival).map_err(context)?;
+                    if previous.is_some_and(|prev| !in_priority_order(&prev, &order, side, stops)) {
+                        return Err(context("out of priority order".into()));
+                    }
+                    previous = Some(order);
+                    let user_id = order
+                        .user_id
+                        .revalidate()
+                        .map_err(|e| context(e.to_string()))?;
+                    let order_id = order
+                        .order_id
+                        .revalidate()
+                        .map_err(|e| context(e.to_string()))?;
+                    let hash = key_hash(&user_id, &order_id);
+                    if engine.orders.find(hash, &user_id, &order_id).is_some() {
+                        return Err(context(format!("live twice for user {user_id}")));
+                    }
+                    let slot = engine.orders.insert(Order {
+                        user_id,
+                        order_id,
+                        hash,
+                        arrival: order.arrival,
+                        price: order.price,
+                        stop_price: order.stop_price,
+                        quantity: order.quantity,
+                        filled: order.filled,
+                        book: b as u32,
+                        level: NIL,
+                        prev: NIL,
+                        next: NIL,
+                        side: order.side,
+                        order_type: order.order_type,
+                        tif: order.tif,
+                        post_only: order.post_only,
+                    });
+                    let target = &mut engine.books[b];
+                    if stops {
+                        target
+                            .stops_mut(side)
+                            .insert(order.stop_price, order.arrival, slot);
+                    } else {
+                        target.ladder_mut(side).push_back(&mut engine.orders, slot);
+                    }
+                }
+            }
+            engine.books[b].mark_depth_published();
+        }
+        Ok(engine)
+    }
+}
+
+/// Per-order invariants the matcher relies on.
+fn check_order(
+    order: &OrderSnapshot,
+    side: Side,
+    is_stop: bool,
+    next_arrival: u64,
+) -> Result<(), String> {
+    if order.side != side {
+        return Err("listed on the wrong side".into());
+    }
+    if order.filled >= order.quantity {
+        return Err(format!(
+            "filled {} of {}: nothing open",
+            order.filled, order.quantity
+        ));
+    }
+    if order.arrival >= next_arrival {
+        return Err(format!(
+            "arrival {} is not before {next_arrival}",
+            order.arrival
+        ));
+    }
+    if is_stop {
+        if !order.order_type.is_stop() || order.stop_price == 0 {
+            return Err("listed as a stop but is not one".into());
+        }
+        if order.order_type == OrderType::StopLimit && order.price == 0 {
+            return Err("stop-limit without a price".into());
+        }
+    } else if order.tif != TimeInForce::Gtc
+        || order.price == 0
+        || !matches!(order.order_type, OrderType::Limit | OrderType::StopLimit)
+    {
+        return Err("resting order must be a GTC limit order".into());
+    }
+    Ok(())
+}
+
+/// Whether `next` may follow `prev` in a canonical list.
+fn in_priority_order(prev: &OrderSnapshot, next: &OrderSnapshot, side: Side, stops: bool) -> bool {
+    if stops {
+        // Trigger order: lower buy stop first, higher sell stop first, then
+        // older first.
+        match prev.stop_price.cmp(&next.stop_price) {
+            std::cmp::Ordering::Equal => prev.arrival < next.arrival,
+            std::cmp::Ordering::Less => side == Side::Buy,
+            std::cmp::Ordering::Greater => side == Side::Sell,
+        }
+    } else {
+        // Book order: better or equal price first (FIFO within a price is the
+        // list order itself).
+        match side {
+            Side::Buy => prev.price >= next.price,
+            Side::Sell => prev.price <= next.price,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Helpers shared by the engine's integration tests: short constructors, the
+//! reference model, and proptest strategies for command streams.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod model;
+
+use engine::{
+    Command, Engine, EngineConfig, Event, OrderId, OrderSpec, OrderType, Price, Qty, ReplaceSpec,
+    SelfTradePrevention, Side, Symbol, SymbolConfig, SymbolRules, TimeInForce, UserId,
+};
+use proptest::prelude::*;
+
+pub fn sym(s: &str) -> Symbol {
+    Symbol::new(s).unwrap()
+}
+
+pub fn user(s: &str) -> UserId {
+    UserId::new(s).unwrap()
+}
+
+pub fn oid(s: &str) -> OrderId {
+    OrderId::new(s).unwrap()
+}
+
+/// Runs `commands` through a fresh engine and returns each command's events.
+pub fn run(config: &EngineConfig, commands: &[Command]) -> (Engine, Vec<Vec<Event>>) {
+    let mut engine = Engine::new(config.clone()).unwrap();
+    let events = commands
+        .iter()
+        .map(|c| {
+            let mut out = Vec::new();
+            engine.apply(c, &mut out);
+            out
+        })
+        .collect();
+    (engine, events)
+}
+
+/// The number of property cases: 10,000 unless `PROPTEST_CASES` says
+/// otherwise.
+pub fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// Symbols the generated streams use. `AAA` is configured with strict rules;
+/// the others are auto-created, and `max_symbols = 3` means one of them is
+/// refused.
+pub const SYMBOLS: [&str; 4] = ["AAA", "BBB", "CCC", "DDD"];
+pub const USERS: [&str; 3] = ["u1", "u2", "u3"];
+pub const ORDER_IDS: usize = 10;
+
+pub fn strict_rules() -> SymbolRules {
+    SymbolRules {
+        tick_size: 5,
+        lot_size: 10,
+        min_quantity: 20,
+        max_quantity: 50,
+        price_band_bps: Some(1_000),
+        reference_price: Some(100),
+    }
+}
+
+pub fn test_config(stp: SelfTradePrevention) -> EngineConfig {
+    EngineConfig {
+        default_rules: SymbolRules {
+            max_quantity: 45,
+            ..SymbolRules::default()
+        },
+        symbols: vec![SymbolConfig {
+            symbol: sym("AAA"),
+            rules: strict_rules(),
+        }],
+        max_symbols: 3,
+        self_trade_prevention: stp,
+        order_capacity: 64,
+    }
+}
+
+pub fn stp_strategy() -> impl Strategy<Value = SelfTradePrevention> {
+    prop_oneof![
+        Just(SelfTradePrevention::CancelResting),
+        Just(SelfTradePrevention::CancelIncoming),
+        Just(SelfTradePrevention::CancelBoth),
+        Just(SelfTradePrevention::Allow),
+    ]
+}
+
+fn price() -> impl Strategy<Value = Price> {
+    // Around 100 so that orders cross often; 85..=115 straddles AAA's band
+    // (90..=110) and includes prices off its 5-tick grid.
+    85u64..=115
+}
+
+fn quantity() -> impl Strategy<Value = Qty> {
+    // Mostly valid everywhere (10..=40 in lots of 10); sometimes anything,
+    // to hit the lot, minimum and maximum rules.
+    prop_oneof![8 => (1u64..=4).prop_map(|k| k * 10), 1 => 0u64..=60]
+}
+
+fn order_spec() -> impl Strategy<Value = OrderSpec> {
+    let side = prop_oneof![Just(Side::Buy), Just(Side::Sell)];
+    let order_type = prop_oneof![
+        6 => Just(OrderType::Limit),
+        1 => Just(OrderType::Market),
+        1 => Just(OrderType::Stop),
+        1 => Just(OrderType::StopLimit),
+    ];
+    let tif = prop_oneof![6 => Just(TimeInForce::Gtc), 2 => Just(TimeInForce::Ioc), 2 => Just(TimeInForce::Fok)];
+    // Mostly well-formed price fields for the type, sometimes not.
+    let malformed = prop::bool::weighted(0.05);
+    (
+        side,
+        order_type,
+        tif,
+        prop::bool::weighted(0.12),
+        price(),
+        price(),
+        quantity(),
+        malformed,
+    )
+        .prop_map(
+            |(side, order_type, tif, post_only, p, stop, quantity, malformed)| {
+                let limit_priced = matches!(order_type, OrderType::Limit | OrderType::StopLimit);
+                let price = if limit_priced != malformed { p } else { 0 };
+                let stop_price = if order_type.is_stop() != malformed {
+                    stop
+                } else {
+                    0
+                };
+                OrderSpec {
+                    side,
+                    order_type,
+                    tif,
+                    post_only,
+                    price,
+                    stop_price,
+                    quantity,
+                }
+            },
+        )
+}
+
+fn replace_spec() -> impl Strategy<Value = ReplaceSpec> {
+    (
+        prop::option::weighted(0.6, price()),
+        prop::option::weighted(0.6, quantity()),
+    )
+        .prop_map(|(new_price, new_quantity)| ReplaceSpec {
+            new_price,
+            new_quantity,
+        })
+}
+
+/// What a generated command does. Cancels and replaces usually name an
+/// order entered earlier in the stream (`target`), so that they hit live
+/// orders often; otherwise they name random ids.
+#[derive(Clone, Debug)]
+enum Act {
+    Add(OrderSpec),
+    Cancel {
+        target: Option<prop::sample::Index>,
+    },
+    Replace {
+        spec: ReplaceSpec,
+        target: Option<prop::sample::Index>,
+    },
+}
+
+fn act() -> impl Strategy<Value = Act> {
+    let target = || prop::option::weighted(0.85, any::<prop::sample::Index>());
+    prop_oneof![
+        6 => order_spec().prop_map(Act::Add),
+        2 => target().prop_map(|target| Act::Cancel { target }),
+        2 => (replace_spec(), target()).prop_map(|(spec, target)| Act::Replace { spec, target }),
+    ]
+}
+
+/// A stream of commands over random symbols, users and order ids.
+fn raw_commands(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
+    // AAA is configured; BBB is auto-created; of CCC and DDD only the first
+    // to appear fits under max_symbols = 3.
+    let symbol = prop_oneof![8 => Just(0usize), 8 => Just(1), 1 => Just(2), 1 => Just(3)];
+    // Most AAA prices are put on its 5-tick grid; the rest test the tick rule.
+    let on_grid = prop::bool::weighted(0.85);
+    let step = (symbol, 0..USERS.len(), 0..ORDER_IDS, act(), on_grid);
+    prop::collection::vec(step, 1..max_len).prop_map(|steps| {
+        let mut adds: Vec<(Symbol, UserId, OrderId)> = Vec::new();
+        let mut out = Vec::with_capacity(steps.len());
+        for (i, (s, u, o, mut act, on_grid)) in steps.into_iter().enumerate() {
+            let ts = 1_000 + i as u64;
+            if s == 0 && on_grid {
+                snap_to_grid(&mut act, strict_rules().tick_size);
+            }
+            let mut who = (sym(SYMBOLS[s]), user(USERS[u]), oid(&format!("o{o}")));
+            let mut aim = |target: Option<prop::sample::Index>| {
+                if let (Some(t), false) = (target, adds.is_empty()) {
+                    who = *t.get(&adds);
+                }
+                who
+            };
+            let command = match act {
+                Act::Add(spec) => {
+                    // Aim later cancels and replaces at orders that can rest.
+                    if spec.tif == TimeInForce::Gtc && spec.order_type != OrderType::Market {
+                        adds.push(who);
+                    }
+                    Command::add(ts, who.0, who.1, who.2, spec)
+                }
+                Act::Cancel { target } => {
+                    let (s, u, o) = aim(target);
+                    Command::cancel(ts, s, u, o)
+                }
+                Act::Replace { spec, target } => {
+                    let (s, u, o) = aim(target);
+                    Command::replace(ts, s, u, o, spec)
+                }
+            };
+            out.push(command);
+        }
+        out
+    })
+}
+
+fn snap_to_grid(act: &mut Act, tick: Price) {
+    let snap = |p: &mut Price| *p -= *p % tick;
+    match act {
+        Act::Add(spec) => {
+            snap(&mut spec.price);
+            snap(&mut spec.stop_price);
+        }
+        Act::Replace { spec, .. } => {
+            if let Some(p) = spec.new_price.as_mut() {
+                snap(p);
+            }
+        }
+        Act::Cancel { .. } => {}
+    }
+}
+
+/// A stream of up to `max_len` commands with increasing timestamps.
+pub fn commands(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
+    raw_commands(max_len)
+}

@@ -2,11 +2,11 @@
 //! rules, the last trade, and the depth last published.
 //!
 //! Depth is maintained incrementally: every mutation that touches one of the
-//! best [`DEPTH_LEVELS`](crate::DEPTH_LEVELS) levels marks the book dirty, and
-//! at the end of a command a dirty book compares its current top levels with
-//! the ones it last published. That makes "depth changed" exact (a change
-//! that is undone within the command emits nothing) while costing nothing for
-//! commands that stay below the top.
+//! best [`DEPTH_LEVELS`](crate::DEPTH_LEVELS) levels of a side marks that
+//! side dirty, and at the end of a command each dirty side rewrites its
+//! published levels in place, noting whether any differ. That makes "depth
+//! changed" exact (a change undone within the command emits nothing) while
+//! costing nothing for commands that stay below the top.
 //!
 //! The book does not match; `Engine` does, using the pieces kept here.
 
@@ -29,7 +29,8 @@ pub(crate) struct Book {
     pub last_qty: Qty,
     published_bids: DepthSide,
     published_asks: DepthSide,
-    depth_dirty: bool,
+    /// Per side (`Side as usize`): a change may have reached its top levels.
+    depth_dirty: [bool; 2],
 }
 
 impl Book {
@@ -45,7 +46,7 @@ impl Book {
             last_qty: 0,
             published_bids: DepthSide::default(),
             published_asks: DepthSide::default(),
-            depth_dirty: false,
+            depth_dirty: [false; 2],
         }
     }
 
@@ -83,34 +84,30 @@ impl Book {
     /// Notes a change to the level at `price` on `side`, before the change
     /// is made (a level about to be removed is still findable).
     pub fn touch(&mut self, side: Side, price: Price) {
-        if !self.depth_dirty && self.ladder(side).in_depth(price) {
-            self.depth_dirty = true;
+        if !self.depth_dirty[side as usize] && self.ladder(side).in_depth(price) {
+            self.depth_dirty[side as usize] = true;
         }
     }
 
-    /// Notes a change known to be at the top of the book (a trade).
-    pub fn touch_top(&mut self) {
-        self.depth_dirty = true;
+    /// Notes a change known to be at the top of `side` (a trade there).
+    pub fn touch_top(&mut self, side: Side) {
+        self.depth_dirty[side as usize] = true;
     }
 
     /// If the top of the book changed since it was last published, returns
-    /// the new depth and remembers it as published.
+    /// the new depth and remembers it as published. Only sides that were
+    /// touched are re-read, in place.
     pub fn take_depth_change(&mut self) -> Option<Depth> {
-        if !self.depth_dirty {
+        let [bids_dirty, asks_dirty] = std::mem::take(&mut self.depth_dirty);
+        let bids_changed = bids_dirty && self.published_bids.refresh(self.bids.depth_levels());
+        let asks_changed = asks_dirty && self.published_asks.refresh(self.asks.depth_levels());
+        if !(bids_changed || asks_changed) {
             return None;
         }
-        self.depth_dirty = false;
-        let bids = self.bids.depth();
-        let asks = self.asks.depth();
-        if bids == self.published_bids && asks == self.published_asks {
-            return None;
-        }
-        self.published_bids = bids;
-        self.published_asks = asks;
         Some(Depth {
             symbol: self.symbol,
-            bids,
-            asks,
+            bids: self.published_bids,
+            asks: self.published_asks,
             last_price: self.last_price,
             last_qty: self.last_qty,
         })
@@ -120,6 +117,6 @@ impl Book {
     pub fn mark_depth_published(&mut self) {
         self.published_bids = self.bids.depth();
         self.published_asks = self.asks.depth();
-        self.depth_dirty = false;
+        self.depth_dirty = [false; 2];
     }
 }

@@ -5,6 +5,8 @@
 //! engine (and its snapshots). Nothing here is consulted from outside the
 //! matcher thread, and nothing here reads files: callers hand in text.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -128,17 +130,29 @@ pub const MAX_SYMBOLS_LIMIT: u32 = 1_000_000;
 /// of address space for the order arena.
 pub const ORDER_CAPACITY_LIMIT: u32 = 1 << 26;
 
-/// A configured symbol and its rules.
-// No `deny_unknown_fields` here: serde does not support it next to `flatten`.
-// The flattened `SymbolRules` denies unknown keys itself, which a test pins.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SymbolConfig {
-    /// The symbol.
-    pub symbol: Symbol,
-    /// Its rules; unset fields take the built-in defaults, not
-    /// `default_rules`, so a symbol's entry reads completely on its own.
-    #[serde(flatten)]
-    pub rules: SymbolRules,
+/// How the engine lays out memory. Operational only: it never changes what
+/// the engine does, so it is not part of snapshots or the state hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// How many live orders to make room for up front, so that the hot path
+    /// does not grow tables. More still fit; growing past it allocates.
+    /// By default, 1,048,576.
+    pub order_capacity: u32,
+    /// Touch the reserved memory at start, so that the first orders do not
+    /// take page faults inside the matcher. Costs start-up time (about 50 ms
+    /// per million orders of capacity) and resident memory. By default, off;
+    /// servers and benchmarks turn it on.
+    pub prefault: bool,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            order_capacity: 1 << 20,
+            prefault: false,
+        }
+    }
 }
 
 /// Everything the engine needs to start.
@@ -147,27 +161,28 @@ pub struct SymbolConfig {
 pub struct EngineConfig {
     /// Rules for symbols created on their first order.
     pub default_rules: SymbolRules,
-    /// Symbols with their own rules, created at start in this order.
-    pub symbols: Vec<SymbolConfig>,
+    /// Symbols with their own rules (`[symbols.AAPL]` in TOML), created at
+    /// start in symbol order. Unset rule fields take the built-in defaults,
+    /// not `default_rules`, so each entry reads completely on its own.
+    pub symbols: BTreeMap<Symbol, SymbolRules>,
     /// The most symbols the engine holds, configured ones included. An `ADD`
     /// for a new symbol beyond this is rejected with `UNKNOWN_SYMBOL`.
     /// By default, 10,000.
     pub max_symbols: u32,
     /// The self-trade prevention mode. By default, cancel the resting order.
     pub self_trade_prevention: SelfTradePrevention,
-    /// How many live orders to make room for up front, so that the hot path
-    /// does not grow tables. By default, 1,048,576.
-    pub order_capacity: u32,
+    /// Memory layout; see [`MemoryConfig`].
+    pub memory: MemoryConfig,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             default_rules: SymbolRules::default(),
-            symbols: Vec::new(),
+            symbols: BTreeMap::new(),
             max_symbols: 10_000,
             self_trade_prevention: SelfTradePrevention::default(),
-            order_capacity: 1 << 20,
+            memory: MemoryConfig::default(),
         }
     }
 }
@@ -187,9 +202,6 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
-    /// The same symbol is listed twice.
-    #[error("engine config: symbol {0} is listed twice")]
-    DuplicateSymbol(Symbol),
     /// A size is beyond what one engine supports.
     #[error("engine config: {name} = {value} is above the limit of {limit}")]
     TooLarge {
@@ -216,12 +228,11 @@ impl EngineConfig {
     /// ```
     /// let config = engine::EngineConfig::from_toml_str(r#"
     ///     max_symbols = 100
-    ///     [[symbols]]
-    ///     symbol = "AAPL"
+    ///     [symbols.AAPL]
     ///     tick_size = 5
     ///     price_band_bps = 1000
     /// "#)?;
-    /// assert_eq!(config.symbols[0].rules.tick_size, 5);
+    /// assert_eq!(config.symbols[&engine::Symbol::new("AAPL")?].tick_size, 5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_toml_str(text: &str) -> Result<EngineConfig, ConfigError> {
@@ -238,22 +249,19 @@ impl EngineConfig {
                 scope: "default_rules".into(),
                 problem,
             })?;
-        let mut seen = std::collections::BTreeSet::new();
-        for entry in &self.symbols {
-            entry
-                .rules
-                .validate()
-                .map_err(|problem| ConfigError::BadRules {
-                    scope: entry.symbol.to_string(),
-                    problem,
-                })?;
-            if !seen.insert(entry.symbol) {
-                return Err(ConfigError::DuplicateSymbol(entry.symbol));
-            }
+        for (symbol, rules) in &self.symbols {
+            rules.validate().map_err(|problem| ConfigError::BadRules {
+                scope: symbol.to_string(),
+                problem,
+            })?;
         }
         for (name, value, limit) in [
             ("max_symbols", self.max_symbols, MAX_SYMBOLS_LIMIT),
-            ("order_capacity", self.order_capacity, ORDER_CAPACITY_LIMIT),
+            (
+                "memory.order_capacity",
+                self.memory.order_capacity,
+                ORDER_CAPACITY_LIMIT,
+            ),
         ] {
             if value > limit {
                 return Err(ConfigError::TooLarge { name, value, limit });
@@ -291,11 +299,10 @@ mod tests {
 
     #[test]
     fn inconsistent_rules_name_the_symbol() {
-        let err = EngineConfig::from_toml_str(
-            "[[symbols]]\nsymbol = \"MSFT\"\nmin_quantity = 10\nmax_quantity = 5\n",
-        )
-        .unwrap_err()
-        .to_string();
+        let err =
+            EngineConfig::from_toml_str("[symbols.MSFT]\nmin_quantity = 10\nmax_quantity = 5\n")
+                .unwrap_err()
+                .to_string();
         assert!(
             err.contains("MSFT") && err.contains("min_quantity"),
             "{err}"
@@ -304,7 +311,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_in_a_symbol_entry_are_an_error() {
-        let err = EngineConfig::from_toml_str("[[symbols]]\nsymbol = \"A\"\ntick = 5\n")
+        let err = EngineConfig::from_toml_str("[symbols.A]\ntick = 5\n")
             .unwrap_err()
             .to_string();
         assert!(err.contains("tick"), "{err}");
@@ -312,21 +319,21 @@ mod tests {
 
     #[test]
     fn bad_symbol_text_is_rejected() {
-        assert!(EngineConfig::from_toml_str("[[symbols]]\nsymbol = \"msft\"\n").is_err());
+        assert!(EngineConfig::from_toml_str("[symbols.msft]\n").is_err());
     }
 
     #[test]
     fn duplicate_symbols_are_rejected() {
-        let text = "[[symbols]]\nsymbol = \"A\"\n[[symbols]]\nsymbol = \"A\"\n";
+        let text = "[symbols.A]\ntick_size = 2\n[symbols.A]\nlot_size = 2\n";
         assert!(matches!(
             EngineConfig::from_toml_str(text),
-            Err(ConfigError::DuplicateSymbol(_))
+            Err(ConfigError::Parse(_))
         ));
     }
 
     #[test]
     fn sizes_beyond_the_limits_are_rejected_not_allocated() {
-        let err = EngineConfig::from_toml_str("order_capacity = 4294967295").unwrap_err();
+        let err = EngineConfig::from_toml_str("[memory]\norder_capacity = 4294967295").unwrap_err();
         assert!(err.to_string().contains("order_capacity"), "{err}");
         assert!(EngineConfig::from_toml_str("max_symbols = 1000001").is_err());
     }

@@ -116,13 +116,16 @@ impl Engine {
         let mut engine = Engine {
             symbols: HashMap::with_capacity_and_hasher(config.max_symbols as usize, FxBuildHasher),
             books: Vec::with_capacity(config.max_symbols as usize),
-            orders: Orders::with_capacity(config.order_capacity as usize),
+            orders: Orders::with_capacity(
+                config.memory.order_capacity as usize,
+                config.memory.prefault,
+            ),
             next_trade_id: 1,
             next_arrival: 0,
             config,
         };
-        for entry in engine.config.symbols.clone() {
-            engine.create_book(entry.symbol, entry.rules);
+        for (symbol, rules) in engine.config.symbols.clone() {
+            engine.create_book(symbol, rules);
         }
         Ok(engine)
     }
@@ -494,7 +497,11 @@ impl Engine {
                 taker.filled += quantity;
                 let maker = orders.get_mut(maker_slot);
                 maker.filled += quantity;
-                let maker = *maker;
+                let maker_party = TradeParty {
+                    order_id: maker.order_id,
+                    user_id: maker.user_id,
+                    remaining: maker.remaining(),
+                };
                 ladder.reduce(level_slot, quantity);
                 let trade_id = *next_trade_id;
                 *next_trade_id += 1;
@@ -505,11 +512,6 @@ impl Engine {
                     order_id: taker.order_id,
                     user_id: taker.user_id,
                     remaining: taker.remaining(),
-                };
-                let maker_party = TradeParty {
-                    order_id: maker.order_id,
-                    user_id: maker.user_id,
-                    remaining: maker.remaining(),
                 };
                 let (buyer, seller) = match taker.side {
                     Side::Buy => (taker_party, maker_party),
@@ -525,7 +527,7 @@ impl Engine {
                     seller,
                     ts,
                 }));
-                if maker.remaining() == 0 {
+                if maker_party.remaining == 0 {
                     ladder.unlink(orders, maker_slot);
                     orders.remove(maker_slot);
                 }
@@ -533,7 +535,7 @@ impl Engine {
             }
         }
         if traded {
-            book.touch_top();
+            book.touch_top(taker.side.opposite());
         }
         end
     }

@@ -187,9 +187,30 @@ impl DepthSide {
     }
 
     /// Appends a level; callers push best first and at most [`DEPTH_LEVELS`].
-    pub(crate) fn push(&mut self, level: DepthLevel) {
+    fn push(&mut self, level: DepthLevel) {
         self.levels[usize::from(self.len)] = level;
         self.len += 1;
+    }
+
+    /// Rewrites this side in place from `levels` (best first), returning
+    /// whether anything changed. Unused slots stay zeroed, so `==` compares
+    /// only what is visible.
+    pub(crate) fn refresh(&mut self, levels: impl Iterator<Item = DepthLevel>) -> bool {
+        let mut changed = false;
+        let mut len = 0;
+        for level in levels.take(DEPTH_LEVELS) {
+            if self.levels[len] != level {
+                self.levels[len] = level;
+                changed = true;
+            }
+            len += 1;
+        }
+        if len < usize::from(self.len) {
+            self.levels[len..].fill(DepthLevel::default());
+            changed = true;
+        }
+        self.len = len as u8;
+        changed
     }
 }
 

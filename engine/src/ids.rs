@@ -53,7 +53,7 @@ macro_rules! inline_id {
     ) => {
         $(#[$meta])*
         #[derive(
-            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            Clone, Copy, PartialEq, Eq, PartialOrd, Ord,
             rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
         )]
         #[rkyv(derive(Debug))]
@@ -62,6 +62,11 @@ macro_rules! inline_id {
         impl $name {
             /// The longest text this identifier accepts, in bytes.
             pub const MAX_LEN: usize = $max;
+
+            /// All zeroes: not a valid identifier. Fills memory that holds
+            /// no value, and nothing else.
+            #[allow(dead_code)] // generated for every id type; not all need it
+            pub(crate) const VACANT: Self = Self([0; $cap]);
 
             /// Validates `text` and stores it inline.
             pub fn new(text: &str) -> Result<Self, IdError> {
@@ -107,6 +112,17 @@ macro_rules! inline_id {
                     return Err(IdError::BadCharacter { kind: $kind, alphabet: $alphabet });
                 }
                 Self::from_bytes(&self.0[..len])
+            }
+        }
+
+        /// Hashes the padded bytes as whole 64-bit words: no length prefix
+        /// and no byte loop, since every value has the same size.
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                let (words, _) = self.0.as_chunks::<8>();
+                for word in words {
+                    state.write_u64(u64::from_le_bytes(*word));
+                }
             }
         }
 

@@ -98,11 +98,11 @@ impl Ladder {
         self.sorted.len()
     }
 
-    /// Whether a level at `price` is (or would be) among the best
+    /// Whether a level at `price` is (or, if new, would be) among the best
     /// [`DEPTH_LEVELS`], so that changing it changes the published depth.
     pub fn in_depth(&self, price: Price) -> bool {
         let len = self.sorted.len();
-        len <= DEPTH_LEVELS || self.key(price) >= self.sorted[len - DEPTH_LEVELS].0
+        len < DEPTH_LEVELS || self.key(price) >= self.sorted[len - DEPTH_LEVELS].0
     }
 
     /// Levels from best to worst.
@@ -113,16 +113,21 @@ impl Ladder {
             .map(|&(_, slot)| &self.levels[slot as usize])
     }
 
-    /// The best [`DEPTH_LEVELS`] levels.
-    pub fn depth(&self) -> DepthSide {
-        let mut side = DepthSide::default();
-        for level in self.levels_best_first().take(DEPTH_LEVELS) {
-            side.push(DepthLevel {
+    /// The best [`DEPTH_LEVELS`] levels, aggregated, best first.
+    pub fn depth_levels(&self) -> impl Iterator<Item = DepthLevel> + '_ {
+        self.levels_best_first()
+            .take(DEPTH_LEVELS)
+            .map(|level| DepthLevel {
                 price: level.price,
                 quantity: level.quantity,
                 orders: level.orders,
-            });
-        }
+            })
+    }
+
+    /// The best [`DEPTH_LEVELS`] levels.
+    pub fn depth(&self) -> DepthSide {
+        let mut side = DepthSide::default();
+        side.refresh(self.depth_levels());
         side
     }
 

@@ -67,7 +67,10 @@ mod stops;
 mod types;
 
 pub use command::{Action, Command, OrderSpec, ReplaceSpec};
-pub use config::{ConfigError, EngineConfig, SelfTradePrevention, SymbolConfig, SymbolRules};
+pub use config::{
+    ConfigError, EngineConfig, MAX_SYMBOLS_LIMIT, MemoryConfig, ORDER_CAPACITY_LIMIT,
+    SelfTradePrevention, SymbolRules,
+};
 pub use engine::{BookSummary, Engine, OrderView};
 pub use event::{
     CancelReason, DEPTH_LEVELS, Depth, DepthLevel, DepthSide, Event, EventSink, OrderRef,

@@ -55,6 +55,26 @@ pub(crate) struct Order {
 }
 
 impl Order {
+    /// Filler for memory that holds no order.
+    const VACANT: Order = Order {
+        user_id: UserId::VACANT,
+        order_id: OrderId::VACANT,
+        hash: 0,
+        arrival: 0,
+        price: 0,
+        stop_price: 0,
+        quantity: 0,
+        filled: 0,
+        book: NIL,
+        level: NIL,
+        prev: NIL,
+        next: NIL,
+        side: Side::Buy,
+        order_type: OrderType::Limit,
+        tif: TimeInForce::Gtc,
+        post_only: false,
+    };
+
     /// The open quantity.
     pub fn remaining(&self) -> Qty {
         self.quantity - self.filled
@@ -95,14 +115,29 @@ pub(crate) struct Orders {
 }
 
 impl Orders {
-    /// Makes room for `capacity` live orders up front.
-    pub fn with_capacity(capacity: usize) -> Orders {
-        Orders {
+    /// Makes room for `capacity` live orders up front; with `prefault`, also
+    /// touches that memory so the kernel maps it now rather than on first
+    /// use inside the matcher.
+    pub fn with_capacity(capacity: usize, prefault: bool) -> Orders {
+        let mut orders = Orders {
             slots: Vec::with_capacity(capacity),
             free_head: NIL,
             live: 0,
             index: HashTable::with_capacity(capacity),
+        };
+        if prefault {
+            orders.slots.resize(capacity, Order::VACANT);
+            orders.slots.clear();
+            // Spread the keys so every bucket page is written once.
+            for slot in 0..capacity as u32 {
+                let hash = u64::from(slot).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                orders.index.insert_unique(hash, slot, |&s| {
+                    u64::from(s).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                });
+            }
+            orders.index.clear();
         }
+        orders
     }
 
     /// How many orders are live.
@@ -144,9 +179,9 @@ impl Orders {
     }
 
     /// Removes a live order from the index and frees its slot.
-    pub fn remove(&mut self, slot: u32) -> Order {
-        let order = self.slots[slot as usize];
-        if let Ok(entry) = self.index.find_entry(order.hash, |&s| s == slot) {
+    pub fn remove(&mut self, slot: u32) {
+        let hash = self.slots[slot as usize].hash;
+        if let Ok(entry) = self.index.find_entry(hash, |&s| s == slot) {
             entry.remove();
         } else {
             debug_assert!(false, "live order {slot} missing from the index");
@@ -154,7 +189,6 @@ impl Orders {
         self.slots[slot as usize].next = self.free_head;
         self.free_head = slot;
         self.live -= 1;
-        order
     }
 
     /// The order in `slot`.

@@ -31,7 +31,7 @@ use rkyv::util::AlignedVec;
 use thiserror::Error;
 
 use crate::book::Book;
-use crate::config::{EngineConfig, SelfTradePrevention, SymbolConfig, SymbolRules};
+use crate::config::{EngineConfig, MemoryConfig, SelfTradePrevention, SymbolRules};
 use crate::engine::Engine;
 use crate::ids::{OrderId, Symbol, UserId};
 use crate::orders::{NIL, Order, key_hash};
@@ -76,15 +76,14 @@ struct Snapshot {
     books: Vec<BookSnapshot>,
 }
 
-/// `EngineConfig` as archived; kept separate so the config type stays free
-/// to carry serde-only attributes.
+/// The parts of `EngineConfig` that decide behaviour. `MemoryConfig` is
+/// left out: it must not change the state hash.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct EngineConfigArchive {
     default_rules: SymbolRules,
     symbols: Vec<(Symbol, SymbolRules)>,
     max_symbols: u32,
     self_trade_prevention: SelfTradePrevention,
-    order_capacity: u32,
 }
 
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -160,8 +159,9 @@ impl Engine {
         xxhash_rust::xxh3::xxh3_64(&self.snapshot())
     }
 
-    /// Rebuilds an engine from [`Engine::snapshot`] bytes.
-    pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
+    /// Rebuilds an engine from [`Engine::snapshot`] bytes. Memory settings
+    /// are not part of a snapshot; `memory` supplies them.
+    pub fn restore(bytes: &[u8], memory: MemoryConfig) -> Result<Engine, SnapshotError> {
         if bytes.len() < HEADER_LEN || bytes[..8] != SNAPSHOT_MAGIC {
             return Err(SnapshotError::BadMagic);
         }
@@ -177,7 +177,7 @@ impl Engine {
         aligned.extend_from_slice(&bytes[HEADER_LEN..]);
         let snapshot = rkyv::from_bytes::<Snapshot, rancor::Error>(&aligned)
             .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
-        Engine::from_snapshot(snapshot)
+        Engine::from_snapshot(snapshot, memory)
     }
 
     fn to_snapshot(&self) -> Snapshot {
@@ -198,10 +198,9 @@ impl Engine {
         Snapshot {
             config: EngineConfigArchive {
                 default_rules: config.default_rules,
-                symbols: config.symbols.iter().map(|s| (s.symbol, s.rules)).collect(),
+                symbols: config.symbols.iter().map(|(s, r)| (*s, *r)).collect(),
                 max_symbols: config.max_symbols,
                 self_trade_prevention: config.self_trade_prevention,
-                order_capacity: config.order_capacity,
             },
             next_trade_id: self.next_trade_id,
             next_arrival: self.next_arrival,
@@ -226,20 +225,22 @@ impl Engine {
         }
     }
 
-    fn from_snapshot(snapshot: Snapshot) -> Result<Engine, SnapshotError> {
+    fn from_snapshot(snapshot: Snapshot, memory: MemoryConfig) -> Result<Engine, SnapshotError> {
         let bad = SnapshotError::Inconsistent;
         let archived = snapshot.config;
-        let mut symbols = Vec::with_capacity(archived.symbols.len());
+        let mut symbols = std::collections::BTreeMap::new();
         for (symbol, rules) in archived.symbols {
             let symbol = symbol.revalidate().map_err(|e| bad(e.to_string()))?;
-            symbols.push(SymbolConfig { symbol, rules });
+            if symbols.insert(symbol, rules).is_some() {
+                return Err(bad(format!("configured symbol {symbol} appears twice")));
+            }
         }
         let config = EngineConfig {
             default_rules: archived.default_rules,
             symbols,
             max_symbols: archived.max_symbols,
             self_trade_prevention: archived.self_trade_prevention,
-            order_capacity: archived.order_capacity,
+            memory,
         };
         config.validate().map_err(|e| bad(e.to_string()))?;
         if snapshot.books.len() > config.max_symbols as usize {
@@ -255,7 +256,7 @@ impl Engine {
         // Configured symbols are recreated from the snapshot's book list, in
         // its order, rather than by `Engine::new`.
         let mut engine = Engine::new(EngineConfig {
-            symbols: Vec::new(),
+            symbols: Default::default(),
             ..config.clone()
         })
         .map_err(|e| bad(e.to_string()))?;

@@ -8,7 +8,7 @@ mod common;
 use common::{oid, sym, user};
 use engine::{
     CancelReason, Command, Engine, EngineConfig, Event, OrderSpec, OrderType, Price, Qty,
-    RejectReason, ReplaceSpec, SelfTradePrevention, Side, SymbolConfig, SymbolRules, TimeInForce,
+    RejectReason, ReplaceSpec, SelfTradePrevention, Side, SymbolRules, TimeInForce,
 };
 
 /// A one-symbol ("AAPL") session with short helpers.
@@ -694,9 +694,9 @@ fn duplicate_live_order_id_is_rejected_and_reusable_once_finished() {
 
 fn ruled() -> Session {
     Session::with(EngineConfig {
-        symbols: vec![SymbolConfig {
-            symbol: sym("AAPL"),
-            rules: SymbolRules {
+        symbols: [(
+            sym("AAPL"),
+            SymbolRules {
                 tick_size: 5,
                 lot_size: 10,
                 min_quantity: 20,
@@ -704,7 +704,8 @@ fn ruled() -> Session {
                 price_band_bps: Some(1_000),
                 reference_price: Some(10_000),
             },
-        }],
+        )]
+        .into(),
         max_symbols: 2,
         ..EngineConfig::default()
     })

@@ -6,8 +6,8 @@
 pub mod model;
 
 use engine::{
-    Command, Engine, EngineConfig, Event, OrderId, OrderSpec, OrderType, Price, Qty, ReplaceSpec,
-    SelfTradePrevention, Side, Symbol, SymbolConfig, SymbolRules, TimeInForce, UserId,
+    Command, Engine, EngineConfig, Event, MemoryConfig, OrderId, OrderSpec, OrderType, Price, Qty,
+    ReplaceSpec, SelfTradePrevention, Side, Symbol, SymbolRules, TimeInForce, UserId,
 };
 use proptest::prelude::*;
 
@@ -70,13 +70,13 @@ pub fn test_config(stp: SelfTradePrevention) -> EngineConfig {
             max_quantity: 45,
             ..SymbolRules::default()
         },
-        symbols: vec![SymbolConfig {
-            symbol: sym("AAA"),
-            rules: strict_rules(),
-        }],
+        symbols: [(sym("AAA"), strict_rules())].into(),
         max_symbols: 3,
         self_trade_prevention: stp,
-        order_capacity: 64,
+        memory: MemoryConfig {
+            order_capacity: 64,
+            prefault: false,
+        },
     }
 }
 

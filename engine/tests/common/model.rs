@@ -86,9 +86,9 @@ impl Model {
         let books = config
             .symbols
             .iter()
-            .map(|s| ModelBook {
-                symbol: s.symbol,
-                rules: s.rules,
+            .map(|(&symbol, &rules)| ModelBook {
+                symbol,
+                rules,
                 last_price: 0,
                 last_qty: 0,
                 published: Default::default(),

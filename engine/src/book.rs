@@ -1,12 +1,11 @@
 //! The book of one symbol: both ladders, the untriggered stops, the symbol's
 //! rules, the last trade, and the depth last published.
 //!
-//! Depth is maintained incrementally: every mutation that touches one of the
-//! best [`DEPTH_LEVELS`](crate::DEPTH_LEVELS) levels of a side marks that
-//! side dirty, and at the end of a command each dirty side rewrites its
-//! published levels in place, noting whether any differ. That makes "depth
-//! changed" exact (a change undone within the command emits nothing) while
-//! costing nothing for commands that stay below the top.
+//! Each ladder keeps its best [`DEPTH_LEVELS`](crate::DEPTH_LEVELS) levels
+//! current as levels change. At the end of a command, a book whose top
+//! changed compares it with the depth it last emitted, so "depth changed" is
+//! exact (changes undone within one command emit nothing) and commands that
+//! stay below the top cost nothing.
 //!
 //! The book does not match; `Engine` does, using the pieces kept here.
 
@@ -27,10 +26,9 @@ pub(crate) struct Book {
     /// The last trade's price and quantity; `0` before the first trade.
     pub last_price: Price,
     pub last_qty: Qty,
-    published_bids: DepthSide,
-    published_asks: DepthSide,
-    /// Per side (`Side as usize`): a change may have reached its top levels.
-    depth_dirty: [bool; 2],
+    /// The depth in the last `Depth` event.
+    emitted_bids: DepthSide,
+    emitted_asks: DepthSide,
 }
 
 impl Book {
@@ -44,9 +42,8 @@ impl Book {
             sell_stops: StopQueue::new(Side::Sell),
             last_price: 0,
             last_qty: 0,
-            published_bids: DepthSide::default(),
-            published_asks: DepthSide::default(),
-            depth_dirty: [false; 2],
+            emitted_bids: DepthSide::default(),
+            emitted_asks: DepthSide::default(),
         }
     }
 
@@ -71,6 +68,11 @@ impl Book {
         }
     }
 
+    /// Whether any stop order waits on this book.
+    pub fn has_stops(&self) -> bool {
+        self.buy_stops.len() + self.sell_stops.len() > 0
+    }
+
     /// The price the band is measured from: the last trade, else the
     /// configured reference.
     pub fn reference_price(&self) -> Option<Price> {
@@ -81,42 +83,39 @@ impl Book {
         }
     }
 
-    /// Notes a change to the level at `price` on `side`, before the change
-    /// is made (a level about to be removed is still findable).
-    pub fn touch(&mut self, side: Side, price: Price) {
-        if !self.depth_dirty[side as usize] && self.ladder(side).in_depth(price) {
-            self.depth_dirty[side as usize] = true;
+    /// Whether the top of the book differs from the last `Depth` event; if
+    /// so, records the current top as emitted. Sides are compared in place
+    /// and only a changed side is copied.
+    pub fn take_depth_change(&mut self) -> bool {
+        let bids_touched = self.bids.take_top_changed();
+        let asks_touched = self.asks.take_top_changed();
+        let bids_changed = bids_touched && *self.bids.depth() != self.emitted_bids;
+        let asks_changed = asks_touched && *self.asks.depth() != self.emitted_asks;
+        if bids_changed {
+            self.emitted_bids = *self.bids.depth();
         }
+        if asks_changed {
+            self.emitted_asks = *self.asks.depth();
+        }
+        bids_changed || asks_changed
     }
 
-    /// Notes a change known to be at the top of `side` (a trade there).
-    pub fn touch_top(&mut self, side: Side) {
-        self.depth_dirty[side as usize] = true;
-    }
-
-    /// If the top of the book changed since it was last published, returns
-    /// the new depth and remembers it as published. Only sides that were
-    /// touched are re-read, in place.
-    pub fn take_depth_change(&mut self) -> Option<Depth> {
-        let [bids_dirty, asks_dirty] = std::mem::take(&mut self.depth_dirty);
-        let bids_changed = bids_dirty && self.published_bids.refresh(self.bids.depth_levels());
-        let asks_changed = asks_dirty && self.published_asks.refresh(self.asks.depth_levels());
-        if !(bids_changed || asks_changed) {
-            return None;
-        }
-        Some(Depth {
+    /// The depth as last emitted.
+    pub fn emitted_depth(&self) -> Depth {
+        Depth {
             symbol: self.symbol,
-            bids: self.published_bids,
-            asks: self.published_asks,
+            bids: self.emitted_bids,
+            asks: self.emitted_asks,
             last_price: self.last_price,
             last_qty: self.last_qty,
-        })
+        }
     }
 
     /// After a restore: the current top is what was last published.
     pub fn mark_depth_published(&mut self) {
-        self.published_bids = self.bids.depth();
-        self.published_asks = self.asks.depth();
-        self.depth_dirty = [false; 2];
+        self.bids.take_top_changed();
+        self.asks.take_top_changed();
+        self.emitted_bids = *self.bids.depth();
+        self.emitted_asks = *self.asks.depth();
     }
 }

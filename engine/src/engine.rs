@@ -145,6 +145,15 @@ impl Engine {
         }
     }
 
+    /// Starts pulling into cache what applying `command` will look up
+    /// first. A pure hint with no effect on state: a caller that holds a
+    /// batch of commands calls it a few commands ahead of `apply`, so the
+    /// memory round trip of the order-id lookup overlaps useful work.
+    pub fn prefetch(&self, command: &Command) {
+        self.orders
+            .prefetch(key_hash(&command.user_id, &command.order_id));
+    }
+
     /// Figures for one symbol's book, if the symbol exists.
     pub fn book_summary(&self, symbol: &Symbol) -> Option<BookSummary> {
         let book = &self.books[*self.symbols.get(symbol)? as usize];
@@ -166,8 +175,8 @@ impl Engine {
         let book = &self.books[*self.symbols.get(symbol)? as usize];
         Some(Depth {
             symbol: book.symbol,
-            bids: book.bids.depth(),
-            asks: book.asks.depth(),
+            bids: *book.bids.depth(),
+            asks: *book.asks.depth(),
             last_price: book.last_price,
             last_qty: book.last_qty,
         })
@@ -362,12 +371,10 @@ impl Engine {
         if kept_priority {
             let cut = order.quantity - new_quantity;
             if cut > 0 {
-                book.touch(order.side, order.price);
                 book.ladder_mut(order.side).reduce(order.level, cut);
                 self.orders.get_mut(slot).quantity = new_quantity;
             }
         } else {
-            book.touch(order.side, order.price);
             book.ladder_mut(order.side).unlink(&mut self.orders, slot);
             let mut taker = *self.orders.get(slot);
             taker.price = new_price;
@@ -412,7 +419,6 @@ impl Engine {
                 slot
             };
             let book = &mut self.books[b];
-            book.touch(taker.side, taker.price);
             book.ladder_mut(taker.side)
                 .push_back(&mut self.orders, slot);
         }
@@ -436,7 +442,6 @@ impl Engine {
         } = self;
         let book = &mut books[b];
         let symbol = book.symbol;
-        let mut traded = false;
         let mut end = MatchEnd::Stopped;
         'levels: while taker.remaining() > 0 {
             let ladder = match taker.side {
@@ -455,8 +460,6 @@ impl Engine {
                 let maker = orders.get(maker_slot);
                 let next = maker.next;
                 if stp != SelfTradePrevention::Allow && maker.user_id == taker.user_id {
-                    // Any change at the best level changes the depth.
-                    traded = true;
                     if matches!(
                         stp,
                         SelfTradePrevention::CancelResting | SelfTradePrevention::CancelBoth
@@ -505,7 +508,6 @@ impl Engine {
                 ladder.reduce(level_slot, quantity);
                 let trade_id = *next_trade_id;
                 *next_trade_id += 1;
-                traded = true;
                 book.last_price = level_price;
                 book.last_qty = quantity;
                 let taker_party = TradeParty {
@@ -533,9 +535,6 @@ impl Engine {
                 }
                 maker_slot = next;
             }
-        }
-        if traded {
-            book.touch_top(taker.side.opposite());
         }
         end
     }
@@ -575,7 +574,16 @@ impl Engine {
 
     /// Triggers stops on book `b` while the last trade price allows, one at
     /// a time, each trading before the next is considered.
+    #[inline]
     fn run_triggers<S: EventSink + ?Sized>(&mut self, b: usize, ts: u64, sink: &mut S) {
+        // Most books hold no stops: answer that without a call.
+        if self.books[b].has_stops() {
+            self.trigger_stops(b, ts, sink);
+        }
+    }
+
+    #[inline(never)]
+    fn trigger_stops<S: EventSink + ?Sized>(&mut self, b: usize, ts: u64, sink: &mut S) {
         loop {
             let book = &self.books[b];
             let last_price = book.last_price;
@@ -638,7 +646,6 @@ impl Engine {
             book.stops_mut(order.side)
                 .remove(order.stop_price, order.arrival);
         } else {
-            book.touch(order.side, order.price);
             book.ladder_mut(order.side).unlink(&mut self.orders, slot);
         }
         self.orders.remove(slot);
@@ -671,8 +678,9 @@ impl Engine {
     }
 
     fn publish_depth<S: EventSink + ?Sized>(&mut self, b: usize, sink: &mut S) {
-        if let Some(depth) = self.books[b].take_depth_change() {
-            sink.on_event(&Event::Depth(depth));
+        let book = &mut self.books[b];
+        if book.take_depth_change() {
+            sink.on_event(&Event::Depth(book.emitted_depth()));
         }
     }
 }
@@ -702,6 +710,7 @@ fn would_take(book: &Book, side: Side, price: Price) -> bool {
 
 /// Checks a new order against its symbol's rules. The order of the checks is
 /// part of the contract: the first failure is the reason reported.
+#[inline]
 fn check_new_order(
     rules: &SymbolRules,
     reference: Option<Price>,
@@ -730,10 +739,11 @@ fn check_new_order(
     Ok(())
 }
 
+#[inline]
 fn check_quantity(rules: &SymbolRules, quantity: Qty) -> Result<(), RejectReason> {
     if quantity == 0 {
         Err(RejectReason::InvalidQuantity)
-    } else if !quantity.is_multiple_of(rules.lot_size) {
+    } else if rules.lot_size != 1 && !quantity.is_multiple_of(rules.lot_size) {
         Err(RejectReason::LotSizeViolation)
     } else if quantity < rules.min_quantity {
         Err(RejectReason::QuantityBelowMinimum)
@@ -744,6 +754,7 @@ fn check_quantity(rules: &SymbolRules, quantity: Qty) -> Result<(), RejectReason
     }
 }
 
+#[inline]
 fn check_price(
     rules: &SymbolRules,
     reference: Option<Price>,
@@ -752,7 +763,8 @@ fn check_price(
     if price == 0 {
         return Err(RejectReason::InvalidPrice);
     }
-    if !price.is_multiple_of(rules.tick_size) {
+    // Most symbols trade in single ticks; skip the division for them.
+    if rules.tick_size != 1 && !price.is_multiple_of(rules.tick_size) {
         return Err(RejectReason::TickSizeViolation);
     }
     if let Some((low, high)) = reference.and_then(|r| rules.band(r))

@@ -164,10 +164,17 @@ pub struct DepthLevel {
 }
 
 /// The best [`DEPTH_LEVELS`] levels of one side, best first.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Eq)]
 pub struct DepthSide {
     levels: [DepthLevel; DEPTH_LEVELS],
     len: u8,
+}
+
+impl PartialEq for DepthSide {
+    fn eq(&self, other: &DepthSide) -> bool {
+        // Only the visible levels: usually one differs, and near the top.
+        self.levels() == other.levels()
+    }
 }
 
 impl DepthSide {
@@ -175,8 +182,8 @@ impl DepthSide {
     /// [`DEPTH_LEVELS`].
     pub fn from_best_first(levels: &[DepthLevel]) -> DepthSide {
         let mut side = DepthSide::default();
-        for level in levels.iter().take(DEPTH_LEVELS) {
-            side.push(*level);
+        for (rank, level) in levels.iter().take(DEPTH_LEVELS).enumerate() {
+            side.insert(rank, *level);
         }
         side
     }
@@ -186,31 +193,34 @@ impl DepthSide {
         &self.levels[..usize::from(self.len)]
     }
 
-    /// Appends a level; callers push best first and at most [`DEPTH_LEVELS`].
-    fn push(&mut self, level: DepthLevel) {
-        self.levels[usize::from(self.len)] = level;
-        self.len += 1;
+    /// The rank of the level at `price`, if it is one of these.
+    pub(crate) fn rank_of(&self, price: Price) -> Option<usize> {
+        self.levels().iter().position(|level| level.price == price)
     }
 
-    /// Rewrites this side in place from `levels` (best first), returning
-    /// whether anything changed. Unused slots stay zeroed, so `==` compares
-    /// only what is visible.
-    pub(crate) fn refresh(&mut self, levels: impl Iterator<Item = DepthLevel>) -> bool {
-        let mut changed = false;
-        let mut len = 0;
-        for level in levels.take(DEPTH_LEVELS) {
-            if self.levels[len] != level {
-                self.levels[len] = level;
-                changed = true;
-            }
-            len += 1;
+    /// Overwrites the level at `rank`.
+    pub(crate) fn set(&mut self, rank: usize, level: DepthLevel) {
+        self.levels[rank] = level;
+    }
+
+    /// Inserts a level at `rank` (at most the current length), dropping
+    /// the worst level if all [`DEPTH_LEVELS`] are taken.
+    pub(crate) fn insert(&mut self, rank: usize, level: DepthLevel) {
+        if usize::from(self.len) < DEPTH_LEVELS {
+            self.len += 1;
         }
-        if len < usize::from(self.len) {
-            self.levels[len..].fill(DepthLevel::default());
-            changed = true;
-        }
-        self.len = len as u8;
-        changed
+        let len = usize::from(self.len);
+        self.levels.copy_within(rank..len - 1, rank + 1);
+        self.levels[rank] = level;
+    }
+
+    /// Removes the level at `rank`, shifting worse levels up. Unused slots
+    /// stay zeroed, so `==` compares only what is visible.
+    pub(crate) fn remove(&mut self, rank: usize) {
+        let len = usize::from(self.len);
+        self.levels.copy_within(rank + 1..len, rank);
+        self.levels[len - 1] = DepthLevel::default();
+        self.len -= 1;
     }
 }
 

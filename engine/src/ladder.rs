@@ -2,32 +2,50 @@
 //!
 //! # Data structure
 //!
-//! Levels live in a slab (`levels`), so an order can name its level by slot
-//! and a cancel reaches it in O(1). The price order is a separate vector of
+//! Levels live in a slab (`levels`), so an order names its level by slot and
+//! a cancel reaches it in O(1). The price order is a separate vector of
 //! `(key, slot)` sorted ascending by key, **best price last**. The key is the
-//! price for bids and its bitwise complement for asks, so "best" is always the
-//! largest key and one code path serves both sides.
+//! price for bids and its bitwise complement for asks, so "best" is always
+//! the largest key and one code path serves both sides.
 //!
-//! Why a sorted vector and not a tree or a price-indexed array:
-//! - best price is `last()`, and removing an exhausted best level (the common
-//!   case when matching) is `pop()`: O(1), no rebalancing;
-//! - inserting a level costs a binary search plus a `memmove` of the levels
-//!   *better* than it. Activity clusters at the top of the book, so that tail
-//!   is short; a 750-level side moves at most 12 KiB;
-//! - the top [`DEPTH_LEVELS`] levels are the last entries, contiguous, so depth
-//!   is read without a walk;
-//! - unlike a B-tree it never allocates once its capacity is reached, and
-//!   unlike a price-indexed array it has no bounded price range to configure.
+//! Levels that empty are not removed at once: they stay in the vector,
+//! marked by `orders == 0`, until it pays to sweep them out. Only empties at
+//! the best end are popped immediately, so **the last entry is always a live
+//! level**. The sweep runs when empties exceed [`SWEEP_RATIO`] times the live
+//! levels (plus [`SWEEP_SLACK`]), so memory stays bounded and its cost is
+//! O(1) amortised per removal.
+//!
+//! Why a sorted vector with lazy removal:
+//! - best price is `last()`; exhausting the best level (the common case when
+//!   matching) is a `pop()`;
+//! - orders churn across the whole book, not only at the top (the `ecore` mix
+//!   moves random resting orders a few ticks). Eager removal would `memmove`
+//!   half the side twice per move. With lazy removal a move usually re-fills
+//!   an empty level that is already in place: a binary search, no shifting;
+//! - a new price costs a binary search plus a `memmove` of the levels better
+//!   than it, small for the top of the book and bounded by the side's size;
+//! - it never allocates once its capacity is reached, and unlike a
+//!   price-indexed array it has no price range to configure.
 //!
 //! Within a level, orders form a doubly-linked FIFO through their slots in the
 //! order arena (`prev`/`next`), so unlinking any order is O(1).
 //!
-//! This module keeps aggregates (quantity, order count) exact; it does not
-//! decide who trades.
+//! The side's depth (its best [`DEPTH_LEVELS`] live levels) is kept in step
+//! with every level change rather than rebuilt per command: a change costs a
+//! scan of at most five prices, and publishing depth becomes a comparison.
+//!
+//! This module keeps aggregates (quantity, order count) and the depth exact;
+//! it does not decide who trades.
 
 use crate::event::{DEPTH_LEVELS, DepthLevel, DepthSide};
 use crate::orders::{NIL, Orders};
 use crate::types::{Price, Qty, Side};
+
+/// A sweep runs when empty levels exceed `SWEEP_RATIO` times the live ones
+/// plus `SWEEP_SLACK`. Keeping several empties per live level means a price
+/// that was used recently usually still has its slot in place.
+const SWEEP_RATIO: usize = 4;
+const SWEEP_SLACK: usize = 64;
 
 /// One price level.
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +53,7 @@ pub(crate) struct Level {
     pub price: Price,
     /// Sum of the open quantity of the level's orders.
     pub quantity: Qty,
-    /// How many orders rest here.
+    /// How many orders rest here; `0` marks an empty level awaiting a sweep.
     pub orders: u32,
     /// Oldest order (first to trade), or `NIL`.
     pub head: u32,
@@ -46,13 +64,21 @@ pub(crate) struct Level {
 /// The levels of one side of a book.
 pub(crate) struct Ladder {
     side: Side,
-    /// `(key, level slot)`, ascending by key; best level last.
+    /// `(key, level slot)`, ascending by key; the last entry is live.
     sorted: Vec<(u64, u32)>,
     levels: Vec<Level>,
     /// Free level slots, reused before `levels` grows.
     free: Vec<u32>,
     /// Orders resting on this side.
     order_count: usize,
+    /// Levels with at least one order.
+    live_levels: usize,
+    /// Empty levels still in `sorted`.
+    empty_levels: usize,
+    /// The best live levels, always equal to what `levels_best_first` yields.
+    top: DepthSide,
+    /// Whether `top` changed since `take_top_changed` last ran.
+    top_changed: bool,
 }
 
 impl Ladder {
@@ -63,6 +89,10 @@ impl Ladder {
             levels: Vec::new(),
             free: Vec::new(),
             order_count: 0,
+            live_levels: 0,
+            empty_levels: 0,
+            top: DepthSide::default(),
+            top_changed: false,
         }
     }
 
@@ -93,46 +123,32 @@ impl Ladder {
         self.order_count
     }
 
-    /// How many price levels this side has.
+    /// How many distinct prices have orders on this side.
     pub fn level_count(&self) -> usize {
-        self.sorted.len()
+        self.live_levels
     }
 
-    /// Whether a level at `price` is (or, if new, would be) among the best
-    /// [`DEPTH_LEVELS`], so that changing it changes the published depth.
-    pub fn in_depth(&self, price: Price) -> bool {
-        let len = self.sorted.len();
-        len < DEPTH_LEVELS || self.key(price) >= self.sorted[len - DEPTH_LEVELS].0
-    }
-
-    /// Levels from best to worst.
+    /// Live levels from best to worst.
     pub fn levels_best_first(&self) -> impl Iterator<Item = &Level> {
         self.sorted
             .iter()
             .rev()
             .map(|&(_, slot)| &self.levels[slot as usize])
-    }
-
-    /// The best [`DEPTH_LEVELS`] levels, aggregated, best first.
-    pub fn depth_levels(&self) -> impl Iterator<Item = DepthLevel> + '_ {
-        self.levels_best_first()
-            .take(DEPTH_LEVELS)
-            .map(|level| DepthLevel {
-                price: level.price,
-                quantity: level.quantity,
-                orders: level.orders,
-            })
+            .filter(|level| level.orders > 0)
     }
 
     /// The best [`DEPTH_LEVELS`] levels.
-    pub fn depth(&self) -> DepthSide {
-        let mut side = DepthSide::default();
-        side.refresh(self.depth_levels());
-        side
+    pub fn depth(&self) -> &DepthSide {
+        &self.top
+    }
+
+    /// Whether the best levels changed since the last call; resets the flag.
+    pub fn take_top_changed(&mut self) -> bool {
+        std::mem::take(&mut self.top_changed)
     }
 
     /// Appends the order in `slot` to the back of its price level, creating
-    /// the level if needed.
+    /// or re-filling the level if needed.
     pub fn push_back(&mut self, orders: &mut Orders, slot: u32) {
         let (price, remaining) = {
             let order = orders.get(slot);
@@ -140,6 +156,7 @@ impl Ladder {
         };
         let level_slot = self.find_or_insert_level(price);
         let level = &mut self.levels[level_slot as usize];
+        let was_empty = level.orders == 0;
         let old_tail = level.tail;
         level.quantity += remaining;
         level.orders += 1;
@@ -154,10 +171,16 @@ impl Ladder {
         order.prev = old_tail;
         order.next = NIL;
         self.order_count += 1;
+        if was_empty {
+            self.live_levels += 1;
+            self.top_insert(level_slot);
+        } else {
+            self.top_update(level_slot);
+        }
     }
 
-    /// Unlinks the order in `slot` from its level, dropping the level if it
-    /// empties. The order's open quantity leaves the level's aggregate.
+    /// Unlinks the order in `slot` from its level. The order's open quantity
+    /// leaves the level's aggregate; a level left without orders is retired.
     pub fn unlink(&mut self, orders: &mut Orders, slot: u32) {
         let (level_slot, prev, next, remaining) = {
             let order = orders.get(slot);
@@ -182,7 +205,9 @@ impl Ladder {
         level.quantity -= remaining;
         level.orders -= 1;
         if level.orders == 0 {
-            self.remove_level(level_slot);
+            self.retire_level(level_slot);
+        } else {
+            self.top_update(level_slot);
         }
     }
 
@@ -190,11 +215,13 @@ impl Ladder {
     /// without the order leaving its level.
     pub fn reduce(&mut self, level_slot: u32, qty: Qty) {
         self.levels[level_slot as usize].quantity -= qty;
+        self.top_update(level_slot);
     }
 
+    /// The level at `price`, live or empty, creating it if absent.
     fn find_or_insert_level(&mut self, price: Price) -> u32 {
         let key = self.key(price);
-        // Fast path: most inserts land on the best level or just behind it.
+        // Fast path: most inserts land on the best level.
         if let Some(&(best_key, best_slot)) = self.sorted.last()
             && best_key == key
         {
@@ -204,6 +231,9 @@ impl Ladder {
         if let Some(&(k, slot)) = self.sorted.get(at)
             && k == key
         {
+            if self.levels[slot as usize].orders == 0 {
+                self.empty_levels -= 1;
+            }
             return slot;
         }
         let level = Level {
@@ -229,15 +259,281 @@ impl Ladder {
         slot
     }
 
-    fn remove_level(&mut self, level_slot: u32) {
-        let key = self.key(self.levels[level_slot as usize].price);
-        if self.sorted.last().is_some_and(|&(k, _)| k == key) {
-            self.sorted.pop();
+    /// Handles a level that just lost its last order.
+    fn retire_level(&mut self, level_slot: u32) {
+        self.live_levels -= 1;
+        let price = self.levels[level_slot as usize].price;
+        if self.best() == Some(level_slot) {
+            // Keep `last()` live: pop this level and any empties behind it.
+            while let Some(&(_, slot)) = self.sorted.last() {
+                if slot != level_slot && self.levels[slot as usize].orders > 0 {
+                    break;
+                }
+                self.sorted.pop();
+                self.free.push(slot);
+                if slot != level_slot {
+                    self.empty_levels -= 1;
+                }
+            }
         } else {
-            let at = self.sorted.partition_point(|&(k, _)| k < key);
-            debug_assert_eq!(self.sorted.get(at).map(|&(_, s)| s), Some(level_slot));
-            self.sorted.remove(at);
+            self.empty_levels += 1;
+            if self.empty_levels > self.live_levels * SWEEP_RATIO + SWEEP_SLACK {
+                self.sweep_empty_levels();
+            }
         }
-        self.free.push(level_slot);
+        self.top_remove(price);
+    }
+
+    /// Drops every empty level from `sorted`, freeing its slot.
+    fn sweep_empty_levels(&mut self) {
+        let Ladder {
+            sorted,
+            levels,
+            free,
+            ..
+        } = self;
+        sorted.retain(|&(_, slot)| {
+            let live = levels[slot as usize].orders > 0;
+            if !live {
+                free.push(slot);
+            }
+            live
+        });
+        self.empty_levels = 0;
+    }
+
+    fn depth_level(&self, level_slot: u32) -> DepthLevel {
+        let level = &self.levels[level_slot as usize];
+        DepthLevel {
+            price: level.price,
+            quantity: level.quantity,
+            orders: level.orders,
+        }
+    }
+
+    /// Mirrors a changed live level into `top` if it is one of the best.
+    fn top_update(&mut self, level_slot: u32) {
+        let level = self.depth_level(level_slot);
+        if let Some(rank) = self.top.rank_of(level.price) {
+            self.top.set(rank, level);
+            self.top_changed = true;
+        }
+    }
+
+    /// Mirrors a level that just became live.
+    fn top_insert(&mut self, level_slot: u32) {
+        let level = self.depth_level(level_slot);
+        let key = self.key(level.price);
+        let shown = self.top.levels();
+        // Below a full top: out of view, the common case deep in the book.
+        if shown.len() == DEPTH_LEVELS && shown.last().is_some_and(|l| self.key(l.price) > key) {
+            return;
+        }
+        let rank = shown
+            .iter()
+            .position(|l| self.key(l.price) < key)
+            .unwrap_or(shown.len());
+        self.top.insert(rank, level);
+        self.top_changed = true;
+    }
+
+    /// Mirrors a level that just became empty: drops it from `top` and
+    /// brings the next live level into view.
+    fn top_remove(&mut self, price: Price) {
+        let Some(rank) = self.top.rank_of(price) else {
+            return;
+        };
+        self.top.remove(rank);
+        self.top_changed = true;
+        // The next live level is the best one worse than the worst shown.
+        let shown = self.top.levels();
+        let below = match shown.last() {
+            Some(worst) => {
+                let key = self.key(worst.price);
+                self.sorted.partition_point(|&(k, _)| k < key)
+            }
+            None => self.sorted.len(),
+        };
+        let refill = self.sorted[..below]
+            .iter()
+            .rev()
+            .map(|&(_, slot)| slot)
+            .find(|&slot| self.levels[slot as usize].orders > 0);
+        if let Some(slot) = refill {
+            let level = self.depth_level(slot);
+            let end = self.top.levels().len();
+            self.top.insert(end, level);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{OrderId, UserId};
+    use crate::orders::{Order, key_hash};
+    use crate::types::{OrderType, TimeInForce};
+
+    fn order(orders: &mut Orders, n: u32, price: Price) -> u32 {
+        debug_assert!(n < u32::MAX);
+        let user_id = UserId::new("u").unwrap();
+        let order_id = OrderId::new(&n.to_string()).unwrap();
+        orders.insert(Order {
+            user_id,
+            order_id,
+            hash: key_hash(&user_id, &order_id),
+            arrival: u64::from(n),
+            price,
+            stop_price: 0,
+            quantity: 10,
+            filled: 0,
+            book: 0,
+            level: NIL,
+            prev: NIL,
+            next: NIL,
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+        })
+    }
+
+    /// What the ladder should hold: price -> FIFO of (slot, open quantity).
+    type Model = std::collections::BTreeMap<Price, Vec<(u32, Qty)>>;
+
+    fn check(ladder: &Ladder, model: &Model, side: Side) {
+        let mut want: Vec<(Price, Qty, u32)> = model
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(&p, q)| (p, q.iter().map(|&(_, r)| r).sum(), q.len() as u32))
+            .collect();
+        if side == Side::Buy {
+            want.reverse();
+        }
+        let got: Vec<(Price, Qty, u32)> = ladder
+            .levels_best_first()
+            .map(|l| (l.price, l.quantity, l.orders))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(ladder.level_count(), want.len());
+        assert_eq!(ladder.best_price(), want.first().map(|w| w.0));
+        let depth: Vec<(Price, Qty, u32)> = ladder
+            .depth()
+            .levels()
+            .iter()
+            .map(|l| (l.price, l.quantity, l.orders))
+            .collect();
+        assert_eq!(
+            depth,
+            want.iter().take(DEPTH_LEVELS).copied().collect::<Vec<_>>()
+        );
+        assert!(
+            ladder
+                .best()
+                .is_none_or(|s| ladder.levels[s as usize].orders > 0)
+        );
+    }
+
+    proptest::proptest! {
+        /// Build-up and tear-down phases drive levels empty all over the
+        /// side, past the sweep threshold; the ladder must agree with a plain
+        /// map after every operation, depth and best price included.
+        #[test]
+        fn ladder_matches_a_sorted_map_through_sweeps(
+            sell in proptest::bool::ANY,
+            phases in proptest::collection::vec(
+                (0usize..400, 0usize..400, proptest::collection::vec((1u64..300, 0u8..3), 400)),
+                1..5,
+            ),
+        ) {
+            let side = if sell { Side::Sell } else { Side::Buy };
+            let mut orders = Orders::with_capacity(4096, false);
+            let mut ladder = Ladder::new(side);
+            let mut model = Model::new();
+            let mut live: Vec<(u32, Price)> = Vec::new();
+            let mut n = 0;
+            for (pushes, unlinks, draws) in phases {
+                for &(price, _) in draws.iter().take(pushes) {
+                    n += 1;
+                    let slot = order(&mut orders, n, price);
+                    orders.get_mut(slot).side = side;
+                    ladder.push_back(&mut orders, slot);
+                    model.entry(price).or_default().push((slot, 10));
+                    live.push((slot, price));
+                    check(&ladder, &model, side);
+                }
+                for &(pick, how) in draws.iter().take(unlinks) {
+                    if live.is_empty() {
+                        break;
+                    }
+                    let at = pick as usize % live.len();
+                    let (slot, price) = live[at];
+                    let queue = model.get_mut(&price).unwrap();
+                    let pos = queue.iter().position(|&(s, _)| s == slot).unwrap();
+                    if how == 0 && orders.get(slot).remaining() > 1 {
+                        // A partial fill: the order stays, the level shrinks.
+                        orders.get_mut(slot).filled += 1;
+                        ladder.reduce(orders.get(slot).level, 1);
+                        queue[pos].1 -= 1;
+                    } else {
+                        ladder.unlink(&mut orders, slot);
+                        orders.remove(slot);
+                        queue.remove(pos);
+                        live.swap_remove(at);
+                    }
+                    check(&ladder, &model, side);
+                }
+            }
+        }
+    }
+
+    /// Emptying levels deep in the book leaves them in place (no shifting)
+    /// until they pass the sweep threshold; then one sweep removes them all.
+    #[test]
+    fn empty_levels_stay_in_place_until_a_sweep() {
+        let mut orders = Orders::with_capacity(1024, false);
+        let mut ladder = Ladder::new(Side::Buy);
+        let slots: Vec<u32> = (0..300)
+            .map(|n| order(&mut orders, n, 1_000 + Price::from(n)))
+            .collect();
+        for &slot in &slots {
+            ladder.push_back(&mut orders, slot);
+        }
+        // Empty the 250 worst levels: 250 <= 4 * 50 + 64, so no sweep yet.
+        for &slot in &slots[..250] {
+            ladder.unlink(&mut orders, slot);
+            orders.remove(slot);
+        }
+        assert_eq!((ladder.level_count(), ladder.sorted.len()), (50, 300));
+        // Three more: 253 > 4 * 47 + 64, so the sweep runs.
+        for &slot in &slots[250..253] {
+            ladder.unlink(&mut orders, slot);
+            orders.remove(slot);
+        }
+        assert_eq!((ladder.level_count(), ladder.sorted.len()), (47, 47));
+        assert_eq!(
+            ladder.levels_best_first().next().map(|l| l.price),
+            Some(1_299)
+        );
+    }
+
+    /// Popping the best level also pops the empties right behind it, so the
+    /// last entry is always live.
+    #[test]
+    fn retiring_the_best_level_pops_trailing_empties() {
+        let mut orders = Orders::with_capacity(16, false);
+        let mut ladder = Ladder::new(Side::Buy);
+        let a = order(&mut orders, 1, 100);
+        let b = order(&mut orders, 2, 101);
+        let c = order(&mut orders, 3, 102);
+        for slot in [a, b, c] {
+            ladder.push_back(&mut orders, slot);
+        }
+        ladder.unlink(&mut orders, b); // 101 empties, stays in place
+        assert_eq!(ladder.sorted.len(), 3);
+        ladder.unlink(&mut orders, c); // best goes: 101 goes with it
+        assert_eq!(ladder.sorted.len(), 1);
+        assert_eq!(ladder.best_price(), Some(100));
+        assert_eq!(ladder.depth().levels().len(), 1);
     }
 }

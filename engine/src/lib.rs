@@ -60,6 +60,7 @@ mod config;
 mod engine;
 mod event;
 mod ids;
+mod index;
 mod ladder;
 mod orders;
 mod snapshot;

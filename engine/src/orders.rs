@@ -1,24 +1,24 @@
 //! The order arena: every live order of every symbol, in one slab, with an
 //! index from `(user_id, order_id)` to slot.
 //!
-//! Slots are recycled through an intrusive free list, so after warm-up adding
-//! and removing orders never allocates. The index is a `hashbrown::HashTable`
-//! of slot numbers with a fixed-key hash (`FxHasher`): lookups are O(1), the
+//! Slots are recycled through an intrusive free list (last freed, first
+//! reused, so a new order usually lands in a cache-warm slot), and after
+//! warm-up adding and removing orders never allocates. The key index is an
+//! [`OrderIndex`] with a fixed-key hash (`FxHasher`): lookups are O(1), the
 //! hash of a live order is cached in its slot so removal does not re-hash its
-//! ids, and because the hasher has no random state the table behaves the same
-//! on every run. Nothing iterates the table, so its order never leaks into
-//! outputs or snapshots.
+//! ids, and because the hasher has no random state the index behaves the same
+//! on every run.
 //!
 //! This module knows nothing about prices or matching; it must not decide
 //! anything, only store.
 
 use std::hash::Hasher;
 
-use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 
 use crate::engine::OrderView;
 use crate::ids::{OrderId, UserId};
+use crate::index::OrderIndex;
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 
 /// The "no slot" marker in intrusive links.
@@ -95,13 +95,25 @@ impl Order {
 }
 
 /// Hashes an order key with a fixed-key hasher, one 64-bit word at a time.
+///
+/// Ids are zero-padded and rarely longer than 16 bytes, so hashing stops at
+/// the first all-zero word of each id: that word and everything after it is
+/// padding, since no id holds a NUL byte. The id's word count goes in too,
+/// keeping `("ab", "c")` and `("a", "bc")`-style splits apart.
 pub(crate) fn key_hash(user_id: &UserId, order_id: &OrderId) -> u64 {
     let mut hasher = FxHasher::default();
     for bytes in [user_id.as_padded_bytes(), order_id.as_padded_bytes()] {
         let (words, _) = bytes.as_chunks::<8>();
+        let mut count = 0;
         for word in words {
-            hasher.write_u64(u64::from_le_bytes(*word));
+            let word = u64::from_le_bytes(*word);
+            if word == 0 {
+                break;
+            }
+            hasher.write_u64(word);
+            count += 1;
         }
+        hasher.write_u64(count);
     }
     hasher.finish()
 }
@@ -111,33 +123,25 @@ pub(crate) struct Orders {
     slots: Vec<Order>,
     free_head: u32,
     live: usize,
-    index: HashTable<u32>,
+    index: OrderIndex,
 }
 
 impl Orders {
-    /// Makes room for `capacity` live orders up front; with `prefault`, also
-    /// touches that memory so the kernel maps it now rather than on first
-    /// use inside the matcher.
+    /// Makes room for `capacity` live orders up front. The index is always
+    /// written at once; with `prefault`, the arena is touched too, so the
+    /// kernel maps it now rather than on first use inside the matcher.
     pub fn with_capacity(capacity: usize, prefault: bool) -> Orders {
-        let mut orders = Orders {
-            slots: Vec::with_capacity(capacity),
+        let mut slots = Vec::with_capacity(capacity);
+        if prefault {
+            slots.resize(capacity, Order::VACANT);
+            slots.clear();
+        }
+        Orders {
+            slots,
             free_head: NIL,
             live: 0,
-            index: HashTable::with_capacity(capacity),
-        };
-        if prefault {
-            orders.slots.resize(capacity, Order::VACANT);
-            orders.slots.clear();
-            // Spread the keys so every bucket page is written once.
-            for slot in 0..capacity as u32 {
-                let hash = u64::from(slot).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                orders.index.insert_unique(hash, slot, |&s| {
-                    u64::from(s).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                });
-            }
-            orders.index.clear();
+            index: OrderIndex::with_capacity(capacity),
         }
-        orders
     }
 
     /// How many orders are live.
@@ -147,13 +151,15 @@ impl Orders {
 
     /// The slot of the live order with this key, if any.
     pub fn find(&self, hash: u64, user_id: &UserId, order_id: &OrderId) -> Option<u32> {
-        let slots = &self.slots;
-        self.index
-            .find(hash, |&slot| {
-                let order = &slots[slot as usize];
-                order.order_id == *order_id && order.user_id == *user_id
-            })
-            .copied()
+        self.index.find(hash, |slot| {
+            let order = &self.slots[slot as usize];
+            order.order_id == *order_id && order.user_id == *user_id
+        })
+    }
+
+    /// Starts fetching the index bucket of a key the caller will look up soon.
+    pub fn prefetch(&self, hash: u64) {
+        self.index.prefetch(hash);
     }
 
     /// Stores a new order, indexes it by its key and returns its slot.
@@ -173,7 +179,7 @@ impl Orders {
         };
         let slots = &self.slots;
         self.index
-            .insert_unique(order.hash, slot, |&s| slots[s as usize].hash);
+            .insert(order.hash, slot, |s| slots[s as usize].hash);
         self.live += 1;
         slot
     }
@@ -181,11 +187,8 @@ impl Orders {
     /// Removes a live order from the index and frees its slot.
     pub fn remove(&mut self, slot: u32) {
         let hash = self.slots[slot as usize].hash;
-        if let Ok(entry) = self.index.find_entry(hash, |&s| s == slot) {
-            entry.remove();
-        } else {
-            debug_assert!(false, "live order {slot} missing from the index");
-        }
+        let removed = self.index.remove(hash, slot);
+        debug_assert!(removed, "live order {slot} missing from the index");
         self.slots[slot as usize].next = self.free_head;
         self.free_head = slot;
         self.live -= 1;

@@ -11,35 +11,60 @@ use common::*;
 use engine::{Engine, Side};
 use proptest::prelude::*;
 
+/// Runs both and requires identical events per command and identical books.
+fn check_against_model(
+    stp: engine::SelfTradePrevention,
+    commands: &[engine::Command],
+) -> Result<(), TestCaseError> {
+    let config = test_config(stp);
+    let mut engine = Engine::new(config.clone()).unwrap();
+    let mut model = Model::new(config);
+    for (i, command) in commands.iter().enumerate() {
+        let mut got = Vec::new();
+        engine.apply(command, &mut got);
+        let want = model.apply(command);
+        prop_assert_eq!(&got, &want, "command #{}: {:?}", i, command);
+    }
+    prop_assert_eq!(engine.live_orders(), model.live_orders());
+    prop_assert_eq!(engine.symbol_count(), model.symbols().len());
+    for symbol in model.symbols() {
+        for side in [Side::Buy, Side::Sell] {
+            prop_assert_eq!(
+                engine.resting_orders(&symbol, side),
+                model.resting_orders(&symbol, side),
+                "{} {:?} book",
+                symbol,
+                side
+            );
+            prop_assert_eq!(
+                engine.stop_orders(&symbol, side),
+                model.stop_orders(&symbol, side),
+                "{} {:?} stops",
+                symbol,
+                side
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn engine_matches_reference_model(stp in stp_strategy(), commands in commands(120)) {
-        let config = test_config(stp);
-        let mut engine = Engine::new(config.clone()).unwrap();
-        let mut model = Model::new(config);
-        for (i, command) in commands.iter().enumerate() {
-            let mut got = Vec::new();
-            engine.apply(command, &mut got);
-            let want = model.apply(command);
-            prop_assert_eq!(&got, &want, "command #{}: {:?}", i, command);
-        }
-        prop_assert_eq!(engine.live_orders(), model.live_orders());
-        prop_assert_eq!(engine.symbol_count(), model.symbols().len());
-        for symbol in model.symbols() {
-            for side in [Side::Buy, Side::Sell] {
-                prop_assert_eq!(
-                    engine.resting_orders(&symbol, side),
-                    model.resting_orders(&symbol, side),
-                    "{} {:?} book", symbol, side
-                );
-                prop_assert_eq!(
-                    engine.stop_orders(&symbol, side),
-                    model.stop_orders(&symbol, side),
-                    "{} {:?} stops", symbol, side
-                );
-            }
-        }
+        check_against_model(stp, &commands)?;
+    }
+}
+
+proptest! {
+    // Long streams are slow in the model; a few dozen cover deep books.
+    #![proptest_config(ProptestConfig { cases: (cases() / 200).max(8), ..ProptestConfig::default() })]
+
+    /// Hundreds of levels per side, levels emptying in the middle of the
+    /// book and being swept: the lazy-removal paths of the ladder.
+    #[test]
+    fn deep_books_match_reference_model(stp in stp_strategy(), commands in deep_commands()) {
+        check_against_model(stp, &commands)?;
     }
 }

@@ -51,7 +51,6 @@ pub fn cases() -> u32 {
 /// refused.
 pub const SYMBOLS: [&str; 4] = ["AAA", "BBB", "CCC", "DDD"];
 pub const USERS: [&str; 3] = ["u1", "u2", "u3"];
-pub const ORDER_IDS: usize = 10;
 
 pub fn strict_rules() -> SymbolRules {
     SymbolRules {
@@ -89,10 +88,22 @@ pub fn stp_strategy() -> impl Strategy<Value = SelfTradePrevention> {
     ]
 }
 
-fn price() -> impl Strategy<Value = Price> {
-    // Around 100 so that orders cross often; 85..=115 straddles AAA's band
-    // (90..=110) and includes prices off its 5-tick grid.
-    85u64..=115
+/// The price range of a stream.
+#[derive(Clone, Copy, Debug)]
+pub struct Prices {
+    pub low: Price,
+    pub high: Price,
+}
+
+/// Around 100 so that orders cross often; 85..=115 straddles AAA's band
+/// (90..=110) and includes prices off its 5-tick grid.
+pub const NARROW: Prices = Prices { low: 85, high: 115 };
+
+/// Hundreds of levels per side: deep books, many emptied levels, sweeps.
+pub const WIDE: Prices = Prices { low: 1, high: 600 };
+
+fn price(prices: Prices) -> impl Strategy<Value = Price> {
+    prices.low..=prices.high
 }
 
 fn quantity() -> impl Strategy<Value = Qty> {
@@ -101,7 +112,7 @@ fn quantity() -> impl Strategy<Value = Qty> {
     prop_oneof![8 => (1u64..=4).prop_map(|k| k * 10), 1 => 0u64..=60]
 }
 
-fn order_spec() -> impl Strategy<Value = OrderSpec> {
+fn order_spec(prices: Prices) -> impl Strategy<Value = OrderSpec> {
     let side = prop_oneof![Just(Side::Buy), Just(Side::Sell)];
     let order_type = prop_oneof![
         6 => Just(OrderType::Limit),
@@ -117,8 +128,8 @@ fn order_spec() -> impl Strategy<Value = OrderSpec> {
         order_type,
         tif,
         prop::bool::weighted(0.12),
-        price(),
-        price(),
+        price(prices),
+        price(prices),
         quantity(),
         malformed,
     )
@@ -144,9 +155,9 @@ fn order_spec() -> impl Strategy<Value = OrderSpec> {
         )
 }
 
-fn replace_spec() -> impl Strategy<Value = ReplaceSpec> {
+fn replace_spec(prices: Prices) -> impl Strategy<Value = ReplaceSpec> {
     (
-        prop::option::weighted(0.6, price()),
+        prop::option::weighted(0.6, price(prices)),
         prop::option::weighted(0.6, quantity()),
     )
         .prop_map(|(new_price, new_quantity)| ReplaceSpec {
@@ -170,24 +181,29 @@ enum Act {
     },
 }
 
-fn act() -> impl Strategy<Value = Act> {
+fn act(prices: Prices) -> impl Strategy<Value = Act> {
     let target = || prop::option::weighted(0.85, any::<prop::sample::Index>());
     prop_oneof![
-        6 => order_spec().prop_map(Act::Add),
+        6 => order_spec(prices).prop_map(Act::Add),
         2 => target().prop_map(|target| Act::Cancel { target }),
-        2 => (replace_spec(), target()).prop_map(|(spec, target)| Act::Replace { spec, target }),
+        2 => (replace_spec(prices), target())
+            .prop_map(|(spec, target)| Act::Replace { spec, target }),
     ]
 }
 
 /// A stream of commands over random symbols, users and order ids.
-fn raw_commands(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
+fn raw_commands(
+    prices: Prices,
+    order_ids: usize,
+    lengths: std::ops::Range<usize>,
+) -> impl Strategy<Value = Vec<Command>> {
     // AAA is configured; BBB is auto-created; of CCC and DDD only the first
     // to appear fits under max_symbols = 3.
     let symbol = prop_oneof![8 => Just(0usize), 8 => Just(1), 1 => Just(2), 1 => Just(3)];
     // Most AAA prices are put on its 5-tick grid; the rest test the tick rule.
     let on_grid = prop::bool::weighted(0.85);
-    let step = (symbol, 0..USERS.len(), 0..ORDER_IDS, act(), on_grid);
-    prop::collection::vec(step, 1..max_len).prop_map(|steps| {
+    let step = (symbol, 0..USERS.len(), 0..order_ids, act(prices), on_grid);
+    prop::collection::vec(step, lengths).prop_map(|steps| {
         let mut adds: Vec<(Symbol, UserId, OrderId)> = Vec::new();
         let mut out = Vec::with_capacity(steps.len());
         for (i, (s, u, o, mut act, on_grid)) in steps.into_iter().enumerate() {
@@ -243,5 +259,12 @@ fn snap_to_grid(act: &mut Act, tick: Price) {
 
 /// A stream of up to `max_len` commands with increasing timestamps.
 pub fn commands(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
-    raw_commands(max_len)
+    // Few ids make duplicates and live cancel targets common.
+    raw_commands(NARROW, 10, 1..max_len)
+}
+
+/// Long streams over a wide price range, with many distinct order ids, so
+/// books grow hundreds of levels deep and levels empty and get swept.
+pub fn deep_commands() -> impl Strategy<Value = Vec<Command>> {
+    raw_commands(WIDE, 2_000, 1_500..3_000)
 }

@@ -250,6 +250,13 @@ impl Ladder {
             }
             None => {
                 self.levels.push(level);
+                // `sorted` and `free` never hold more entries than there are
+                // level slots, so growing them with the slab means they never
+                // reallocate later, when a sweep frees a record number of
+                // slots at once.
+                let slots = self.levels.capacity();
+                self.sorted.reserve(slots.saturating_sub(self.sorted.len()));
+                self.free.reserve(slots.saturating_sub(self.free.len()));
                 // Levels are bounded by the orders resting on this side, which
                 // are bounded by u32 slots in the arena.
                 (self.levels.len() - 1) as u32
@@ -257,6 +264,18 @@ impl Ladder {
         };
         self.sorted.insert(at, (key, slot));
         slot
+    }
+
+    /// The index in `sorted` of `key`, which must be present. The levels
+    /// shown in depth sit at the best end, so a short backward scan finds
+    /// them before a binary search over the whole side would.
+    fn position_near_best(&self, key: u64) -> usize {
+        const SCAN: usize = 16;
+        let tail = self.sorted.len().saturating_sub(SCAN);
+        match self.sorted[tail..].iter().rposition(|&(k, _)| k == key) {
+            Some(at) => tail + at,
+            None => self.sorted.partition_point(|&(k, _)| k < key),
+        }
     }
 
     /// Handles a level that just lost its last order.
@@ -348,10 +367,7 @@ impl Ladder {
         // The next live level is the best one worse than the worst shown.
         let shown = self.top.levels();
         let below = match shown.last() {
-            Some(worst) => {
-                let key = self.key(worst.price);
-                self.sorted.partition_point(|&(k, _)| k < key)
-            }
+            Some(worst) => self.position_near_best(self.key(worst.price)),
             None => self.sorted.len(),
         };
         let refill = self.sorted[..below]

@@ -1,0 +1,42 @@
+//! The benchmark harness: workloads, runners and their reports.
+//!
+//! # Brief overview
+//!
+//! - [`Workload`] pre-generates the command streams of DESIGN.md §9:
+//!   `liquibook` (glibc `rand()` reimplemented bit for bit, see
+//!   [`GlibcRand`]) and `ecore` ([`EcoreGenerator`]).
+//! - [`run_once`] times `Engine::apply` over a stream and returns a
+//!   [`MatcherReport`].
+//! - [`pin_current_thread`] pins the timing thread.
+//!
+//! The `bench` binary wraps these in a command line; the criterion benches
+//! in `benches/` use the same generators.
+//!
+//! # Example
+//!
+//! ```
+//! use bench::{Workload, WorkloadKind, run_once};
+//!
+//! let workload = Workload::generate(WorkloadKind::Liquibook, 1_000, 0);
+//! let report = run_once(WorkloadKind::Liquibook, &workload)?;
+//! assert_eq!(report.orders, 1_000);
+//! assert!(report.trades > 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Timings are only meaningful from `--release` builds on a quiet machine;
+//! compare medians and ratios taken in one run.
+
+#![deny(missing_docs)]
+
+mod cores;
+mod glibc_rand;
+mod matcher;
+mod workload;
+
+pub use cores::{Pinning, pin_current_thread};
+pub use glibc_rand::GlibcRand;
+pub use matcher::{MatcherReport, TradeTally, median, run_once};
+pub use workload::{
+    ECORE_MID, ECORE_RESTING, ECORE_SPREAD, EcoreGenerator, Workload, WorkloadKind,
+};

@@ -1,0 +1,133 @@
+//! The hot path allocates nothing after warm-up (DESIGN.md §2, §10).
+//!
+//! A counting global allocator wraps the system one. Counting is switched on
+//! per thread, around the timed part only, so tests running in parallel and
+//! set-up work (generating streams, building the engine) do not count.
+//!
+//! These run under the optimised `ci` profile; in a debug build they are
+//! correct but slow.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use bench::{TradeTally, Workload, WorkloadKind};
+use engine::Engine;
+
+/// Forwards to `System`, counting calls made while the calling thread has
+/// counting switched on.
+struct CountingAllocator;
+
+thread_local! {
+    // `const` initialisation: reading these never allocates, which matters
+    // inside an allocator.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    // `try_with`: during thread teardown the slots may be gone; such late
+    // allocations are not ours to count.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees carry over; the counting touches only
+// const-initialised thread-locals, which never allocate or unwind.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Runs `f` with counting on and returns how many allocations it made.
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|on| on.set(true));
+    f();
+    COUNTING.with(|on| on.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Applies `warm_up` commands, then counts allocations over the next
+/// `measured` ones. Returns the count and the trades seen while counting.
+fn measure(kind: WorkloadKind, warm_up: usize, measured: usize) -> (u64, TradeTally) {
+    let workload = Workload::generate(kind, warm_up + measured, 1);
+    let mut engine = Engine::new(workload.config.clone()).unwrap();
+    let mut sink = TradeTally::default();
+    for command in workload.prefill.iter().chain(&workload.commands[..warm_up]) {
+        engine.apply(command, &mut sink);
+    }
+    let mut tally = TradeTally::default();
+    let count = allocations_during(|| {
+        for (i, command) in workload.commands[warm_up..].iter().enumerate() {
+            if let Some(ahead) = workload.commands.get(warm_up + i + 8) {
+                engine.prefetch(ahead);
+            }
+            engine.apply(command, &mut tally);
+        }
+    });
+    (count, tally)
+}
+
+#[test]
+fn counting_allocator_sees_allocations() {
+    // Guards the guard: a counter that never counts would pass every test.
+    let n = allocations_during(|| drop(std::hint::black_box(vec![1u8; 64])));
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn ecore_mix_allocates_nothing_after_warm_up() {
+    let (allocations, tally) = measure(WorkloadKind::Ecore, 200_000, 1_000_000);
+    assert!(
+        tally.trades > 10_000 && tally.events > 1_000_000,
+        "the mix really ran: {tally:?}"
+    );
+    assert_eq!(
+        allocations, 0,
+        "heap allocations in 1M ecore commands after warm-up"
+    );
+}
+
+#[test]
+fn liquibook_stream_allocates_nothing_after_warm_up() {
+    // The book grows by ~half the orders here, into reserved capacity.
+    let (allocations, tally) = measure(WorkloadKind::Liquibook, 100_000, 1_000_000);
+    assert!(
+        tally.trades > 100_000,
+        "the stream really traded: {tally:?}"
+    );
+    assert_eq!(
+        allocations, 0,
+        "heap allocations in 1M liquibook orders after warm-up"
+    );
+}

@@ -9,13 +9,13 @@
 //! [`Engine::snapshot`] and [`Engine::restore`] move the whole state to and
 //! from bytes; [`Engine::state_hash`] proves two engines agree.
 //!
-//! The lifecycle, in the order the pipeline uses it:
+//! The lifecycle, in the order a host process uses it:
 //!
 //! 1. **Configure**: [`EngineConfig`] (per-symbol [`SymbolRules`], the symbol
 //!    limit, [`SelfTradePrevention`]), from TOML or code.
 //! 2. **Submit and match**: [`Engine::apply`] takes one command and emits its
 //!    events synchronously, in a documented order.
-//! 3. **Emit**: the sink forwards events (the pipeline: to the output ring).
+//! 3. **Emit**: the sink forwards events (in the server, to the output ring).
 //! 4. **Snapshot / shut down**: [`Engine::snapshot`] at a sequence number;
 //!    recovery is [`Engine::restore`] plus replay of later commands.
 //!

@@ -137,7 +137,7 @@ impl Engine {
     /// Serialises the whole engine state in canonical form.
     ///
     /// Cost is linear in live orders and allocates; call it off the hot
-    /// path (the pipeline takes snapshots on a copy of the state).
+    /// path.
     pub fn snapshot(&self) -> AlignedVec {
         let snapshot = self.to_snapshot();
         let mut out = AlignedVec::new();

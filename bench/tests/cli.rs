@@ -1,0 +1,132 @@
+//! The `bench` command line as users see it: its JSON contract and its
+//! messages for wrong flags.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn matcher_json_has_exactly_the_documented_keys() {
+    let out = bench(&[
+        "matcher",
+        "--workload",
+        "liquibook",
+        "--orders",
+        "20000",
+        "--json",
+        "--repeat",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "best_ask",
+            "best_bid",
+            "last_price",
+            "notional",
+            "orders",
+            "orders_per_sec",
+            "resting_asks",
+            "resting_bids",
+            "seconds",
+            "trades",
+            "volume",
+            "workload"
+        ]
+    );
+    assert_eq!(json["workload"], "liquibook");
+    assert_eq!(json["orders"], 20_000);
+    assert!(json["orders_per_sec"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn liquibook_figures_are_the_same_on_every_run() {
+    let figures = |out: std::process::Output| {
+        let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let map = json.as_object_mut().unwrap();
+        map.remove("seconds");
+        map.remove("orders_per_sec");
+        json
+    };
+    let args = [
+        "matcher",
+        "--workload",
+        "liquibook",
+        "--orders",
+        "50000",
+        "--json",
+    ];
+    assert_eq!(figures(bench(&args)), figures(bench(&args)));
+}
+
+#[test]
+fn ecore_runs_and_reports_its_book() {
+    let out = bench(&[
+        "matcher",
+        "--workload",
+        "ecore",
+        "--orders",
+        "20000",
+        "--json",
+        "--no-pin",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resting = json["resting_bids"].as_u64().unwrap() + json["resting_asks"].as_u64().unwrap();
+    assert!(
+        (800..=1200).contains(&resting),
+        "book held near 1,000 orders: {resting}"
+    );
+}
+
+#[test]
+fn an_unknown_workload_names_the_accepted_ones() {
+    let out = bench(&["matcher", "--workload", "nope"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("liquibook") && err.contains("ecore"), "{err}");
+}
+
+#[test]
+fn zero_orders_and_zero_repeats_are_refused_with_a_reason() {
+    for args in [
+        ["matcher", "--workload", "ecore", "--orders", "0"],
+        ["matcher", "--workload", "ecore", "--repeat", "0"],
+    ] {
+        let out = bench(&args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid value '0'"), "{err}");
+    }
+}
+
+#[test]
+fn a_missing_subcommand_prints_usage() {
+    let out = bench(&[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: bench"));
+}

@@ -218,6 +218,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(1_000))]
+
         #[test]
         fn behaves_like_a_map_under_inserts_and_removes(
             ops in prop::collection::vec((any::<bool>(), 0u32..64), 0..300),

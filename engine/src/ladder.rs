@@ -451,6 +451,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(1_000))]
+
         /// Build-up and tear-down phases drive levels empty all over the
         /// side, past the sweep threshold; the ladder must agree with a plain
         /// map after every operation, depth and best price included.

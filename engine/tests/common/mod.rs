@@ -38,7 +38,8 @@ pub fn run(config: &EngineConfig, commands: &[Command]) -> (Engine, Vec<Vec<Even
 }
 
 /// The number of property cases: 10,000 unless `PROPTEST_CASES` says
-/// otherwise.
+/// otherwise. (When set, proptest also applies `PROPTEST_CASES` to every
+/// property directly, so suites that scale this number get the plain count.)
 pub fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()

@@ -1,5 +1,5 @@
 //! The book of one symbol: both ladders, the untriggered stops, the symbol's
-//! rules, the last trade, and the depth last published.
+//! rules, the last trade, and the depth last emitted.
 //!
 //! Each ladder keeps its best [`DEPTH_LEVELS`](crate::DEPTH_LEVELS) levels
 //! current as levels change. At the end of a command, a book whose top
@@ -111,8 +111,8 @@ impl Book {
         }
     }
 
-    /// After a restore: the current top is what was last published.
-    pub fn mark_depth_published(&mut self) {
+    /// After a restore: the current top counts as already emitted.
+    pub fn mark_depth_emitted(&mut self) {
         self.bids.take_top_changed();
         self.asks.take_top_changed();
         self.emitted_bids = *self.bids.depth();

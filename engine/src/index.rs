@@ -11,7 +11,8 @@
 //! +----------------------+--------------------+
 //! ```
 //!
-//! Why not `hashbrown`, which the rest of the crate would happily use:
+//! Why not a general-purpose table (`hashbrown`, behind std's `HashMap`,
+//! which the symbol map uses):
 //! - **No tombstones, so no rehash stalls.** Removal shifts the following
 //!   run back (backward-shift deletion). hashbrown marks deleted buckets and,
 //!   once they pile up near capacity, rehashes the whole table in place on

@@ -329,7 +329,7 @@ impl Engine {
                     }
                 }
             }
-            engine.books[b].mark_depth_published();
+            engine.books[b].mark_depth_emitted();
         }
         Ok(engine)
     }

@@ -114,10 +114,11 @@ pub struct EcoreGenerator {
     rng: oorandom::Rand64,
     shadow: Engine,
     symbol: Symbol,
-    /// Live orders: `(order number, user number, side, price)`.
-    live: Vec<(u64, u64, Side, Price)>,
-    /// Position of each live order number in `live`, for O(1) removal.
-    position: std::collections::BTreeMap<u64, usize>,
+    /// Live orders: `(user, order id, side, price)`.
+    live: Vec<(UserId, OrderId, Side, Price)>,
+    /// Position of each live order id in `live`, for O(1) removal. Order ids
+    /// are unique across users here, so the id alone is the key.
+    position: std::collections::BTreeMap<OrderId, usize>,
     next_order: u64,
     ts: u64,
     events: Vec<Event>,
@@ -183,16 +184,9 @@ impl EcoreGenerator {
             return self.ioc();
         }
         let pick = self.rng.rand_range(0..self.live.len() as u64) as usize;
-        let (order, user, side, price) = self.live[pick];
+        let (user, order, side, price) = self.live[pick];
         if roll < 18 {
-            return self.command(|ts, s| {
-                Command::cancel(
-                    ts,
-                    s,
-                    numbered("u", user, UserId::new),
-                    numbered("e", order, OrderId::new),
-                )
-            });
+            return self.command(|ts, s| Command::cancel(ts, s, user, order));
         }
         // A move: a new price up to 20 ticks away, kept on its own side.
         let step = self.rng.rand_range(1..21);
@@ -213,15 +207,7 @@ impl EcoreGenerator {
             new_price: Some(new_price),
             new_quantity: None,
         };
-        self.command(|ts, s| {
-            Command::replace(
-                ts,
-                s,
-                numbered("u", user, UserId::new),
-                numbered("e", order, OrderId::new),
-                spec,
-            )
-        })
+        self.command(|ts, s| Command::replace(ts, s, user, order, spec))
     }
 
     /// An IOC that crosses into the best 20 ticks of the other side. Its
@@ -275,30 +261,27 @@ impl EcoreGenerator {
         let command = make(self.ts, self.symbol);
         self.events.clear();
         self.shadow.apply(&command, &mut self.events);
-        let number = |id: &OrderId| id.as_str()[1..].parse::<u64>().ok();
         for i in 0..self.events.len() {
             match self.events[i] {
                 Event::Accepted { order, spec } if spec.tif == TimeInForce::Gtc => {
-                    if let (Some(n), Some(u)) =
-                        (number(&order.order_id), number_of_user(&order.user_id))
-                    {
-                        self.insert_live(n, u, spec.side, spec.price);
-                    }
+                    self.position.insert(order.order_id, self.live.len());
+                    self.live
+                        .push((order.user_id, order.order_id, spec.side, spec.price));
                 }
                 Event::Replaced { order, price, .. } => {
-                    if let Some(&at) = number(&order.order_id).and_then(|n| self.position.get(&n)) {
+                    if let Some(&at) = self.position.get(&order.order_id) {
                         self.live[at].3 = price;
                     }
                 }
                 Event::Trade(trade) => {
                     for party in [trade.buyer, trade.seller] {
                         if party.remaining == 0 {
-                            self.remove_live(number(&party.order_id));
+                            self.remove_live(&party.order_id);
                         }
                     }
                 }
                 Event::Cancelled { order, .. } | Event::Expired { order, .. } => {
-                    self.remove_live(number(&order.order_id));
+                    self.remove_live(&order.order_id);
                 }
                 _ => {}
             }
@@ -306,24 +289,15 @@ impl EcoreGenerator {
         command
     }
 
-    fn insert_live(&mut self, order: u64, user: u64, side: Side, price: Price) {
-        self.position.insert(order, self.live.len());
-        self.live.push((order, user, side, price));
-    }
-
-    fn remove_live(&mut self, order: Option<u64>) {
-        let Some(at) = order.and_then(|n| self.position.remove(&n)) else {
+    fn remove_live(&mut self, order: &OrderId) {
+        let Some(at) = self.position.remove(order) else {
             return;
         };
         self.live.swap_remove(at);
         if let Some(moved) = self.live.get(at) {
-            self.position.insert(moved.0, at);
+            self.position.insert(moved.1, at);
         }
     }
-}
-
-fn number_of_user(user: &UserId) -> Option<u64> {
-    user.as_str()[1..].parse().ok()
 }
 
 /// exchange-core's mix on one symbol: a book of about 1,000 orders over

@@ -7,6 +7,8 @@
 //!   [`GlibcRand`]) and `ecore` ([`EcoreGenerator`]).
 //! - [`run_once`] times `Engine::apply` over a stream and returns a
 //!   [`MatcherReport`].
+//! - [`run_journal_once`] times appends in each durability mode and a
+//!   CRC-checked replay, returning a [`JournalReport`].
 //! - [`pin_current_thread`] pins the timing thread.
 //!
 //! The `bench` binary wraps these in a command line; the criterion benches
@@ -31,11 +33,13 @@
 
 mod cores;
 mod glibc_rand;
+mod journal;
 mod matcher;
 mod workload;
 
 pub use cores::{Pinning, pin_current_thread};
 pub use glibc_rand::GlibcRand;
+pub use journal::{JournalBenchConfig, JournalReport, median_journal, run_journal_once};
 pub use matcher::{MatcherReport, TradeTally, median, run_once};
 pub use workload::{
     ECORE_MID, ECORE_RESTING, ECORE_SPREAD, EcoreGenerator, Workload, WorkloadKind,

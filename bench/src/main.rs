@@ -5,10 +5,14 @@
 //! one JSON object on stdout and keeps progress on stderr.
 
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bench::{MatcherReport, Workload, WorkloadKind, median, pin_current_thread, run_once};
+use bench::{
+    JournalBenchConfig, JournalReport, MatcherReport, Workload, WorkloadKind, median,
+    median_journal, pin_current_thread, run_journal_once, run_once,
+};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -22,6 +26,8 @@ struct Cli {
 enum Mode {
     /// Matching throughput of one engine thread on a DESIGN.md §9 workload.
     Matcher(MatcherArgs),
+    /// Journal append cost per durability mode, and replay rate.
+    Journal(JournalArgs),
 }
 
 #[derive(Args)]
@@ -49,6 +55,43 @@ struct MatcherArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct JournalArgs {
+    /// Records appended in the `none` and `batch` runs.
+    #[arg(long, default_value_t = 10_000_000)]
+    records: u64,
+    /// Records appended in the `sync` run, which syncs every one.
+    #[arg(long, default_value_t = 2_000)]
+    sync_records: u64,
+    /// Payload bytes per record.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Appends per batch in `batch` mode.
+    #[arg(long, default_value_t = 100)]
+    batch_size: u64,
+    /// Segment file size in bytes.
+    #[arg(long, default_value_t = 1 << 30)]
+    segment_size: u64,
+    /// Let appends take their own page faults (no prefault thread).
+    #[arg(long)]
+    no_prefault: bool,
+    /// Where to create the scratch journals (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// Run this many times and report per-figure medians.
+    #[arg(long, default_value = "1")]
+    repeat: NonZeroUsize,
+    /// Pin to this core instead of the last one.
+    #[arg(long, conflicts_with = "no_pin")]
+    core: Option<usize>,
+    /// Do not pin the benchmark thread.
+    #[arg(long)]
+    no_pin: bool,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,6 +105,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.mode {
         Mode::Matcher(args) => matcher(args),
+        Mode::Journal(args) => journal(args),
     }
 }
 
@@ -107,6 +151,76 @@ fn matcher(args: MatcherArgs) -> anyhow::Result<()> {
         print_summary(&report, &runs);
     }
     Ok(())
+}
+
+fn journal(args: JournalArgs) -> anyhow::Result<()> {
+    let pinning = if args.no_pin {
+        bench::Pinning::Unpinned("--no-pin".into())
+    } else {
+        pin_current_thread(args.core)
+    };
+    eprintln!("bench: {pinning}");
+    let config = JournalBenchConfig {
+        records: args.records,
+        sync_records: args.sync_records,
+        payload_size: args.size,
+        batch_size: args.batch_size,
+        scratch: args.dir,
+        segment_size: args.segment_size,
+        prefault: !args.no_prefault,
+    };
+    let mut runs = Vec::with_capacity(args.repeat.get());
+    for i in 0..args.repeat.get() {
+        let report = run_journal_once(&config).context("running the journal benchmark")?;
+        eprintln!(
+            "bench: run {}/{}: none {:.1} ns, batch {:.1} ns, sync {:.0} ns per append; replay {:.2}M records/s",
+            i + 1,
+            args.repeat,
+            report.append_ns_per_record_none,
+            report.append_ns_per_record_batch,
+            report.append_ns_per_record_sync,
+            report.replay_records_per_sec / 1e6
+        );
+        runs.push(report);
+    }
+    let report = median_journal(&runs).context("no runs")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_journal_summary(&report, runs.len());
+    }
+    Ok(())
+}
+
+fn print_journal_summary(r: &JournalReport, runs: usize) {
+    println!(
+        "journal       {} records of {} payload bytes ({} on disk), median of {runs} run(s), prefault {}",
+        r.records,
+        r.payload_size,
+        r.frame_size,
+        if r.prefault { "on" } else { "off" }
+    );
+    println!(
+        "none          {:>8.1} ns/append  {:>8.0} MB/s",
+        r.append_ns_per_record_none, r.mb_per_sec_none
+    );
+    println!(
+        "batch         {:>8.1} ns/append  {:>8.0} MB/s  (batches of {}, synced by {}, drained {:.1} ms after the last)",
+        r.append_ns_per_record_batch,
+        r.mb_per_sec_batch,
+        r.batch_size,
+        r.sync_path,
+        r.batch_drain_ms
+    );
+    println!(
+        "sync          {:>8.0} ns/append  {:>8.2} MB/s  ({} records)",
+        r.append_ns_per_record_sync, r.mb_per_sec_sync, r.sync_records
+    );
+    println!(
+        "replay        {:>8.2}M records/s {:>7.0} MB/s  (CRC checked)",
+        r.replay_records_per_sec / 1e6,
+        r.replay_mb_per_sec
+    );
 }
 
 fn print_summary(report: &MatcherReport, runs: &[MatcherReport]) {

@@ -1,0 +1,266 @@
+//! Reading records back: seek by sequence, iterate, follow a live writer.
+//!
+//! A reader never writes and takes no lock, so any number can run beside
+//! the writer, in this process or another. Every record it returns has had
+//! its CRC and its sequence checked; damage is an error naming the file and
+//! offset, never skipped.
+
+use std::path::{Path, PathBuf};
+
+use rkyv::api::high::HighValidator;
+use rkyv::bytecheck::CheckBytes;
+use rkyv::rancor;
+
+use crate::error::{Corruption, Error, Result};
+use crate::format::{FRAME_HEADER_LEN, RecordMeta, SegmentHeader};
+use crate::map::{FrameSource, ReadMap};
+use crate::scan::{Frame, check_frame, seek_hint};
+use crate::segment::{self, list_segments, segment_path};
+
+/// Read access to the journal in a directory.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    dir: PathBuf,
+}
+
+/// One record, borrowed from the map: the payload is not copied.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    sequence: u64,
+    meta: RecordMeta,
+    payload: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// The record's journal sequence.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Timestamp and Kafka source, as appended.
+    pub fn meta(&self) -> RecordMeta {
+        self.meta
+    }
+
+    /// The payload bytes, 8-byte aligned in the map.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// The payload as an `rkyv` archive of type `A`, validated and read in
+    /// place. Archived types must need no more than 8-byte alignment.
+    pub fn access<A>(&self) -> Result<&'a A, rancor::Error>
+    where
+        A: rkyv::Portable + for<'b> CheckBytes<HighValidator<'b, rancor::Error>>,
+    {
+        rkyv::access::<A, rancor::Error>(self.payload)
+    }
+}
+
+/// A mapped segment the cursor is reading.
+struct OpenSegment {
+    path: PathBuf,
+    header: SegmentHeader,
+    map: ReadMap,
+    /// A later segment existed when this one was opened, so a blank frame
+    /// here ends the segment rather than marking the live end of the log.
+    has_successor: bool,
+}
+
+/// A position in the journal that yields records in sequence order.
+///
+/// At the end of the log, [`next`](Cursor::next) returns `None`; call it
+/// again later to follow a live writer.
+pub struct Cursor {
+    dir: PathBuf,
+    current: Option<OpenSegment>,
+    position: usize,
+    next_sequence: u64,
+}
+
+impl Reader {
+    /// A reader over the journal in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Reader> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(Error::io(
+                "open the journal directory",
+                dir,
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        }
+        Ok(Reader { dir })
+    }
+
+    /// The oldest sequence on disk, by segment name; `None` with no segments.
+    pub fn first_sequence(&self) -> Result<Option<u64>> {
+        Ok(list_segments(&self.dir)?.first().map(|s| s.first_sequence))
+    }
+
+    /// A cursor at the oldest record on disk.
+    pub fn read_all(&self) -> Result<Cursor> {
+        match self.first_sequence()? {
+            Some(first) => self.read_from(first),
+            None => Ok(Cursor::waiting_for(&self.dir, 1)),
+        }
+    }
+
+    /// A cursor whose first record is `sequence`. The position may be the
+    /// end of the log (the next sequence to be written), to follow a writer.
+    /// Uses the segment names and the sparse index, so it reads at most one
+    /// index stride of records.
+    pub fn read_from(&self, sequence: u64) -> Result<Cursor> {
+        let segments = list_segments(&self.dir)?;
+        let Some(oldest) = segments.first() else {
+            return Ok(Cursor::waiting_for(&self.dir, sequence));
+        };
+        if sequence < oldest.first_sequence {
+            return Err(Error::SequenceRetired {
+                requested: sequence,
+                oldest: oldest.first_sequence,
+            });
+        }
+        let index = segments.partition_point(|s| s.first_sequence <= sequence) - 1;
+        let named = &segments[index];
+        let open = OpenSegment::open(
+            &named.path,
+            named.first_sequence,
+            index + 1 < segments.len(),
+        )?;
+        let (position, at) = seek_hint(&open.map, &open.header, sequence);
+        let mut cursor = Cursor {
+            dir: self.dir.clone(),
+            current: Some(open),
+            position,
+            next_sequence: at,
+        };
+        while cursor.next_sequence < sequence {
+            if cursor.next()?.is_none() {
+                return Err(Error::SequenceBeyondEnd {
+                    requested: sequence,
+                    next: cursor.next_sequence,
+                });
+            }
+        }
+        Ok(cursor)
+    }
+
+    /// Reads every record from the oldest to the end, checking CRCs,
+    /// sequence continuity and segment continuity. Returns how many records
+    /// there are and the last sequence.
+    pub fn verify(&self) -> Result<(u64, Option<u64>)> {
+        let mut cursor = self.read_all()?;
+        let (mut count, mut last) = (0u64, None);
+        while let Some(record) = cursor.next()? {
+            count += 1;
+            last = Some(record.sequence());
+        }
+        Ok((count, last))
+    }
+}
+
+impl OpenSegment {
+    fn open(path: &Path, first_sequence: u64, has_successor: bool) -> Result<OpenSegment> {
+        let (file, header) = segment::open_read(path, first_sequence)?;
+        let map = ReadMap::new(&file).map_err(|e| Error::io("map", path, e))?;
+        Ok(OpenSegment {
+            path: path.to_path_buf(),
+            header,
+            map,
+            has_successor,
+        })
+    }
+}
+
+impl Cursor {
+    fn waiting_for(dir: &Path, sequence: u64) -> Cursor {
+        Cursor {
+            dir: dir.to_path_buf(),
+            current: None,
+            position: 0,
+            next_sequence: sequence,
+        }
+    }
+
+    /// The sequence the next record will have.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+
+    /// The next record, `None` at the (current) end of the log, or an error
+    /// naming the segment and offset of a damaged record.
+    #[allow(clippy::should_implement_trait)] // records borrow the cursor
+    pub fn next(&mut self) -> Result<Option<Record<'_>>> {
+        let (pos, frame) = loop {
+            let Some(segment) = &self.current else {
+                if self.open_next_segment()? {
+                    continue;
+                }
+                return Ok(None);
+            };
+            match check_frame(
+                &segment.map,
+                &segment.header,
+                self.position,
+                self.next_sequence,
+            ) {
+                Frame::Valid(frame) => break (self.position, frame),
+                Frame::End => self.current = None,
+                Frame::Blank if segment.has_successor => self.current = None,
+                Frame::Blank => return Ok(None),
+                Frame::Invalid(problem) => {
+                    return Err(Error::Corrupt {
+                        path: segment.path.clone(),
+                        offset: self.position as u64,
+                        problem,
+                    });
+                }
+            }
+        };
+        self.position = pos + frame.frame_length as usize;
+        self.next_sequence = frame.sequence + 1;
+        let Some(segment) = &self.current else {
+            return Ok(None);
+        };
+        Ok(Some(Record {
+            sequence: frame.sequence,
+            meta: frame.meta,
+            payload: segment
+                .map
+                .bytes(pos + FRAME_HEADER_LEN, frame.payload_length as usize),
+        }))
+    }
+
+    /// Moves to the segment that must start at `next_sequence`. Returns
+    /// false if it does not exist yet (a writer may be rolling over); fails
+    /// if a later segment exists instead, which is a gap in the log.
+    fn open_next_segment(&mut self) -> Result<bool> {
+        let path = segment_path(&self.dir, self.next_sequence);
+        if path.exists() {
+            let later = list_segments(&self.dir)?
+                .iter()
+                .any(|s| s.first_sequence > self.next_sequence);
+            self.current = Some(OpenSegment::open(&path, self.next_sequence, later)?);
+            self.position = self
+                .current
+                .as_ref()
+                .map_or(0, |s| s.header.data_offset as usize);
+            return Ok(true);
+        }
+        let segments = list_segments(&self.dir)?;
+        if let Some(after) = segments
+            .iter()
+            .find(|s| s.first_sequence > self.next_sequence)
+        {
+            return Err(Error::Corrupt {
+                path: after.path.clone(),
+                offset: 0,
+                problem: Corruption::SegmentGap {
+                    last: self.next_sequence - 1,
+                    next_first: after.first_sequence,
+                },
+            });
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,165 @@
+//! Frame validation and walking a segment: the one place that decides
+//! whether bytes are a record, the end of the log, or damage.
+//!
+//! The reader, recovery and seeking all go through [`check_frame`], so a
+//! frame the reader accepts is exactly a frame recovery keeps. Nothing here
+//! writes or decides policy; callers choose what a stop means.
+
+use crate::error::Corruption;
+use crate::format::{
+    END_OF_SEGMENT, FRAME_ALIGN, FRAME_HEADER_LEN, FrameHeader, SegmentHeader, decode_frame_header,
+    frame_crc, frame_length_for, frame_sequence, get_u64,
+};
+use crate::map::FrameSource;
+
+/// What sits at a frame position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// A complete record holding the expected sequence.
+    Valid(FrameHeader),
+    /// `frame_length` is zero: nothing has been published here (yet).
+    Blank,
+    /// The segment is closed here: an end marker, or no room left.
+    End,
+    /// Something that is not a valid record for the expected sequence.
+    Invalid(Corruption),
+}
+
+/// Classifies the frame at `pos`, which should hold `expected`.
+pub(crate) fn check_frame(
+    src: &impl FrameSource,
+    header: &SegmentHeader,
+    pos: usize,
+    expected: u64,
+) -> Frame {
+    let segment_end = header.segment_size as usize;
+    if pos >= segment_end {
+        return Frame::End;
+    }
+    // A truncated file reads as zeros past its end.
+    if pos + 4 > src.len() {
+        return Frame::Blank;
+    }
+    let frame_length = match src.frame_length(pos) {
+        0 => return Frame::Blank,
+        END_OF_SEGMENT => return Frame::End,
+        n => n,
+    };
+    let len = frame_length as usize;
+    if len < FRAME_HEADER_LEN
+        || !len.is_multiple_of(FRAME_ALIGN)
+        || frame_length > header.max_frame_length
+        || pos + len > segment_end.min(src.len())
+    {
+        return Frame::Invalid(Corruption::BadFrameLength {
+            frame_length,
+            expected_sequence: expected,
+        });
+    }
+    let bytes = src.bytes(pos, len);
+    let frame = decode_frame_header(frame_length, bytes);
+    if frame_crc(frame_length, bytes) != frame.crc {
+        return Frame::Invalid(Corruption::BadCrc {
+            expected_sequence: expected,
+        });
+    }
+    if frame_length_for(frame.payload_length as usize) != len {
+        return Frame::Invalid(Corruption::BadFrameLength {
+            frame_length,
+            expected_sequence: expected,
+        });
+    }
+    if frame.sequence != expected {
+        return Frame::Invalid(Corruption::UnexpectedSequence {
+            expected,
+            found: frame.sequence,
+        });
+    }
+    Frame::Valid(frame)
+}
+
+/// Where a walk over a segment stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Walk {
+    /// Offset of the first frame that is not a valid record.
+    pub(crate) pos: usize,
+    /// The sequence that frame should have held.
+    pub(crate) next_sequence: u64,
+    /// What was found there.
+    pub(crate) stop: Frame,
+}
+
+/// Walks valid records from `pos` (which should hold `expected`) to the
+/// first frame that is not one.
+pub(crate) fn walk(
+    src: &impl FrameSource,
+    header: &SegmentHeader,
+    mut pos: usize,
+    mut expected: u64,
+) -> Walk {
+    loop {
+        match check_frame(src, header, pos, expected) {
+            Frame::Valid(frame) => {
+                pos += frame.frame_length as usize;
+                expected += 1;
+            }
+            stop => {
+                return Walk {
+                    pos,
+                    next_sequence: expected,
+                    stop,
+                };
+            }
+        }
+    }
+}
+
+/// Whether a valid record for `expected + 1` starts anywhere a frame for
+/// `expected` at `pos` could have ended. If one does, the frame at `pos` is
+/// a hole in the log, not a torn tail.
+pub(crate) fn valid_record_follows(
+    src: &impl FrameSource,
+    header: &SegmentHeader,
+    pos: usize,
+    expected: u64,
+) -> bool {
+    let limit = (header.segment_size as usize).min(src.len());
+    let last_start = pos + header.max_frame_length as usize;
+    (pos + FRAME_ALIGN..=last_start)
+        .step_by(FRAME_ALIGN)
+        .take_while(|q| q + FRAME_HEADER_LEN <= limit)
+        .filter(|&q| frame_sequence(src.bytes(q, FRAME_HEADER_LEN)) == expected + 1)
+        .any(|q| matches!(check_frame(src, header, q, expected + 1), Frame::Valid(_)))
+}
+
+/// The closest known frame at or before `target`: the highest sparse-index
+/// slot that points at a valid record, or the segment's first frame.
+/// Returns `(offset, sequence at that offset)`.
+pub(crate) fn seek_hint(
+    src: &impl FrameSource,
+    header: &SegmentHeader,
+    target: u64,
+) -> (usize, u64) {
+    let first = header.first_sequence;
+    let stride = u64::from(header.index_stride);
+    let mut slot_sequence = first + (target.saturating_sub(first) / stride) * stride;
+    while slot_sequence > first {
+        if let Some(slot) = header.index_slot_offset(slot_sequence) {
+            let offset = get_u64(src.bytes(slot, 8), 0);
+            // Slots are hints: a crash can leave one unwritten or stale, so
+            // each is trusted only if it points at the record it names.
+            if offset >= header.data_offset
+                && offset < header.segment_size
+                && (offset as usize).is_multiple_of(FRAME_ALIGN)
+                && matches!(
+                    check_frame(src, header, offset as usize, slot_sequence),
+                    Frame::Valid(_)
+                )
+            {
+                return (offset as usize, slot_sequence);
+            }
+        }
+        slot_sequence -= stride;
+    }
+    (header.data_offset as usize, first)
+}

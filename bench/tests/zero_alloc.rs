@@ -1,4 +1,5 @@
-//! The hot path allocates nothing after warm-up (DESIGN.md §2, §10).
+//! The hot path, matcher and journal appends, allocates nothing after
+//! warm-up (DESIGN.md §2, §10).
 //!
 //! A counting global allocator wraps the system one. Counting is switched on
 //! per thread, around the timed part only, so tests running in parallel and
@@ -14,6 +15,7 @@ use std::cell::Cell;
 
 use bench::{TradeTally, Workload, WorkloadKind};
 use engine::Engine;
+use journal::{Durability, Journal, JournalOptions, RecordMeta};
 
 /// Forwards to `System`, counting calls made while the calling thread has
 /// counting switched on.
@@ -130,4 +132,43 @@ fn liquibook_stream_allocates_nothing_after_warm_up() {
         allocations, 0,
         "heap allocations in 1M liquibook orders after warm-up"
     );
+}
+
+#[test]
+fn journal_appends_allocate_nothing_after_warm_up() {
+    for durability in [Durability::None, Durability::Batch] {
+        let dir = tempfile::tempdir().unwrap();
+        // One segment holds every record: a roll-over creates a file, which
+        // allocates (paths) and is not the per-record path.
+        let options = JournalOptions::new()
+            .segment_size(64 << 20)
+            .durability(durability);
+        let mut writer = Journal::open(dir.path(), options)
+            .unwrap()
+            .into_writer()
+            .unwrap();
+        let payload = [7u8; 96];
+        let meta = RecordMeta::unsourced(1);
+        for _ in 0..1_000 {
+            writer.append(&meta, &payload).unwrap();
+        }
+        writer.end_batch().unwrap();
+        writer.sync().unwrap();
+        let durable = writer.durable();
+        let allocations = allocations_during(|| {
+            for i in 0..200_000u64 {
+                writer.append(&meta, &payload).unwrap();
+                if i % 100 == 99 {
+                    writer.end_batch().unwrap();
+                }
+            }
+            while durable.get() < writer.next_sequence() - 1 {
+                writer.poll().unwrap();
+            }
+        });
+        assert_eq!(
+            allocations, 0,
+            "heap allocations in 200,000 {durability} appends"
+        );
+    }
 }

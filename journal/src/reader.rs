@@ -15,7 +15,7 @@ use crate::error::{Corruption, Error, Result};
 use crate::format::{FRAME_HEADER_LEN, RecordMeta, SegmentHeader};
 use crate::map::{FrameSource, ReadMap};
 use crate::scan::{Frame, check_frame, seek_hint};
-use crate::segment::{self, list_segments, segment_path};
+use crate::segment::{self, SegmentName, list_segments};
 
 /// Read access to the journal in a directory.
 #[derive(Clone, Debug)]
@@ -73,6 +73,10 @@ struct OpenSegment {
 /// again later to follow a live writer.
 pub struct Cursor {
     dir: PathBuf,
+    /// Segments by name, oldest first, as last listed. Refreshed only when
+    /// the segment the cursor needs is not in it, so reading N segments
+    /// lists the directory O(1) times, not N.
+    known: Vec<SegmentName>,
     current: Option<OpenSegment>,
     position: usize,
     next_sequence: u64,
@@ -101,7 +105,7 @@ impl Reader {
     pub fn read_all(&self) -> Result<Cursor> {
         match self.first_sequence()? {
             Some(first) => self.read_from(first),
-            None => Ok(Cursor::waiting_for(&self.dir, 1)),
+            None => Ok(Cursor::waiting_for(&self.dir, Vec::new(), 1)),
         }
     }
 
@@ -112,7 +116,7 @@ impl Reader {
     pub fn read_from(&self, sequence: u64) -> Result<Cursor> {
         let segments = list_segments(&self.dir)?;
         let Some(oldest) = segments.first() else {
-            return Ok(Cursor::waiting_for(&self.dir, sequence));
+            return Ok(Cursor::waiting_for(&self.dir, segments, sequence));
         };
         if sequence < oldest.first_sequence {
             return Err(Error::SequenceRetired {
@@ -130,6 +134,7 @@ impl Reader {
         let (position, at) = seek_hint(&open.map, &open.header, sequence);
         let mut cursor = Cursor {
             dir: self.dir.clone(),
+            known: segments,
             current: Some(open),
             position,
             next_sequence: at,
@@ -173,9 +178,10 @@ impl OpenSegment {
 }
 
 impl Cursor {
-    fn waiting_for(dir: &Path, sequence: u64) -> Cursor {
+    fn waiting_for(dir: &Path, known: Vec<SegmentName>, sequence: u64) -> Cursor {
         Cursor {
             dir: dir.to_path_buf(),
+            known,
             current: None,
             position: 0,
             next_sequence: sequence,
@@ -235,32 +241,38 @@ impl Cursor {
     /// false if it does not exist yet (a writer may be rolling over); fails
     /// if a later segment exists instead, which is a gap in the log.
     fn open_next_segment(&mut self) -> Result<bool> {
-        let path = segment_path(&self.dir, self.next_sequence);
-        if path.exists() {
-            let later = list_segments(&self.dir)?
-                .iter()
-                .any(|s| s.first_sequence > self.next_sequence);
-            self.current = Some(OpenSegment::open(&path, self.next_sequence, later)?);
-            self.position = self
-                .current
-                .as_ref()
-                .map_or(0, |s| s.header.data_offset as usize);
-            return Ok(true);
+        let find = |known: &[SegmentName], sequence: u64| {
+            known.binary_search_by_key(&sequence, |s| s.first_sequence)
+        };
+        if find(&self.known, self.next_sequence).is_err() {
+            self.known = list_segments(&self.dir)?;
         }
-        let segments = list_segments(&self.dir)?;
-        if let Some(after) = segments
-            .iter()
-            .find(|s| s.first_sequence > self.next_sequence)
-        {
-            return Err(Error::Corrupt {
-                path: after.path.clone(),
-                offset: 0,
-                problem: Corruption::SegmentGap {
-                    last: self.next_sequence - 1,
-                    next_first: after.first_sequence,
-                },
-            });
+        match find(&self.known, self.next_sequence) {
+            Ok(index) => {
+                let named = &self.known[index];
+                let segment = OpenSegment::open(
+                    &named.path,
+                    named.first_sequence,
+                    index + 1 < self.known.len(),
+                )?;
+                self.position = segment.header.data_offset as usize;
+                self.current = Some(segment);
+                Ok(true)
+            }
+            // A later segment but not this one: records are missing.
+            Err(index) if index < self.known.len() => {
+                let after = &self.known[index];
+                Err(Error::Corrupt {
+                    path: after.path.clone(),
+                    offset: 0,
+                    problem: Corruption::SegmentGap {
+                        last: self.next_sequence - 1,
+                        next_first: after.first_sequence,
+                    },
+                })
+            }
+            // Not there yet: a writer may be rolling over.
+            Err(_) => Ok(false),
         }
-        Ok(false)
     }
 }

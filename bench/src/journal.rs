@@ -63,6 +63,14 @@ pub struct JournalReport {
     pub mb_per_sec_batch: f64,
     /// Journal bytes written per second, `sync` mode.
     pub mb_per_sec_sync: f64,
+    /// Page faults the appending thread took per million `none` appends
+    /// (the prefault thread exists to make this small); -1 if unknown.
+    pub page_faults_per_million_none: f64,
+    /// As `page_faults_per_million_none`, for `batch` mode.
+    pub page_faults_per_million_batch: f64,
+    /// Milliseconds `Journal::open` took on the `none` journal: lock, list,
+    /// and a CRC-checked walk of the last segment to find the end.
+    pub recovery_ms: f64,
     /// Records read back per second, CRC checked.
     pub replay_records_per_sec: f64,
     /// Journal bytes read back per second.
@@ -71,6 +79,8 @@ pub struct JournalReport {
 
 struct AppendRun {
     seconds: f64,
+    /// Minor page faults the appending thread took, if /proc tells.
+    page_faults: Option<u64>,
     drain: Duration,
     sync_path: SyncPath,
 }
@@ -93,6 +103,7 @@ pub fn run_journal_once(config: &JournalBenchConfig) -> anyhow::Result<JournalRe
         &payload,
     )?;
     let replay_seconds = replay(&none_dir, config.records)?;
+    let recovery = recover(&none_dir, config.records)?;
     scratch.remove(&none_dir)?;
 
     let batch_dir = scratch.dir("batch")?;
@@ -132,6 +143,9 @@ pub fn run_journal_once(config: &JournalBenchConfig) -> anyhow::Result<JournalRe
         mb_per_sec_none: mb(none.seconds, config.records),
         mb_per_sec_batch: mb(batch.seconds, config.records),
         mb_per_sec_sync: mb(sync.seconds, config.sync_records),
+        page_faults_per_million_none: per_million(none.page_faults, config.records),
+        page_faults_per_million_batch: per_million(batch.page_faults, config.records),
+        recovery_ms: recovery.as_secs_f64() * 1e3,
         replay_records_per_sec: config.records as f64 / replay_seconds,
         replay_mb_per_sec: mb(replay_seconds, config.records),
     })
@@ -152,6 +166,7 @@ fn append_run(
     let durable = writer.durable();
     let batch = config.batch_size.max(1);
 
+    let faults_before = thread_minor_faults();
     let start = Instant::now();
     for i in 0..records {
         let meta = RecordMeta {
@@ -166,6 +181,9 @@ fn append_run(
     }
     writer.end_batch()?;
     let seconds = start.elapsed().as_secs_f64();
+    let page_faults = thread_minor_faults()
+        .zip(faults_before)
+        .map(|(after, before)| after - before);
 
     let drain_start = Instant::now();
     while durable.get() < records {
@@ -181,6 +199,7 @@ fn append_run(
     writer.close()?;
     Ok(AppendRun {
         seconds,
+        page_faults,
         drain,
         sync_path,
     })
@@ -202,6 +221,30 @@ fn replay(dir: &Path, records: u64) -> anyhow::Result<f64> {
     Ok(seconds)
 }
 
+fn per_million(count: Option<u64>, records: u64) -> f64 {
+    count.map_or(-1.0, |n| n as f64 * 1e6 / records as f64)
+}
+
+/// Minor faults of the calling thread: field 10 of `/proc/thread-self/stat`,
+/// counted after the parenthesised command name (which may hold spaces).
+fn thread_minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(7)?.parse().ok()
+}
+
+fn recover(dir: &Path, records: u64) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let recovered = Journal::open(dir, JournalOptions::new())?;
+    let elapsed = start.elapsed();
+    anyhow::ensure!(
+        recovered.next_sequence() == records + 1,
+        "recovery found {} records of {records}",
+        recovered.next_sequence() - 1
+    );
+    Ok(elapsed)
+}
+
 /// The per-metric median of several runs.
 pub fn median_journal(runs: &[JournalReport]) -> Option<JournalReport> {
     let first = runs.first()?;
@@ -218,6 +261,9 @@ pub fn median_journal(runs: &[JournalReport]) -> Option<JournalReport> {
         mb_per_sec_none: med(|r| r.mb_per_sec_none),
         mb_per_sec_batch: med(|r| r.mb_per_sec_batch),
         mb_per_sec_sync: med(|r| r.mb_per_sec_sync),
+        page_faults_per_million_none: med(|r| r.page_faults_per_million_none),
+        page_faults_per_million_batch: med(|r| r.page_faults_per_million_batch),
+        recovery_ms: med(|r| r.recovery_ms),
         replay_records_per_sec: med(|r| r.replay_records_per_sec),
         replay_mb_per_sec: med(|r| r.replay_mb_per_sec),
         ..first.clone()

@@ -130,3 +130,80 @@ fn a_missing_subcommand_prints_usage() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: bench"));
 }
+
+#[test]
+fn journal_json_has_the_documented_keys_and_cleans_up() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = bench(&[
+        "journal",
+        "--records",
+        "50000",
+        "--sync-records",
+        "20",
+        "--segment-size",
+        "1048576",
+        "--dir",
+        scratch.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "append_ns_per_record_batch",
+            "append_ns_per_record_none",
+            "append_ns_per_record_sync",
+            "batch_drain_ms",
+            "batch_size",
+            "frame_size",
+            "mb_per_sec_batch",
+            "mb_per_sec_none",
+            "mb_per_sec_sync",
+            "page_faults_per_million_batch",
+            "page_faults_per_million_none",
+            "payload_size",
+            "prefault",
+            "records",
+            "recovery_ms",
+            "replay_mb_per_sec",
+            "replay_records_per_sec",
+            "sync_path",
+            "sync_records",
+        ]
+    );
+    assert_eq!(
+        (json["records"].as_u64(), json["frame_size"].as_u64()),
+        (Some(50_000), Some(104))
+    );
+    assert!(json["replay_records_per_sec"].as_f64().unwrap() > 0.0);
+    let sync_path = json["sync_path"].as_str().unwrap();
+    assert!(
+        sync_path == "io_uring" || sync_path == "msync",
+        "{sync_path}"
+    );
+    // The scratch journals are gone.
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_malformed_record_count_names_the_flag() {
+    let out = bench(&["journal", "--records", "lots"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--records") && stderr.contains("lots"),
+        "{stderr}"
+    );
+}

@@ -12,6 +12,26 @@
 //!         cut a torn tail)           └── reader() ──> Reader ──> Cursor ── next() ──> Record
 //! ```
 //!
+//! # Example
+//!
+//! ```
+//! use journal::{Durability, Journal, JournalOptions, Reader, RecordMeta};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let options = JournalOptions::new().segment_size(1 << 20).durability(Durability::Batch);
+//! let mut writer = Journal::open(dir.path(), options)?.into_writer()?;
+//! let meta = RecordMeta { timestamp_ns: 1, source_partition: 0, source_offset: 41 };
+//! let sequence = writer.append(&meta, b"an rkyv archive, usually")?;
+//! writer.end_batch()?; // starts the batch's sync
+//! writer.sync()?; // waits for it
+//! assert_eq!(writer.durable().get(), sequence);
+//!
+//! let mut cursor = Reader::open(dir.path())?.read_from(sequence)?;
+//! let record = cursor.next()?.expect("the record just appended");
+//! assert_eq!((record.meta(), record.payload()), (meta, &b"an rkyv archive, usually"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Files
 //!
 //! A journal is one directory:

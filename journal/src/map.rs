@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use std::sync::Arc;
 
@@ -25,6 +25,9 @@ pub(crate) trait FrameSource {
     fn frame_length(&self, pos: usize) -> u32;
     /// `len` bytes at `pos`.
     fn bytes(&self, pos: usize, len: usize) -> &[u8];
+    /// The sparse-index slot at `pos`, loaded atomically: the writer may be
+    /// storing it right now.
+    fn index_slot(&self, pos: usize) -> u64;
 }
 
 /// A read-only, shared map of a whole segment file.
@@ -58,6 +61,10 @@ impl FrameSource for ReadMap {
 
     fn bytes(&self, pos: usize, len: usize) -> &[u8] {
         &self.map[pos..pos + len]
+    }
+
+    fn index_slot(&self, pos: usize) -> u64 {
+        load_slot(self.map.as_ptr(), self.map.len(), pos)
     }
 }
 
@@ -101,6 +108,19 @@ impl WriteMap {
         field.store(frame_length, Ordering::Release);
     }
 
+    /// Stores a sparse-index slot atomically, so a concurrent reader sees
+    /// either the old value or the new one.
+    pub(crate) fn store_index_slot(&mut self, pos: usize, frame_offset: u64) {
+        assert!(
+            pos.is_multiple_of(8) && pos + 8 <= self.map.len(),
+            "index slot out of the map"
+        );
+        // SAFETY: in bounds and 8-aligned (asserted; maps are page-aligned);
+        // index slots are only accessed through `AtomicU64` once mapped.
+        let slot = unsafe { &*self.map.as_mut_ptr().add(pos).cast::<AtomicU64>() };
+        slot.store(frame_offset, Ordering::Relaxed);
+    }
+
     /// Writes dirty pages in `[pos, pos + len)` to stable storage and waits
     /// (`msync(MS_SYNC)`).
     pub(crate) fn flush_range(&self, pos: usize, len: usize) -> io::Result<()> {
@@ -128,6 +148,24 @@ impl FrameSource for WriteMap {
         // index, or (in recovery, which runs before any append) the tail.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) }
     }
+
+    fn index_slot(&self, pos: usize) -> u64 {
+        load_slot(self.map.as_ptr(), self.map.len(), pos)
+    }
+}
+
+fn load_slot(base: *const u8, map_len: usize, pos: usize) -> u64 {
+    assert!(
+        pos.is_multiple_of(8) && pos + 8 <= map_len,
+        "index slot out of the map"
+    );
+    // SAFETY: in bounds and 8-aligned (asserted; maps are page-aligned).
+    // Slots are written only by `WriteMap::store_index_slot` (atomically) or
+    // by recovery before any reader can use them. Relaxed is enough: a slot
+    // is a hint, and the frame it names is checked through its
+    // acquire-loaded length before use.
+    let slot = unsafe { &*base.add(pos).cast::<AtomicU64>() };
+    slot.load(Ordering::Relaxed)
 }
 
 fn load_acquire(base: *const u8, map_len: usize, pos: usize) -> u32 {

@@ -9,7 +9,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Corruption, Error, Result};
-use crate::format::{INDEX_SLOT_LEN, SEGMENT_HEADER_LEN};
+use crate::format::{INDEX_SLOT_LEN, SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::map::{FrameSource, WriteMap};
 use crate::options::JournalOptions;
 use crate::reader::Reader;
@@ -189,15 +189,20 @@ impl Journal {
 
 /// Zeroes sparse-index slots that point at or past `next_sequence`: they
 /// can only name frames that were just cut off.
-fn clear_index_from(map: &mut WriteMap, header: &crate::format::SegmentHeader, next_sequence: u64) {
+fn clear_index_from(map: &mut WriteMap, header: &SegmentHeader, next_sequence: u64) {
     let stride = u64::from(header.index_stride);
     let first_stale = next_sequence
         .saturating_sub(header.first_sequence)
         .div_ceil(stride)
         .min(u64::from(header.index_slots)) as usize;
-    let from = SEGMENT_HEADER_LEN + first_stale * INDEX_SLOT_LEN;
-    let to = SEGMENT_HEADER_LEN + header.index_slots as usize * INDEX_SLOT_LEN;
-    map.bytes_mut(from, to - from).fill(0);
+    for slot in first_stale..header.index_slots as usize {
+        let pos = SEGMENT_HEADER_LEN + slot * INDEX_SLOT_LEN;
+        // Only write where needed: most slots are already zero, and writing
+        // them would dirty every index page on every open.
+        if map.index_slot(pos) != 0 {
+            map.store_index_slot(pos, 0);
+        }
+    }
 }
 
 impl Recovered {

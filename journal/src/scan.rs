@@ -8,7 +8,7 @@
 use crate::error::Corruption;
 use crate::format::{
     END_OF_SEGMENT, FRAME_ALIGN, FRAME_HEADER_LEN, FrameHeader, SegmentHeader, decode_frame_header,
-    frame_crc, frame_length_for, frame_sequence, get_u64,
+    frame_crc, frame_length_for, frame_sequence,
 };
 use crate::map::FrameSource;
 
@@ -145,7 +145,7 @@ pub(crate) fn seek_hint(
     let mut slot_sequence = first + (target.saturating_sub(first) / stride) * stride;
     while slot_sequence > first {
         if let Some(slot) = header.index_slot_offset(slot_sequence) {
-            let offset = get_u64(src.bytes(slot, 8), 0);
+            let offset = src.index_slot(slot);
             // Slots are hints: a crash can leave one unwritten or stale, so
             // each is trusted only if it points at the record it names.
             if offset >= header.data_offset

@@ -182,10 +182,7 @@ impl Writer {
         let published = seal_frame(frame, sequence, meta, payload.len() as u32);
         active.map.publish_frame_length(pos, published);
         if let Some(slot) = active.header.index_slot_offset(sequence) {
-            active
-                .map
-                .bytes_mut(slot, 8)
-                .copy_from_slice(&(pos as u64).to_le_bytes());
+            active.map.store_index_slot(slot, pos as u64);
         }
         active.position = pos + frame_length;
         self.next_sequence = sequence + 1;

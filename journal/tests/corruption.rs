@@ -335,3 +335,33 @@ fn torn_and_corrupt_snapshots_are_never_chosen() {
     let recovered = Journal::open(dir.path(), small_segments()).unwrap();
     assert_eq!(recovered.report().removed_temp_files.len(), 1);
 }
+
+#[test]
+fn seeks_after_a_cut_never_land_on_stale_index_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(dir.path(), one_segment(), 200);
+    let segment = &segments(dir.path())[0];
+    // Lose everything from sequence 41 on, as a crash before a sync could,
+    // while the index still names records 48, 64, ... at their old offsets.
+    let from = frame_offsets(segment)[40] as usize;
+    let mut bytes = fs::read(segment).unwrap();
+    bytes[from..].fill(0);
+    fs::write(segment, bytes).unwrap();
+
+    let recovered = Journal::open(dir.path(), one_segment()).unwrap();
+    assert_eq!(recovered.next_sequence(), 41);
+    let mut writer = recovered.into_writer().unwrap();
+    // Different sizes than before, so the old offsets fall mid-frame.
+    for sequence in 41..=200 {
+        let payload = vec![sequence as u8; 700 - sequence as usize];
+        writer.append(&meta_for(sequence), &payload).unwrap();
+    }
+    drop(writer);
+    let reader = Reader::open(dir.path()).unwrap();
+    for start in [41, 48, 64, 100, 144, 200] {
+        let mut cursor = reader.read_from(start).unwrap();
+        let record = cursor.next().unwrap().unwrap();
+        assert_eq!(record.sequence(), start);
+        assert_eq!(record.payload().len(), 700 - start as usize);
+    }
+}

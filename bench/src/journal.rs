@@ -160,6 +160,7 @@ fn append_run(
 ) -> anyhow::Result<AppendRun> {
     let options = JournalOptions::new()
         .segment_size(config.segment_size)
+        .max_payload(config.payload_size.max(64 * 1024))
         .prefault(config.prefault)
         .durability(durability);
     let mut writer = Journal::open(dir, options)?.into_writer()?;

@@ -38,12 +38,19 @@ struct MatcherArgs {
     /// Timed commands [default: 4000000 for liquibook, 1000000 for ecore].
     #[arg(long)]
     orders: Option<NonZeroUsize>,
-    /// Run this many times on fresh engines and report the median.
-    #[arg(long, default_value = "1")]
-    repeat: NonZeroUsize,
     /// Seed of the ecore generator (liquibook always uses srand(3)).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Flags every subcommand shares.
+#[derive(Args)]
+struct RunArgs {
+    /// Run this many times and report the median.
+    #[arg(long, default_value = "1")]
+    repeat: NonZeroUsize,
     /// Pin to this core instead of the last one.
     #[arg(long, conflicts_with = "no_pin")]
     core: Option<usize>,
@@ -53,6 +60,18 @@ struct MatcherArgs {
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     json: bool,
+}
+
+impl RunArgs {
+    /// Pins the calling thread as the flags ask and says what happened.
+    fn pin(&self) {
+        let pinning = if self.no_pin {
+            bench::Pinning::Unpinned("--no-pin".into())
+        } else {
+            pin_current_thread(self.core)
+        };
+        eprintln!("bench: {pinning}");
+    }
 }
 
 #[derive(Args)]
@@ -78,18 +97,8 @@ struct JournalArgs {
     /// Where to create the scratch journals (removed afterwards).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     dir: PathBuf,
-    /// Run this many times and report per-figure medians.
-    #[arg(long, default_value = "1")]
-    repeat: NonZeroUsize,
-    /// Pin to this core instead of the last one.
-    #[arg(long, conflicts_with = "no_pin")]
-    core: Option<usize>,
-    /// Do not pin the benchmark thread.
-    #[arg(long)]
-    no_pin: bool,
-    /// Print one JSON object instead of the summary.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 fn main() -> ExitCode {
@@ -117,22 +126,17 @@ fn matcher(args: MatcherArgs) -> anyhow::Result<()> {
             WorkloadKind::Liquibook => 4_000_000,
             WorkloadKind::Ecore => 1_000_000,
         });
-    let pinning = if args.no_pin {
-        bench::Pinning::Unpinned("--no-pin".into())
-    } else {
-        pin_current_thread(args.core)
-    };
-    eprintln!("bench: {pinning}");
+    args.run.pin();
     eprintln!("bench: generating {orders} {:?} commands", args.workload);
     let workload = Workload::generate(args.workload, orders, args.seed);
 
-    let mut runs: Vec<MatcherReport> = Vec::with_capacity(args.repeat.get());
-    for i in 0..args.repeat.get() {
+    let mut runs: Vec<MatcherReport> = Vec::with_capacity(args.run.repeat.get());
+    for i in 0..args.run.repeat.get() {
         let report = run_once(args.workload, &workload).context("running the matcher")?;
         eprintln!(
             "bench: run {}/{}: {:.2}M orders/s",
             i + 1,
-            args.repeat,
+            args.run.repeat,
             report.orders_per_sec / 1e6
         );
         if let Some(first) = runs.first() {
@@ -145,7 +149,7 @@ fn matcher(args: MatcherArgs) -> anyhow::Result<()> {
         runs.push(report);
     }
     let report = median(&runs).context("no runs")?;
-    if args.json {
+    if args.run.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_summary(&report, &runs);
@@ -154,12 +158,11 @@ fn matcher(args: MatcherArgs) -> anyhow::Result<()> {
 }
 
 fn journal(args: JournalArgs) -> anyhow::Result<()> {
-    let pinning = if args.no_pin {
-        bench::Pinning::Unpinned("--no-pin".into())
-    } else {
-        pin_current_thread(args.core)
-    };
-    eprintln!("bench: {pinning}");
+    anyhow::ensure!(
+        args.records > 0 && args.sync_records > 0,
+        "--records and --sync-records must be at least 1"
+    );
+    args.run.pin();
     let config = JournalBenchConfig {
         records: args.records,
         sync_records: args.sync_records,
@@ -169,13 +172,13 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
         segment_size: args.segment_size,
         prefault: !args.no_prefault,
     };
-    let mut runs = Vec::with_capacity(args.repeat.get());
-    for i in 0..args.repeat.get() {
+    let mut runs = Vec::with_capacity(args.run.repeat.get());
+    for i in 0..args.run.repeat.get() {
         let report = run_journal_once(&config).context("running the journal benchmark")?;
         eprintln!(
             "bench: run {}/{}: none {:.1} ns, batch {:.1} ns, sync {:.0} ns per append; replay {:.2}M records/s",
             i + 1,
-            args.repeat,
+            args.run.repeat,
             report.append_ns_per_record_none,
             report.append_ns_per_record_batch,
             report.append_ns_per_record_sync,
@@ -184,7 +187,7 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
         runs.push(report);
     }
     let report = median_journal(&runs).context("no runs")?;
-    if args.json {
+    if args.run.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_journal_summary(&report, runs.len());

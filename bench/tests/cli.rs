@@ -5,6 +5,19 @@
 
 use std::process::Command;
 
+/// The top-level keys of the JSON object `out` printed, sorted.
+fn json_keys(out: &std::process::Output) -> (serde_json::Value, Vec<String>) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
+    keys.sort_unstable();
+    (json, keys)
+}
+
 fn bench(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(args)
@@ -24,19 +37,7 @@ fn matcher_json_has_exactly_the_documented_keys() {
         "--repeat",
         "3",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut keys: Vec<&str> = json
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let (json, keys) = json_keys(&out);
     assert_eq!(
         keys,
         [
@@ -146,19 +147,7 @@ fn journal_json_has_the_documented_keys_and_cleans_up() {
         scratch.path().to_str().unwrap(),
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut keys: Vec<&str> = json
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let (json, keys) = json_keys(&out);
     assert_eq!(
         keys,
         [

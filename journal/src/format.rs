@@ -101,7 +101,7 @@ impl SegmentHeader {
             index_slots,
             max_frame_length,
         };
-        (header.is_consistent()).then_some(header)
+        header.is_consistent().then_some(header)
     }
 
     fn is_consistent(&self) -> bool {

@@ -138,11 +138,6 @@ impl JournalOptions {
         self
     }
 
-    /// The durability these options ask for.
-    pub fn durability_mode(&self) -> Durability {
-        self.durability
-    }
-
     /// The largest frame these options produce.
     pub(crate) fn max_frame_length(&self) -> u32 {
         frame_length_for(self.max_payload) as u32

@@ -36,6 +36,18 @@ pub(crate) struct SegmentName {
     pub(crate) path: PathBuf,
 }
 
+/// The sequence in a `{sequence:020}.{ext}` file name, or `None` if the
+/// name is not of that form.
+pub(crate) fn sequence_in_name(path: &Path, ext: &str) -> Option<u64> {
+    if path.extension().and_then(|e| e.to_str()) != Some(ext) {
+        return None;
+    }
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| s.len() == 20)
+        .and_then(|s| s.parse::<u64>().ok())
+}
+
 /// Segment files in `dir`, oldest first. Other files are ignored.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<SegmentName>> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
@@ -43,15 +55,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<SegmentName>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("list", dir, e))?;
         let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_EXT) {
-            continue;
-        }
-        let Some(first_sequence) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .filter(|s| s.len() == 20)
-            .and_then(|s| s.parse::<u64>().ok())
-        else {
+        let Some(first_sequence) = sequence_in_name(&path, SEGMENT_EXT) else {
             continue;
         };
         segments.push(SegmentName {

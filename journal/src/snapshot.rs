@@ -14,7 +14,7 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::format::{get_u32, get_u64};
-use crate::segment::{TEMP_EXT, sync_dir};
+use crate::segment::{TEMP_EXT, sequence_in_name, sync_dir};
 
 /// The first eight bytes of every snapshot file.
 pub const SNAPSHOT_FILE_MAGIC: [u8; 8] = *b"MXJSNAP\0";
@@ -105,15 +105,7 @@ impl SnapshotStore {
         let mut sequences = Vec::new();
         for entry in entries {
             let path = entry.map_err(|e| Error::io("list", &self.dir, e))?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some(SNAPSHOT_EXT) {
-                continue;
-            }
-            if let Some(sequence) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .filter(|s| s.len() == 20)
-                .and_then(|s| s.parse::<u64>().ok())
-            {
+            if let Some(sequence) = sequence_in_name(&path, SNAPSHOT_EXT) {
                 sequences.push(sequence);
             }
         }

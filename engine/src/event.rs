@@ -31,7 +31,14 @@ pub struct OrderRef {
 }
 
 /// Why a command was refused. Codes are stable: they are on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Codes 1–15 come from the matcher; 16 and up from the gateway, for
+/// messages that never became a command. One numbering keeps one table for
+/// operators and clients.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[rkyv(derive(Debug))]
 #[repr(u16)]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -67,6 +74,22 @@ pub enum RejectReason {
     OrderNotReplaceable = 14,
     /// A replace that changes neither price nor quantity.
     EmptyReplace = 15,
+    /// The message is not valid JSON, or not a JSON object.
+    MalformedMessage = 16,
+    /// `action` is not `ADD`, `CANCEL` or `REPLACE`.
+    UnknownAction = 17,
+    /// A field the action needs is absent.
+    MissingField = 18,
+    /// A field has the wrong type or a value outside its enumeration or
+    /// range (an unknown `order_type`, a negative price).
+    InvalidFieldValue = 19,
+    /// The symbol does not match `^[A-Z0-9]{1,10}$`.
+    InvalidSymbol = 20,
+    /// An order or user id is empty, too long or holds a space or control
+    /// character.
+    InvalidIdentifier = 21,
+    /// The message is longer than the gateway accepts.
+    MessageTooLarge = 22,
 }
 
 impl RejectReason {
@@ -93,7 +116,45 @@ impl RejectReason {
             RejectReason::UnknownOrder => "UNKNOWN_ORDER",
             RejectReason::OrderNotReplaceable => "ORDER_NOT_REPLACEABLE",
             RejectReason::EmptyReplace => "EMPTY_REPLACE",
+            RejectReason::MalformedMessage => "MALFORMED_MESSAGE",
+            RejectReason::UnknownAction => "UNKNOWN_ACTION",
+            RejectReason::MissingField => "MISSING_FIELD",
+            RejectReason::InvalidFieldValue => "INVALID_FIELD_VALUE",
+            RejectReason::InvalidSymbol => "INVALID_SYMBOL",
+            RejectReason::InvalidIdentifier => "INVALID_IDENTIFIER",
+            RejectReason::MessageTooLarge => "MESSAGE_TOO_LARGE",
         }
+    }
+
+    /// Every reason, in code order.
+    pub const ALL: [RejectReason; 22] = [
+        RejectReason::UnknownSymbol,
+        RejectReason::DuplicateOrderId,
+        RejectReason::InvalidQuantity,
+        RejectReason::QuantityBelowMinimum,
+        RejectReason::QuantityAboveMaximum,
+        RejectReason::LotSizeViolation,
+        RejectReason::InvalidPrice,
+        RejectReason::TickSizeViolation,
+        RejectReason::PriceOutOfBand,
+        RejectReason::InvalidStopPrice,
+        RejectReason::PostOnlyWouldTake,
+        RejectReason::InvalidOrderCombination,
+        RejectReason::UnknownOrder,
+        RejectReason::OrderNotReplaceable,
+        RejectReason::EmptyReplace,
+        RejectReason::MalformedMessage,
+        RejectReason::UnknownAction,
+        RejectReason::MissingField,
+        RejectReason::InvalidFieldValue,
+        RejectReason::InvalidSymbol,
+        RejectReason::InvalidIdentifier,
+        RejectReason::MessageTooLarge,
+    ];
+
+    /// The reason with this code, for codes read back from the journal.
+    pub fn from_code(code: u16) -> Option<RejectReason> {
+        RejectReason::ALL.into_iter().find(|reason| reason.code() == code)
     }
 }
 

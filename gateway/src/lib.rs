@@ -1,6 +1,11 @@
-//! Kafka ingress and egress and the JSON wire formats (DESIGN.md §4, §8).
+//! Wire formats, inputs and outputs, and the `engine` server binary
+//! (DESIGN.md §3, §4).
 //!
-//! Not built yet. This crate will hold the `rdkafka` consumer and batching
-//! producer, the decoders from wire JSON to `engine::Command` with their
-//! rejection reasons, the embedded mock-cluster default, and the server
-//! binary `engine`.
+//! [`wire`] turns `orders` JSON into journaled inputs and output messages
+//! into topic JSON; [`file`] reads and writes JSON-lines files with the same
+//! content the Kafka topics carry. The binary wires them into
+//! `engine::pipeline::run`. Kafka ingress and egress belong here too and
+//! arrive with the gateway issue. Nothing in this crate matches orders.
+
+pub mod file;
+pub mod wire;

@@ -127,6 +127,14 @@ impl SnapshotStore {
         Ok(None)
     }
 
+    /// Deletes the snapshot for `sequence`, then syncs the directory. The
+    /// caller decides which snapshots are no longer needed.
+    pub fn remove(&self, sequence: u64) -> Result<()> {
+        let path = self.path_for(sequence);
+        fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        sync_dir(&self.dir)
+    }
+
     /// Loads and verifies the snapshot for `sequence`.
     pub fn load(&self, sequence: u64) -> Result<Snapshot> {
         let path = self.path_for(sequence);

@@ -1,0 +1,187 @@
+//! Pipeline snapshots: the engine state at a sequence, with the state hash
+//! and the source positions that go with it.
+//!
+//! The matcher only *captures* state (`Engine::capture`, a copy of the live
+//! orders); serialising, hashing and writing the file happen on the
+//! `snapshot` thread, after the journal holds the sequence durably, so a
+//! snapshot never describes inputs the journal could lose. This module must
+//! not run on the matcher thread except for the capture call.
+//!
+//! Payload layout inside the journal's snapshot file (little-endian):
+//!
+//! ```text
+//! magic "MXCKPT\0\0" | version u32 | count u32 | sequence u64 | state_hash u64
+//! count × (partition i32, reserved u32, offset i64)
+//! engine snapshot bytes (Engine::snapshot)
+//! ```
+
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use journal::{DurableSequence, SnapshotStore};
+
+use super::input::{SourcePosition, SourcePositions};
+use super::PipelineError;
+use crate::CapturedState;
+
+const MAGIC: [u8; 8] = *b"MXCKPT\0\0";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 32;
+const POSITION_LEN: usize = 16;
+
+/// How many snapshot files the pipeline keeps; older ones are removed
+/// after a new one is written.
+pub const SNAPSHOTS_KEPT: usize = 3;
+
+/// A decoded pipeline snapshot.
+pub(crate) struct Checkpoint<'a> {
+    pub sequence: u64,
+    pub state_hash: u64,
+    pub positions: SourcePositions,
+    pub engine: &'a [u8],
+}
+
+pub(crate) fn encode(
+    sequence: u64,
+    positions: &SourcePositions,
+    engine: &[u8],
+) -> (Vec<u8>, u64) {
+    let state_hash = xxhash_rust::xxh3::xxh3_64(engine);
+    let count = positions.iter().count();
+    let mut out = Vec::with_capacity(HEADER_LEN + count * POSITION_LEN + engine.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    out.extend_from_slice(&sequence.to_le_bytes());
+    out.extend_from_slice(&state_hash.to_le_bytes());
+    for p in positions.iter() {
+        out.extend_from_slice(&p.partition.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&p.offset.to_le_bytes());
+    }
+    out.extend_from_slice(engine);
+    (out, state_hash)
+}
+
+pub(crate) fn decode(payload: &[u8]) -> Result<Checkpoint<'_>, String> {
+    let word = |at: usize, len: usize| -> Result<&[u8], String> {
+        payload
+            .get(at..at + len)
+            .ok_or_else(|| format!("truncated at byte {at}"))
+    };
+    if word(0, 8)? != MAGIC {
+        return Err("not a pipeline snapshot (bad magic)".into());
+    }
+    let u32_at = |at| word(at, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u64_at = |at| {
+        word(at, 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    };
+    let version = u32_at(8)?;
+    if version != VERSION {
+        return Err(format!("pipeline snapshot version {version}; this build reads {VERSION}"));
+    }
+    let count = u32_at(12)? as usize;
+    let sequence = u64_at(16)?;
+    let state_hash = u64_at(24)?;
+    let mut positions = SourcePositions::default();
+    for i in 0..count {
+        let at = HEADER_LEN + i * POSITION_LEN;
+        let partition = u32_at(at)? as i32;
+        let offset = u64_at(at + 8)? as i64;
+        positions.advance(SourcePosition { partition, offset });
+    }
+    let engine = &payload[(HEADER_LEN + count * POSITION_LEN).min(payload.len())..];
+    if xxhash_rust::xxh3::xxh3_64(engine) != state_hash {
+        return Err("engine state does not match its recorded hash".into());
+    }
+    Ok(Checkpoint { sequence, state_hash, positions, engine })
+}
+
+/// A capture handed from the matcher to the snapshot thread.
+pub(crate) struct SnapshotRequest {
+    pub sequence: u64,
+    pub state: CapturedState,
+    pub positions: SourcePositions,
+    /// How long the capture held up the matcher.
+    pub stall: Duration,
+}
+
+/// What the snapshot thread did.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotStats {
+    /// Snapshots written.
+    pub written: u64,
+    /// The last snapshot's sequence and state hash.
+    pub last: Option<(u64, u64)>,
+    /// The longest time a capture held up the matcher.
+    pub max_stall: Duration,
+    /// The total time captures held up the matcher.
+    pub total_stall: Duration,
+    /// Live orders in the largest capture.
+    pub max_orders: usize,
+    /// The longest time serialising, hashing and writing one took, off the
+    /// matcher.
+    pub max_write: Duration,
+}
+
+/// Writes snapshots as they arrive until the matcher hangs up.
+pub(crate) fn run_snapshot_thread(
+    requests: Receiver<SnapshotRequest>,
+    store: SnapshotStore,
+    durable: DurableSequence,
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<SnapshotStats, PipelineError> {
+    let mut stats = SnapshotStats::default();
+    for request in requests {
+        // The journal must hold the sequence before a snapshot may claim it.
+        while durable.get() < request.sequence {
+            if failed.load(std::sync::atomic::Ordering::Acquire) {
+                return Ok(stats);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let started = Instant::now();
+        let state = request.state.encode();
+        let (payload, state_hash) = encode(request.sequence, &request.positions, &state);
+        store.write(request.sequence, &payload)?;
+        for old in store.list()?.into_iter().skip(SNAPSHOTS_KEPT) {
+            store.remove(old)?;
+        }
+        let took = started.elapsed();
+        tracing::info!(
+            sequence = request.sequence,
+            orders = request.state.order_count(),
+            stall_us = request.stall.as_micros() as u64,
+            write_ms = took.as_millis() as u64,
+            "snapshot written"
+        );
+        stats.written += 1;
+        stats.last = Some((request.sequence, state_hash));
+        stats.max_stall = stats.max_stall.max(request.stall);
+        stats.total_stall += request.stall;
+        stats.max_orders = stats.max_orders.max(request.state.order_count());
+        stats.max_write = stats.max_write.max(took);
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_catches_damage() {
+        let mut positions = SourcePositions::default();
+        positions.advance(SourcePosition { partition: 0, offset: 41 });
+        positions.advance(SourcePosition { partition: 3, offset: 7 });
+        let (mut bytes, hash) = encode(99, &positions, b"engine-state");
+        let back = decode(&bytes).unwrap();
+        assert_eq!((back.sequence, back.state_hash), (99, hash));
+        assert_eq!(back.positions, positions);
+        assert_eq!(back.engine, b"engine-state");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(decode(&bytes).unwrap_err().contains("hash"));
+        assert!(decode(&bytes[..20]).unwrap_err().contains("truncated"));
+    }
+}

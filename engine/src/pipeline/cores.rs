@@ -1,0 +1,226 @@
+//! Which core each pipeline thread runs on, and whether busy-spinning is
+//! safe there.
+//!
+//! This module only plans and reports; it reads `/sys` once at start-up and
+//! never touches the hot path.
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use super::transport::WaitMode;
+
+/// The four pipeline threads that poll a ring.
+pub const PIPELINE_THREADS: [&str; 4] = ["ingress", "journal", "matcher", "egress"];
+
+/// A core per pipeline thread; `None` leaves a thread to the scheduler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CorePlan {
+    /// The thread that polls the source and publishes to the input ring.
+    pub ingress: Option<usize>,
+    /// The journaler.
+    pub journal: Option<usize>,
+    /// The sequencer and matcher.
+    pub matcher: Option<usize>,
+    /// The thread that gates, batches and delivers outputs.
+    pub egress: Option<usize>,
+}
+
+impl CorePlan {
+    /// The default for a host with `cores` CPUs: core 0 is left to the OS
+    /// and helper threads when there are enough; otherwise the matcher gets
+    /// the last core and the rest share the others.
+    pub fn for_host(cores: usize) -> CorePlan {
+        if cores >= 5 {
+            CorePlan {
+                ingress: Some(1),
+                journal: Some(2),
+                matcher: Some(3),
+                egress: Some(4),
+            }
+        } else if cores >= 2 {
+            let shared = Some(0);
+            CorePlan {
+                ingress: shared,
+                journal: shared,
+                matcher: Some(cores - 1),
+                egress: shared,
+            }
+        } else {
+            CorePlan::default()
+        }
+    }
+
+    /// `(thread, core)` in [`PIPELINE_THREADS`] order.
+    pub fn entries(&self) -> [(&'static str, Option<usize>); 4] {
+        [
+            ("ingress", self.ingress),
+            ("journal", self.journal),
+            ("matcher", self.matcher),
+            ("egress", self.egress),
+        ]
+    }
+
+    /// Whether every pipeline thread has a core of its own, which is what
+    /// busy-spinning needs.
+    pub fn has_dedicated_cores(&self, available: usize) -> bool {
+        let cores: Vec<usize> = self.entries().iter().filter_map(|(_, c)| *c).collect();
+        let mut distinct = cores.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        cores.len() == PIPELINE_THREADS.len()
+            && distinct.len() == cores.len()
+            && cores.iter().all(|&c| c < available)
+    }
+
+    /// The wait mode to run with: `asked`, unless spinning was asked for
+    /// without a core per thread, which falls back to yielding. The second
+    /// value says why the request was overridden.
+    pub fn choose_wait(&self, asked: Option<WaitMode>, available: usize) -> (WaitMode, Option<String>) {
+        let dedicated = self.has_dedicated_cores(available);
+        match asked {
+            Some(WaitMode::Yield) => (WaitMode::Yield, None),
+            Some(WaitMode::Spin) if dedicated => (WaitMode::Spin, None),
+            None if dedicated => (WaitMode::Spin, None),
+            _ => (
+                WaitMode::Yield,
+                Some(format!(
+                    "the {} pipeline threads do not each have a core of their own on this \
+                     {available}-core host, so they yield instead of busy-spinning",
+                    PIPELINE_THREADS.len()
+                )),
+            ),
+        }
+    }
+
+    /// The start-up table: thread, core, whether the core is isolated, and
+    /// which other threads share it. Also returns the warnings to log.
+    pub fn describe(&self, isolated: &[usize]) -> (String, Vec<String>) {
+        let mut table = String::from("thread   core  isolated  shares core with\n");
+        let mut warnings = Vec::new();
+        for (thread, core) in self.entries() {
+            let sharing: Vec<&str> = self
+                .entries()
+                .iter()
+                .filter(|(other, c)| *other != thread && core.is_some() && *c == core)
+                .map(|(other, _)| *other)
+                .collect();
+            let (core_text, isolated_text) = match core {
+                Some(c) => (c.to_string(), if isolated.contains(&c) { "yes" } else { "no" }),
+                None => ("any".to_string(), "-"),
+            };
+            let _ = writeln!(
+                table,
+                "{thread:<8} {core_text:>4}  {isolated_text:<8}  {}",
+                if sharing.is_empty() { "-".to_string() } else { sharing.join(", ") }
+            );
+            if thread == "matcher" {
+                match core {
+                    None => warnings.push("the matcher is not pinned to a core".to_string()),
+                    Some(c) => {
+                        if !sharing.is_empty() {
+                            warnings.push(format!(
+                                "the matcher shares core {c} with {}",
+                                sharing.join(", ")
+                            ));
+                        }
+                        if !isolated.contains(&c) {
+                            warnings.push(format!(
+                                "the matcher's core {c} is not isolated (isolcpus); \
+                                 other tasks may preempt it"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        (table, warnings)
+    }
+}
+
+impl FromStr for CorePlan {
+    type Err = String;
+
+    /// Parses `ingress=N,journal=N,matcher=N,egress=N`; threads left out
+    /// are not pinned.
+    fn from_str(text: &str) -> Result<CorePlan, String> {
+        let mut plan = CorePlan::default();
+        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+            let (thread, core) = part.split_once('=').ok_or_else(|| {
+                format!("{part:?} is not THREAD=CORE; write e.g. ingress=1,journal=2,matcher=3,egress=4")
+            })?;
+            let core: usize = core
+                .trim()
+                .parse()
+                .map_err(|_| format!("core {core:?} for {thread} is not a number"))?;
+            let slot = match thread.trim() {
+                "ingress" => &mut plan.ingress,
+                "journal" => &mut plan.journal,
+                "matcher" => &mut plan.matcher,
+                "egress" => &mut plan.egress,
+                other => {
+                    return Err(format!(
+                        "unknown thread {other:?}; the threads are ingress, journal, matcher, egress"
+                    ));
+                }
+            };
+            *slot = Some(core);
+        }
+        Ok(plan)
+    }
+}
+
+/// The isolated CPUs, from `/sys/devices/system/cpu/isolated` (a cpulist
+/// such as `2-5,7`). Empty when the file is missing or empty.
+pub fn isolated_cpus() -> Vec<usize> {
+    std::fs::read_to_string("/sys/devices/system/cpu/isolated")
+        .map(|text| parse_cpu_list(&text))
+        .unwrap_or_default()
+}
+
+/// Parses a kernel cpulist; malformed parts are ignored.
+pub fn parse_cpu_list(text: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                    cpus.extend(a..=b);
+                }
+            }
+            None => cpus.extend(part.parse::<usize>().ok()),
+        }
+    }
+    cpus
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plans_and_rejects_unknown_threads() {
+        let plan: CorePlan = "ingress=1,journal=2,matcher=3,egress=4".parse().unwrap();
+        assert!(plan.has_dedicated_cores(8));
+        assert!(!plan.has_dedicated_cores(4));
+        assert!("matcher=x".parse::<CorePlan>().unwrap_err().contains("not a number"));
+        assert!("gpu=1".parse::<CorePlan>().unwrap_err().contains("unknown thread"));
+    }
+
+    #[test]
+    fn two_cores_share_and_fall_back_to_yield() {
+        let plan = CorePlan::for_host(2);
+        assert_eq!(plan.matcher, Some(1));
+        let (wait, why) = plan.choose_wait(Some(WaitMode::Spin), 2);
+        assert_eq!(wait, WaitMode::Yield);
+        assert!(why.unwrap().contains("yield"));
+        let (table, warnings) = plan.describe(&[]);
+        assert!(table.contains("matcher"));
+        assert!(warnings.iter().any(|w| w.contains("not isolated")));
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("2-4,7\n"), vec![2, 3, 4, 7]);
+        assert!(parse_cpu_list("\n").is_empty());
+    }
+}

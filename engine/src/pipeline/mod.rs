@@ -1,0 +1,363 @@
+//! The engine process's LMAX pipeline: ingress, journaler and matcher on an
+//! input ring, egress on an output ring (DESIGN.md §2).
+//!
+//! ```text
+//! source -> ingress --> INPUT RING --+-- journaler: append, publish the durable sequence
+//!                                    '-- matcher: Engine::apply -> OUTPUT RING -> egress -> sink
+//!                                                     egress waits for the durable sequence
+//! ```
+//!
+//! [`run`] recovers first (snapshot plus journal replay, re-sending what the
+//! sink never confirmed; see [`RecoveryStats`]), then starts one thread per
+//! stage plus a snapshot writer and a statistics printer, and returns when
+//! the source ends or `stop` is raised and everything has drained. Sources
+//! and sinks are traits, so the same pipeline runs on files, Kafka, or a
+//! benchmark's generator.
+//!
+//! The rules this module keeps:
+//! - no output leaves before the journal holds its input at the configured
+//!   durability (the egress gate);
+//! - a full ring holds up the stage before it; nothing is dropped;
+//! - the matcher thread does no I/O and reads no clock while matching;
+//! - journal sequence, ring sequence and engine sequence are one number.
+
+mod checkpoint;
+mod cores;
+mod input;
+mod output;
+mod recovery;
+mod stages;
+mod stats;
+mod transport;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::bounded;
+use disruptor::{BusySpin, build_single_producer};
+use journal::{JournalOptions, SyncPath};
+use thiserror::Error;
+
+pub use checkpoint::{SNAPSHOTS_KEPT, SnapshotStats};
+pub use cores::{CorePlan, PIPELINE_THREADS, isolated_cpus, parse_cpu_list};
+pub use input::{
+    BoxError, Input, InputSource, Malformed, SourceItem, SourcePoll, SourcePosition,
+    SourcePositions,
+};
+pub use output::{FillParty, Message, MessageBody, OutputSink, Topic};
+pub use recovery::RecoveryStats;
+pub use stats::{LatencySummary, StageLatencies, human_ns, now_ns};
+pub use transport::{RingKind, WaitMode};
+
+use crate::{ConfigError, EngineConfig};
+use stages::{Control, InputSlot};
+use stats::{Counters, LatencyRecorder, Latencies};
+use transport::{ChannelOutbox, Inbox, Outbox, RingOutbox};
+
+/// Why the pipeline stopped with an error.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The journal failed: opening, appending or syncing.
+    #[error("journal: {0}")]
+    Journal(#[from] journal::Error),
+    /// The engine configuration is invalid.
+    #[error("engine configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The input source failed.
+    #[error("input: {0}")]
+    Source(BoxError),
+    /// The output sink failed.
+    #[error("output: {0}")]
+    Sink(BoxError),
+    /// The journal and the input ring disagree on a sequence number: a bug.
+    #[error("journal assigned sequence {journal} to ring sequence {ring}")]
+    Sequence {
+        /// What the journal assigned.
+        journal: u64,
+        /// What ingress assigned.
+        ring: u64,
+    },
+    /// Replay did not reproduce a snapshot's state: the run is not
+    /// deterministic, or the snapshot or journal was altered.
+    #[error(
+        "replay reached sequence {sequence} with state hash {replayed:016x}, but the snapshot \
+         there recorded {recorded:016x}"
+    )]
+    HashMismatch {
+        /// Where they differ.
+        sequence: u64,
+        /// The snapshot's hash.
+        recorded: u64,
+        /// What replay produced.
+        replayed: u64,
+    },
+    /// Recovery could not rebuild the state.
+    #[error("recovery: {0}")]
+    Replay(String),
+    /// A stage stopped because another one failed.
+    #[error("stopped because another stage failed")]
+    Stopped,
+    /// A pipeline thread panicked.
+    #[error("the {0} thread panicked")]
+    Panicked(&'static str),
+}
+
+/// Everything [`run`] needs besides the source and sink.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// The journal directory (created if missing).
+    pub journal_dir: PathBuf,
+    /// Journal options: durability, segment size and so on.
+    pub journal: JournalOptions,
+    /// Matching rules. A snapshot's rules win over these on recovery.
+    pub engine: EngineConfig,
+    /// A core per pipeline thread.
+    pub cores: CorePlan,
+    /// How idle stages wait.
+    pub wait: WaitMode,
+    /// Which ring implementation to use.
+    pub ring: RingKind,
+    /// Input-ring slots; a power of two.
+    pub input_ring: usize,
+    /// Output-ring slots; a power of two.
+    pub output_ring: usize,
+    /// Snapshot every this many sequences (and always at a clean exit).
+    pub snapshot_every: Option<u64>,
+    /// Print a statistics line this often.
+    pub stats_interval: Option<Duration>,
+    /// Messages per delivered batch, at most.
+    pub batch_size: usize,
+}
+
+impl PipelineConfig {
+    /// Defaults for everything but the journal directory and rules.
+    pub fn new(journal_dir: impl Into<PathBuf>, engine: EngineConfig) -> PipelineConfig {
+        PipelineConfig {
+            journal_dir: journal_dir.into(),
+            journal: JournalOptions::new(),
+            engine,
+            cores: CorePlan::default(),
+            wait: WaitMode::Yield,
+            ring: RingKind::Disruptor,
+            input_ring: 1 << 16,
+            output_ring: 1 << 16,
+            snapshot_every: Some(1_000_000),
+            stats_interval: None,
+            batch_size: 100,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// What recovery found.
+    pub recovery: RecoveryStats,
+    /// Inputs taken from the source in this run.
+    pub inputs: u64,
+    /// The last sequence applied (recovered or new).
+    pub last_sequence: u64,
+    /// The final state hash.
+    pub state_hash: u64,
+    /// Stage latencies over the run.
+    pub latencies: StageLatencies,
+    /// Snapshot figures, including the matcher stall.
+    pub snapshots: SnapshotStats,
+    /// How `batch` durability syncs on this host.
+    pub sync_path: SyncPath,
+    /// From the end of recovery to the end of the drain.
+    pub elapsed: Duration,
+}
+
+/// Recovers, then runs the pipeline until the source ends or `stop` is
+/// raised, and drains it. Returns the first error any stage hit.
+pub fn run<S: InputSource, K: OutputSink>(
+    config: &PipelineConfig,
+    mut source: S,
+    sink: K,
+    stop: &AtomicBool,
+) -> Result<RunReport, PipelineError> {
+    if !config.input_ring.is_power_of_two() || !config.output_ring.is_power_of_two() {
+        return Err(PipelineError::Replay("ring sizes must be powers of two".into()));
+    }
+    let recovered = recovery::recover(config, sink)?;
+    tracing::info!(
+        snapshot = ?recovered.stats.snapshot,
+        replayed = recovered.stats.replayed,
+        resent = recovered.stats.resent,
+        took_ms = recovered.stats.took.as_millis() as u64,
+        "recovered"
+    );
+    source.resume(&recovered.positions).map_err(PipelineError::Source)?;
+    match config.ring {
+        RingKind::Disruptor => {
+            let builder = build_single_producer(config.input_ring, InputSlot::default, BusySpin);
+            let (journal_in, builder) = builder.new_event_poller();
+            let (matcher_in, builder) = builder.new_event_poller();
+            let ingress_out = RingOutbox(builder.build());
+            let builder =
+                build_single_producer(config.output_ring, output::OutputSlot::default, BusySpin);
+            let (egress_in, builder) = builder.new_event_poller();
+            let matcher_out = RingOutbox(builder.build());
+            run_stages(
+                config, source, recovered, stop, ingress_out, journal_in, matcher_in,
+                matcher_out, egress_in,
+            )
+        }
+        RingKind::Crossbeam => {
+            let (to_journal, journal_in) = bounded(config.input_ring);
+            let (to_matcher, matcher_in) = bounded(config.input_ring);
+            let (to_egress, egress_in) = bounded(config.output_ring);
+            run_stages(
+                config,
+                source,
+                recovered,
+                stop,
+                ChannelOutbox(vec![to_journal, to_matcher]),
+                journal_in,
+                matcher_in,
+                ChannelOutbox(vec![to_egress]),
+                egress_in,
+            )
+        }
+    }
+}
+
+/// Runs `f` on a named thread pinned to `core`.
+fn spawn<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: &'static str,
+    core: Option<usize>,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    let run = move || {
+        if let Some(id) = core
+            && !core_affinity::set_for_current(core_affinity::CoreId { id })
+        {
+            tracing::warn!(thread = name, core = id, "could not pin the thread to its core");
+        }
+        f()
+    };
+    match std::thread::Builder::new().name(name.into()).spawn_scoped(scope, run) {
+        Ok(handle) => handle,
+        Err(err) => panic!("cannot start the {name} thread: {err}"),
+    }
+}
+
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>, name: &'static str) -> Result<T, PipelineError> {
+    handle.join().map_err(|_| PipelineError::Panicked(name))
+}
+
+#[allow(clippy::too_many_arguments)] // the five ring ends, wired once
+fn run_stages<S: InputSource, K: OutputSink>(
+    config: &PipelineConfig,
+    mut source: S,
+    recovered: recovery::Recovered<K>,
+    stop: &AtomicBool,
+    ingress_out: impl Outbox<InputSlot>,
+    journal_in: impl Inbox<InputSlot>,
+    matcher_in: impl Inbox<InputSlot>,
+    matcher_out: impl Outbox<output::OutputSlot>,
+    egress_in: impl Inbox<output::OutputSlot>,
+) -> Result<RunReport, PipelineError> {
+    let recovery::Recovered { engine, mut writer, mut emitter, positions, stats } = recovered;
+    let start_seq = writer.next_sequence();
+    let durable = writer.durable();
+    let sync_path = writer.sync_path();
+    let store = journal::SnapshotStore::new(&config.journal_dir);
+    let control = Control { stop, failed: AtomicBool::new(false), wait: config.wait };
+    let counters = Counters::default();
+    let shared_latency = Mutex::new(Latencies::new());
+    let stats_done = AtomicBool::new(false);
+    let (snapshot_tx, snapshot_rx) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    let cores = config.cores;
+
+    let outcome = std::thread::scope(|scope| {
+        let control = &control;
+        let counters = &counters;
+        let snapshots = spawn(scope, "snapshot", None, || {
+            checkpoint::run_snapshot_thread(snapshot_rx, store, durable.clone(), &control.failed)
+        });
+        let printer = spawn(scope, "stats", None, || {
+            stats::run_stats_thread(
+                config.stats_interval,
+                counters,
+                &shared_latency,
+                (config.input_ring, config.output_ring),
+                &stats_done,
+            )
+        });
+        let egress = spawn(scope, "egress", cores.egress, || {
+            let mut recorder = LatencyRecorder::new(&shared_latency);
+            let result =
+                stages::egress(egress_in, &mut emitter, &durable, control, counters, &mut recorder);
+            if result.is_err() {
+                control.fail();
+            }
+            result
+        });
+        let matcher = spawn(scope, "matcher", cores.matcher, move || {
+            stages::matcher(
+                matcher_in,
+                matcher_out,
+                engine,
+                start_seq - 1,
+                positions,
+                config.snapshot_every,
+                snapshot_tx,
+                control,
+                counters,
+            )
+        });
+        let journaler = spawn(scope, "journal", cores.journal, || {
+            let result = stages::journaler(journal_in, &mut writer, control, counters);
+            if result.is_err() {
+                control.fail();
+            }
+            result
+        });
+        let ingress = spawn(scope, "ingress", cores.ingress, || {
+            let result = stages::ingress(&mut source, ingress_out, start_seq, control, counters);
+            if result.is_err() {
+                control.fail();
+            }
+            result
+        });
+        let ingress = join(ingress, "ingress");
+        let journaler = join(journaler, "journal");
+        let matcher = join(matcher, "matcher");
+        let egress = join(egress, "egress");
+        let snapshots = join(snapshots, "snapshot");
+        stats_done.store(true, Ordering::Release);
+        let latencies = join(printer, "stats");
+        (ingress, journaler, matcher, egress, snapshots, latencies)
+    });
+    let (ingress, journaler, matcher, egress, snapshots, latencies) = outcome;
+    // The first real failure wins; `Stopped` only echoes it.
+    ingress??;
+    journaler??;
+    egress??;
+    let (last_seq, engine) = matcher?;
+    let snapshots = snapshots??;
+    let latencies = latencies?;
+    emitter.close().map_err(PipelineError::Sink)?;
+    writer.close()?;
+    let state_hash = snapshots
+        .last
+        .filter(|(seq, _)| *seq == last_seq)
+        .map_or_else(|| engine.state_hash(), |(_, hash)| hash);
+    Ok(RunReport {
+        recovery: stats,
+        inputs: counters.matched.load(Ordering::Relaxed),
+        last_sequence: last_seq,
+        state_hash,
+        latencies: StageLatencies::of(&latencies),
+        snapshots,
+        sync_path,
+        elapsed: started.elapsed(),
+    })
+}

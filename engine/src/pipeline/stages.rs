@@ -1,0 +1,376 @@
+//! The four stage loops: ingress, journaler, matcher, egress.
+//!
+//! Each loop polls its inbox, works through what it got, and calls
+//! [`WaitMode::idle`] when there is nothing. None of them drops an item:
+//! a full outbox is retried until there is room, which is how back-pressure
+//! reaches the source. When a stage fails it raises `failed`, the others
+//! wind down, and outputs stay behind the egress gate.
+//!
+//! The matcher thread never reads the clock for matching; it reads one only
+//! to time a snapshot capture, which happens between commands.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::Instant;
+
+use journal::{DurableSequence, RecordMeta, Writer};
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+
+use super::checkpoint::SnapshotRequest;
+use super::input::{Input, InputSource, Malformed, SourcePoll, SourcePosition, SourcePositions};
+use super::output::{Emitter, Message, Output, OutputSink, OutputSlot};
+use super::stats::{Counters, LatencyRecorder, now_ns};
+use super::transport::{Drained, Inbox, Outbox, WaitMode};
+use super::PipelineError;
+use crate::{Engine, Event, EventSink, RejectReason};
+
+/// The most items a stage takes from its inbox at once. It bounds how long
+/// a journal batch or an egress batch waits for its last item.
+pub(crate) const DRAIN_MAX: u64 = 1024;
+
+/// One input-ring slot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InputSlot {
+    pub seq: u64,
+    pub meta: RecordMeta,
+    pub origin_ns: u64,
+    pub input: Input,
+}
+
+impl Default for InputSlot {
+    fn default() -> InputSlot {
+        InputSlot {
+            seq: 0,
+            meta: RecordMeta::unsourced(0),
+            origin_ns: 0,
+            input: Input::Malformed(Malformed::bare(RejectReason::MalformedMessage)),
+        }
+    }
+}
+
+impl InputSlot {
+    pub fn position(&self) -> SourcePosition {
+        SourcePosition { partition: self.meta.source_partition, offset: self.meta.source_offset }
+    }
+}
+
+/// Shared shutdown state.
+pub(crate) struct Control<'a> {
+    /// Set from outside (a signal): stop taking input, drain, exit.
+    pub stop: &'a AtomicBool,
+    /// Set by a failing stage: stop everything, emit nothing more.
+    pub failed: AtomicBool,
+    pub wait: WaitMode,
+}
+
+impl Control<'_> {
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// Retries `try_put` until it succeeds; `false` if the pipeline failed
+    /// meanwhile (the item is then not needed).
+    #[inline]
+    pub fn put<T>(&self, outbox: &mut impl Outbox<T>, item: &T) -> bool {
+        while !outbox.try_put(item) {
+            if self.failed() {
+                return false;
+            }
+            self.wait.idle();
+        }
+        true
+    }
+}
+
+/// Polls the source, stamps and numbers each input, publishes it.
+pub(crate) fn ingress<S: InputSource>(
+    source: &mut S,
+    mut outbox: impl Outbox<InputSlot>,
+    first_seq: u64,
+    control: &Control<'_>,
+    counters: &Counters,
+) -> Result<(), PipelineError> {
+    let mut seq = first_seq;
+    while !control.stop.load(Ordering::Relaxed) && !control.failed() {
+        match source.poll().map_err(PipelineError::Source)? {
+            SourcePoll::Item(item) => {
+                let ts = now_ns();
+                let mut input = item.input;
+                if let Input::Command(command) = &mut input {
+                    command.ts = ts;
+                }
+                let slot = InputSlot {
+                    seq,
+                    meta: RecordMeta {
+                        timestamp_ns: ts,
+                        source_partition: item.position.partition,
+                        source_offset: item.position.offset,
+                    },
+                    origin_ns: item.origin_ns.unwrap_or(ts),
+                    input,
+                };
+                if !control.put(&mut outbox, &slot) {
+                    break;
+                }
+                seq += 1;
+                counters.ingressed.store(seq - first_seq, Ordering::Relaxed);
+            }
+            SourcePoll::Idle => control.wait.idle(),
+            SourcePoll::Ended => break,
+        }
+    }
+    Ok(()) // dropping the outbox closes the ring
+}
+
+/// Serialises `input` for the journal into `buffer`, reusing its memory.
+pub(crate) fn encode_input(input: &Input, buffer: &mut AlignedVec) {
+    let mut out = std::mem::take(buffer);
+    out.clear();
+    *buffer = match rkyv::api::high::to_bytes_in::<_, rancor::Error>(input, out) {
+        Ok(bytes) => bytes,
+        // Inputs are fixed-size values without pointers; writing one into
+        // memory cannot fail.
+        Err(err) => panic!("serialising an input failed: {err}"),
+    };
+}
+
+/// Appends every input to the journal and ends a journal batch per ring
+/// batch, so `batch` durability syncs once per ring batch.
+pub(crate) fn journaler(
+    mut inbox: impl Inbox<InputSlot>,
+    writer: &mut Writer,
+    control: &Control<'_>,
+    counters: &Counters,
+) -> Result<(), PipelineError> {
+    let mut buffer = AlignedVec::new();
+    let mut error: Option<PipelineError> = None;
+    let mut appended = 0u64;
+    loop {
+        let drained = inbox.drain(DRAIN_MAX, &mut |slot| {
+            if error.is_some() {
+                return; // keep draining so ingress is never stuck
+            }
+            encode_input(&slot.input, &mut buffer);
+            match writer.append(&slot.meta, &buffer) {
+                Ok(seq) if seq == slot.seq => appended += 1,
+                Ok(seq) => {
+                    error = Some(PipelineError::Sequence { journal: seq, ring: slot.seq });
+                }
+                Err(err) => error = Some(err.into()),
+            }
+        });
+        if error.is_none() {
+            let step = match drained {
+                Drained::Some => writer.end_batch(),
+                Drained::Empty | Drained::Closed => writer.poll(),
+            };
+            if let Err(err) = step {
+                error = Some(err.into());
+            }
+        }
+        if error.is_some() && !control.failed() {
+            control.fail();
+        }
+        counters.journaled.store(appended, Ordering::Relaxed);
+        match drained {
+            Drained::Some => {}
+            Drained::Empty => control.wait.idle(),
+            Drained::Closed => break,
+        }
+    }
+    match error {
+        Some(err) => Err(err),
+        // Make the tail durable whatever the mode, so the final snapshot
+        // and the last outputs can go.
+        None => writer.sync().map_err(PipelineError::from),
+    }
+}
+
+/// Forwards the events of one input, marking the last one, so egress knows
+/// when all of an input's messages have been delivered.
+pub(crate) struct LastMarker<F: FnMut(Output, bool)> {
+    pending: Option<Output>,
+    forward: F,
+}
+
+impl<F: FnMut(Output, bool)> LastMarker<F> {
+    pub fn new(forward: F) -> LastMarker<F> {
+        LastMarker { pending: None, forward }
+    }
+
+    pub fn emit(&mut self, output: Output) {
+        if let Some(previous) = self.pending.replace(output) {
+            (self.forward)(previous, false);
+        }
+    }
+
+    /// Ends the current input.
+    pub fn finish(&mut self) {
+        if let Some(last) = self.pending.take() {
+            (self.forward)(last, true);
+        }
+    }
+}
+
+impl<F: FnMut(Output, bool)> EventSink for LastMarker<F> {
+    #[inline]
+    fn on_event(&mut self, event: &Event) {
+        self.emit(Output::Event(*event));
+    }
+}
+
+/// Applies one input to the engine, forwarding its outputs.
+pub(crate) fn apply_input<F: FnMut(Output, bool)>(
+    engine: &mut Engine,
+    input: &Input,
+    marker: &mut LastMarker<F>,
+) {
+    match input {
+        Input::Command(command) => engine.apply(command, marker),
+        Input::Malformed(malformed) => marker.emit(Output::Undecodable(*malformed)),
+    }
+    marker.finish();
+}
+
+/// Applies inputs in sequence order and publishes their outputs. Returns
+/// the last sequence applied and the engine.
+#[allow(clippy::too_many_arguments)] // one loop, wired once by `run`
+pub(crate) fn matcher(
+    mut inbox: impl Inbox<InputSlot>,
+    mut outbox: impl Outbox<OutputSlot>,
+    mut engine: Engine,
+    mut last_seq: u64,
+    mut positions: SourcePositions,
+    snapshot_every: Option<u64>,
+    snapshots: Sender<SnapshotRequest>,
+    control: &Control<'_>,
+    counters: &Counters,
+) -> (u64, Engine) {
+    let mut published = 0u64;
+    let mut matched = 0u64;
+    let mut template = OutputSlot::default();
+    let take_snapshot = |engine: &Engine, seq: u64, positions: &SourcePositions| {
+        let started = Instant::now();
+        let state = engine.capture();
+        let stall = started.elapsed();
+        let request = SnapshotRequest { sequence: seq, state, positions: positions.clone(), stall };
+        // The snapshot thread only goes away when the pipeline fails.
+        let _ = snapshots.send(request);
+    };
+    let mut last_snapshot = last_seq;
+    loop {
+        let drained = inbox.drain(DRAIN_MAX, &mut |slot| {
+            if control.failed() {
+                return;
+            }
+            template.seq = slot.seq;
+            template.source = slot.position();
+            template.origin_ns = slot.origin_ns;
+            let mut marker = LastMarker::new(|output, last| {
+                let out = OutputSlot { last, output, ..template };
+                if control.put(&mut outbox, &out) {
+                    published += 1;
+                }
+            });
+            apply_input(&mut engine, &slot.input, &mut marker);
+            positions.advance(slot.position());
+            last_seq = slot.seq;
+            matched += 1;
+            if snapshot_every.is_some_and(|every| slot.seq % every == 0) {
+                take_snapshot(&engine, slot.seq, &positions);
+                last_snapshot = slot.seq;
+            }
+        });
+        counters.outputs_published.store(published, Ordering::Relaxed);
+        counters.matched.store(matched, Ordering::Relaxed);
+        match drained {
+            Drained::Some => {}
+            Drained::Empty => control.wait.idle(),
+            Drained::Closed => break,
+        }
+    }
+    if !control.failed() && last_seq > last_snapshot {
+        take_snapshot(&engine, last_seq, &positions);
+    }
+    (last_seq, engine)
+}
+
+/// Gates outputs on the journal, numbers and batches them, delivers them.
+pub(crate) fn egress<K: OutputSink>(
+    mut inbox: impl Inbox<OutputSlot>,
+    emitter: &mut Emitter<K>,
+    durable: &DurableSequence,
+    control: &Control<'_>,
+    counters: &Counters,
+    recorder: &mut LatencyRecorder<'_>,
+) -> Result<(), PipelineError> {
+    let mut durable_seen = durable.get();
+    let mut consumed = 0u64;
+    let mut error: Option<PipelineError> = None;
+    let record_sent = |recorder: &mut LatencyRecorder<'_>, batch: &[Message]| {
+        let now = now_ns();
+        for message in batch.iter().filter(|m| m.last) {
+            recorder.egress(now.saturating_sub(message.origin_ns));
+        }
+    };
+    loop {
+        let drained = inbox.drain(DRAIN_MAX, &mut |slot| {
+            if error.is_some() {
+                return;
+            }
+            consumed += 1;
+            if slot.last {
+                recorder.matched(now_ns().saturating_sub(slot.origin_ns));
+            }
+            // The gate: nothing leaves before its input is journaled.
+            while slot.seq > durable_seen {
+                durable_seen = durable.get();
+                if slot.seq <= durable_seen {
+                    break;
+                }
+                if control.failed() {
+                    error = Some(PipelineError::Stopped);
+                    return;
+                }
+                // Everything already batched is journaled: send it rather
+                // than hold it while the journal catches up.
+                if let Err(err) = emitter.flush(&mut |b| record_sent(recorder, b)) {
+                    error = Some(PipelineError::Sink(err));
+                    return;
+                }
+                control.wait.idle();
+            }
+            if let Err(err) = emitter.push(slot, &mut |b| record_sent(recorder, b)) {
+                error = Some(PipelineError::Sink(err));
+            }
+        });
+        if error.is_none()
+            && matches!(drained, Drained::Some)
+            && let Err(err) = emitter.flush(&mut |b| record_sent(recorder, b))
+        {
+            error = Some(PipelineError::Sink(err));
+        }
+        counters.outputs_consumed.store(consumed, Ordering::Relaxed);
+        recorder.publish(false);
+        if let Some(err) = error {
+            control.fail();
+            // A failed journal is reported by the journaler, not here.
+            return match err {
+                PipelineError::Stopped => Ok(()),
+                err => Err(err),
+            };
+        }
+        match drained {
+            Drained::Some => {}
+            Drained::Empty => control.wait.idle(),
+            Drained::Closed => break,
+        }
+    }
+    recorder.publish(true);
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! File input and output: JSON lines in, one JSON-lines file per topic out.
+//!
+//! The file source is partition 0 and numbers lines from 1; that number is
+//! the offset journaled with each input, so a restart resumes at the next
+//! line. The file sink appends exactly what the Kafka topics will carry and
+//! keeps `delivered.seq`, the highest input whose messages are all written,
+//! so recovery knows what to re-send. Neither reads the engine's state.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use engine::pipeline::{
+    BoxError, InputSource, Message, OutputSink, SourceItem, SourcePoll, SourcePosition,
+    SourcePositions, Topic,
+};
+
+use crate::wire::{MAX_MESSAGE_BYTES, decode_order, encode_message};
+
+/// Reads `orders` messages from a JSON-lines file.
+pub struct FileSource {
+    path: PathBuf,
+    reader: BufReader<File>,
+    /// The line being read; only its first `MAX_MESSAGE_BYTES + 1` bytes
+    /// are kept, which is enough to know it is too long.
+    line: Vec<u8>,
+    line_len: usize,
+    line_number: i64,
+    skip_through: i64,
+    follow: bool,
+}
+
+impl FileSource {
+    /// Opens `path`. With `follow`, reaching the end waits for more lines
+    /// (like `tail -f`) instead of ending.
+    pub fn open(path: impl Into<PathBuf>, follow: bool) -> std::io::Result<FileSource> {
+        let path = path.into();
+        let file = File::open(&path)?;
+        Ok(FileSource {
+            path,
+            reader: BufReader::with_capacity(1 << 16, file),
+            line: Vec::with_capacity(MAX_MESSAGE_BYTES + 1),
+            line_len: 0,
+            line_number: 0,
+            skip_through: 0,
+            follow,
+        })
+    }
+
+    /// Reads until a newline; `Ok(true)` when a whole line is in `line`.
+    fn fill_line(&mut self) -> std::io::Result<bool> {
+        loop {
+            let available = self.reader.fill_buf()?;
+            if available.is_empty() {
+                return Ok(false);
+            }
+            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(at) => (&available[..at], true),
+                None => (available, false),
+            };
+            let keep = chunk.len().min((MAX_MESSAGE_BYTES + 1).saturating_sub(self.line.len()));
+            self.line.extend_from_slice(&chunk[..keep]);
+            self.line_len += chunk.len();
+            let consumed = chunk.len() + usize::from(done);
+            self.reader.consume(consumed);
+            if done {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+impl InputSource for FileSource {
+    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
+        self.skip_through = journaled.last_offset(0).unwrap_or(0);
+        if self.skip_through > 0 {
+            tracing::info!(
+                path = %self.path.display(),
+                line = self.skip_through + 1,
+                "resuming the input after the last journaled line"
+            );
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        loop {
+            let whole = self.fill_line()?;
+            if !whole {
+                if self.follow {
+                    // A partial last line may still be being written.
+                    std::thread::sleep(Duration::from_micros(200));
+                    return Ok(SourcePoll::Idle);
+                }
+                if self.line_len == 0 {
+                    return Ok(SourcePoll::Ended);
+                }
+            }
+            self.line_number += 1;
+            let oversized = self.line_len > MAX_MESSAGE_BYTES;
+            let blank = self.line.iter().all(u8::is_ascii_whitespace) && !oversized;
+            let input = (!blank && self.line_number > self.skip_through).then(|| {
+                if oversized {
+                    decode_order(&vec![b' '; MAX_MESSAGE_BYTES + 1])
+                } else {
+                    decode_order(&self.line)
+                }
+            });
+            self.line.clear();
+            self.line_len = 0;
+            if let Some(input) = input {
+                let position = SourcePosition { partition: 0, offset: self.line_number };
+                return Ok(SourcePoll::Item(SourceItem { position, origin_ns: None, input }));
+            }
+        }
+    }
+}
+
+/// The name of the file that records what the sink has delivered.
+pub const DELIVERED_FILE: &str = "delivered.seq";
+
+/// Writes each topic to `DIR/<topic>.jsonl`.
+pub struct FileSink {
+    dir: PathBuf,
+    writers: Vec<(Topic, BufWriter<File>)>,
+    delivered: File,
+    scratch: Vec<u8>,
+}
+
+impl FileSink {
+    /// Opens (creating) the output directory. A line cut short by a crash
+    /// is removed first, so every file holds whole JSON lines only.
+    pub fn open(dir: impl Into<PathBuf>) -> std::io::Result<FileSink> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
+        let mut writers = Vec::new();
+        for topic in Topic::ALL {
+            let path = dir.join(format!("{}.jsonl", topic.name()));
+            let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
+            cut_partial_line(&mut file, &path)?;
+            writers.push((topic, BufWriter::with_capacity(1 << 16, file)));
+        }
+        let delivered = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(dir.join(DELIVERED_FILE))?;
+        Ok(FileSink { dir, writers, delivered, scratch: Vec::with_capacity(1024) })
+    }
+
+    fn writer(&mut self, topic: Topic) -> &mut BufWriter<File> {
+        let at = Topic::ALL.iter().position(|t| *t == topic).unwrap_or(0);
+        &mut self.writers[at].1
+    }
+}
+
+/// Truncates `file` after its last newline.
+fn cut_partial_line(file: &mut File, path: &Path) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut keep = len;
+    let mut block = vec![0u8; 4096];
+    while keep > 0 {
+        let start = keep.saturating_sub(block.len() as u64);
+        let size = (keep - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block[..size])?;
+        if let Some(at) = block[..size].iter().rposition(|&b| b == b'\n') {
+            keep = start + at as u64 + 1;
+            break;
+        }
+        keep = start;
+    }
+    if keep < len {
+        tracing::warn!(path = %path.display(), bytes = len - keep, "removed a partial last line");
+        file.set_len(keep)?;
+    }
+    Ok(())
+}
+
+impl OutputSink for FileSink {
+    fn delivered_through(&mut self) -> Result<u64, BoxError> {
+        let mut text = String::new();
+        self.delivered.read_to_string(&mut text)?;
+        // Unreadable means re-send everything: duplicates are allowed,
+        // gaps are not.
+        Ok(text.trim().parse().unwrap_or(0))
+    }
+
+    fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
+        for message in batch {
+            let mut line = std::mem::take(&mut self.scratch);
+            line.clear();
+            encode_message(message, &mut line);
+            line.push(b'\n');
+            self.writer(message.body.topic()).write_all(&line)?;
+            self.scratch = line;
+        }
+        for (_, writer) in &mut self.writers {
+            writer.flush()?;
+        }
+        Ok(())
+    }
+
+    fn mark_delivered(&mut self, seq: u64) -> Result<(), BoxError> {
+        // Fixed width, so each write replaces the whole value in place.
+        let text = format!("{seq:020}\n");
+        self.delivered.write_all_at(text.as_bytes(), 0)?;
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), BoxError> {
+        for (_, writer) in &mut self.writers {
+            writer.flush()?;
+            writer.get_ref().sync_data()?;
+        }
+        self.delivered.sync_data()?;
+        tracing::debug!(dir = %self.dir.display(), "output files closed");
+        Ok(())
+    }
+}

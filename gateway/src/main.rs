@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use engine::EngineConfig;
 use engine::pipeline::{
-    CorePlan, PipelineConfig, RingKind, RunReport, WaitMode, human_ns, isolated_cpus, run,
+    CorePlan, IngressClock, PipelineConfig, RingKind, RunReport, WaitMode, human_ns, isolated_cpus, run,
 };
 use gateway::file::{FileSink, FileSource};
 use journal::{Durability, JournalOptions};
@@ -60,6 +60,10 @@ struct Cli {
     /// its own core, else yield.
     #[arg(long, value_name = "spin|yield")]
     wait: Option<WaitMode>,
+    /// What stamps command time: wall (production) or sequence (each input's
+    /// sequence number, so runs over the same input give identical output).
+    #[arg(long, value_name = "wall|sequence", default_value = "wall")]
+    clock: IngressClock,
 }
 
 /// The TOML file. Every key is optional; unknown keys are errors.
@@ -106,6 +110,7 @@ struct Settings {
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
+    let clock = cli.clock;
     let file: FileConfig = match &cli.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -171,6 +176,7 @@ fn settings(cli: Cli) -> Result<Settings> {
     pipeline.ring = RingKind::Disruptor;
     pipeline.snapshot_every = (snapshot_every > 0).then_some(snapshot_every);
     pipeline.stats_interval = stats_interval;
+    pipeline.clock = clock;
     Ok(Settings {
         pipeline,
         input: PathBuf::from(strip(&input, "input")?),

@@ -130,6 +130,29 @@ pub struct PipelineConfig {
     pub stats_interval: Option<Duration>,
     /// Messages per delivered batch, at most.
     pub batch_size: usize,
+    /// Where command timestamps come from.
+    pub clock: IngressClock,
+}
+
+/// What ingress stamps into each command's `ts` (the time trades carry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngressClock {
+    /// Wall-clock nanoseconds since the Unix epoch: production.
+    Wall,
+    /// The input's sequence number: two runs over the same input give
+    /// byte-identical outputs, for tests and backtests.
+    Sequence,
+}
+
+impl std::str::FromStr for IngressClock {
+    type Err = String;
+    fn from_str(text: &str) -> Result<IngressClock, String> {
+        match text {
+            "wall" => Ok(IngressClock::Wall),
+            "sequence" => Ok(IngressClock::Sequence),
+            other => Err(format!("unknown clock {other:?}; use wall or sequence")),
+        }
+    }
 }
 
 impl PipelineConfig {
@@ -147,6 +170,7 @@ impl PipelineConfig {
             snapshot_every: Some(1_000_000),
             stats_interval: None,
             batch_size: 100,
+            clock: IngressClock::Wall,
         }
     }
 }
@@ -321,7 +345,14 @@ fn run_stages<S: InputSource, K: OutputSink>(
             result
         });
         let ingress = spawn(scope, "ingress", cores.ingress, || {
-            let result = stages::ingress(&mut source, ingress_out, start_seq, control, counters);
+            let result = stages::ingress(
+                &mut source,
+                ingress_out,
+                start_seq,
+                config.clock,
+                control,
+                counters,
+            );
             if result.is_err() {
                 control.fail();
             }

@@ -22,7 +22,7 @@ use super::input::{Input, InputSource, Malformed, SourcePoll, SourcePosition, So
 use super::output::{Emitter, Message, Output, OutputSink, OutputSlot};
 use super::stats::{Counters, LatencyRecorder, now_ns};
 use super::transport::{Drained, Inbox, Outbox, WaitMode};
-use super::PipelineError;
+use super::{IngressClock, PipelineError};
 use crate::{Engine, Event, EventSink, RejectReason};
 
 /// The most items a stage takes from its inbox at once. It bounds how long
@@ -92,6 +92,7 @@ pub(crate) fn ingress<S: InputSource>(
     source: &mut S,
     mut outbox: impl Outbox<InputSlot>,
     first_seq: u64,
+    clock: IngressClock,
     control: &Control<'_>,
     counters: &Counters,
 ) -> Result<(), PipelineError> {
@@ -99,7 +100,11 @@ pub(crate) fn ingress<S: InputSource>(
     while !control.stop.load(Ordering::Relaxed) && !control.failed() {
         match source.poll().map_err(PipelineError::Source)? {
             SourcePoll::Item(item) => {
-                let ts = now_ns();
+                let now = now_ns();
+                let ts = match clock {
+                    IngressClock::Wall => now,
+                    IngressClock::Sequence => seq,
+                };
                 let mut input = item.input;
                 if let Input::Command(command) = &mut input {
                     command.ts = ts;
@@ -111,7 +116,7 @@ pub(crate) fn ingress<S: InputSource>(
                         source_partition: item.position.partition,
                         source_offset: item.position.offset,
                     },
-                    origin_ns: item.origin_ns.unwrap_or(ts),
+                    origin_ns: item.origin_ns.unwrap_or(now),
                     input,
                 };
                 if !control.put(&mut outbox, &slot) {

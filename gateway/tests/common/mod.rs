@@ -1,0 +1,213 @@
+//! Shared by the `engine` binary's tests: a scenario generator, a runner
+//! for the binary, and the reference outputs built from the slow model.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+#[path = "../../../engine/tests/common/model.rs"]
+pub mod model;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command as Process, Output};
+
+use engine::pipeline::{FillParty, Input, Message, MessageBody, SourcePosition};
+use engine::{
+    Command, EngineConfig, Event, OrderId, OrderSpec, OrderType, ReplaceSpec, Side, Symbol,
+    TimeInForce, UserId,
+};
+use gateway::wire::{decode_order, encode_message, encode_order};
+
+pub const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
+
+/// A deterministic multi-symbol order flow as JSON lines, with a sprinkle
+/// of lines that must be rejected at decode.
+pub fn scenario(lines: usize, seed: u64) -> String {
+    let mut rng = oorandom::Rand64::new(u128::from(seed));
+    let symbols = ["AAPL", "MSFT", "GOOG", "TSLA"];
+    let mut live: Vec<(usize, u32, u64)> = Vec::new(); // symbol, user, id
+    let mut next_id = 0u64;
+    let mut out = String::new();
+    let mut buf = Vec::new();
+    for _ in 0..lines {
+        let roll = rng.rand_range(0..100);
+        buf.clear();
+        if roll < 3 {
+            let bad = [
+                "{not json",
+                r#"{"action":"DELETE","symbol":"AAPL","order_id":"x1","user_id":"u1"}"#,
+                r#"{"action":"ADD","symbol":"aapl!","order_id":"x2","user_id":"u1","is_buy":true,"price":100,"quantity":1}"#,
+                r#"{"action":"ADD","symbol":"AAPL","order_id":"x3","user_id":"u1","is_buy":true,"price":-5,"quantity":1}"#,
+                r#"{"action":"ADD","symbol":"AAPL","user_id":"u1","is_buy":true,"price":100,"quantity":1}"#,
+            ];
+            out.push_str(bad[rng.rand_range(0..bad.len() as u64) as usize]);
+            out.push('\n');
+            continue;
+        }
+        let sym = Symbol::new(symbols[rng.rand_range(0..4) as usize]).unwrap();
+        if roll < 25 && !live.is_empty() {
+            let at = rng.rand_range(0..live.len() as u64) as usize;
+            let (s, u, id) = live.swap_remove(at);
+            let command = Command::cancel(
+                0,
+                Symbol::new(symbols[s]).unwrap(),
+                UserId::new(&format!("u{u}")).unwrap(),
+                OrderId::new(&format!("o{id}")).unwrap(),
+            );
+            encode_order(&command, &mut buf);
+        } else if roll < 40 && !live.is_empty() {
+            let at = rng.rand_range(0..live.len() as u64) as usize;
+            let (s, u, id) = live[at];
+            let spec = if rng.rand_range(0..2) == 0 {
+                ReplaceSpec { new_price: Some(9_990 + rng.rand_range(0..21)), new_quantity: None }
+            } else {
+                ReplaceSpec { new_price: None, new_quantity: Some(1 + rng.rand_range(0..60)) }
+            };
+            let command = Command::replace(
+                0,
+                Symbol::new(symbols[s]).unwrap(),
+                UserId::new(&format!("u{u}")).unwrap(),
+                OrderId::new(&format!("o{id}")).unwrap(),
+                spec,
+            );
+            encode_order(&command, &mut buf);
+        } else {
+            let s = symbols.iter().position(|x| *x == sym.as_str()).unwrap();
+            let user = rng.rand_range(0..10) as u32;
+            next_id += 1;
+            let side = if rng.rand_range(0..2) == 0 { Side::Buy } else { Side::Sell };
+            let quantity = if rng.rand_range(0..50) == 0 { 0 } else { 1 + rng.rand_range(0..50) };
+            let mut spec = OrderSpec::limit(side, 9_990 + rng.rand_range(0..21), quantity);
+            match rng.rand_range(0..20) {
+                0 => spec = OrderSpec::market(side, quantity),
+                1 => spec.tif = TimeInForce::Ioc,
+                2 => spec.tif = TimeInForce::Fok,
+                3 => spec.post_only = true,
+                4 => {
+                    spec.order_type = OrderType::StopLimit;
+                    spec.stop_price = spec.price;
+                }
+                _ => {}
+            }
+            let command = Command::add(
+                0,
+                sym,
+                UserId::new(&format!("u{user}")).unwrap(),
+                OrderId::new(&format!("o{next_id}")).unwrap(),
+                spec,
+            );
+            live.push((s, user, next_id));
+            encode_order(&command, &mut buf);
+        }
+        out.push_str(std::str::from_utf8(&buf).unwrap());
+        out.push('\n');
+    }
+    out
+}
+
+/// The outputs a correct engine produces for `input`, per topic file name,
+/// from the reference model, numbered as documented: a trade gives the
+/// trades message, the aggressor's fill, then the resting order's fill.
+pub fn reference(input: &str) -> BTreeMap<String, Vec<String>> {
+    let mut model = model::Model::new(EngineConfig::default());
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut seq = 0u64;
+    for (line_no, line) in input.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        seq += 1;
+        let source = SourcePosition { partition: 0, offset: line_no as i64 + 1 };
+        let bodies: Vec<MessageBody> = match decode_order(line.as_bytes()) {
+            Input::Malformed(m) => vec![MessageBody::Undecodable(m)],
+            Input::Command(mut command) => {
+                command.ts = seq; // --clock sequence
+                let mut bodies = Vec::new();
+                for event in model.apply(&command) {
+                    match event {
+                        Event::Trade(t) => {
+                            let (aggressor, resting) = match t.aggressor {
+                                Side::Buy => (FillParty::Buyer, FillParty::Seller),
+                                Side::Sell => (FillParty::Seller, FillParty::Buyer),
+                            };
+                            bodies.push(MessageBody::Trade(t));
+                            bodies.push(MessageBody::Fill(t, aggressor));
+                            bodies.push(MessageBody::Fill(t, resting));
+                        }
+                        Event::Depth(d) => bodies.push(MessageBody::Depth(d)),
+                        other => bodies.push(MessageBody::Status(other)),
+                    }
+                }
+                bodies
+            }
+        };
+        let count = bodies.len();
+        for (idx, body) in bodies.into_iter().enumerate() {
+            let message = Message {
+                seq,
+                idx: idx as u32,
+                source,
+                origin_ns: 0,
+                last: idx + 1 == count,
+                body,
+            };
+            let mut bytes = Vec::new();
+            encode_message(&message, &mut bytes);
+            let file = format!("{}.jsonl", body.topic().name());
+            out.entry(file).or_default().push(String::from_utf8(bytes).unwrap());
+        }
+    }
+    out
+}
+
+/// Runs `engine` to the end of `input` with the deterministic clock.
+pub fn run_engine(journal: &Path, input: &Path, output: &Path, extra: &[&str]) -> Output {
+    Process::new(ENGINE)
+        .args(["--journal", journal.to_str().unwrap()])
+        .args(["--input", &format!("file:{}", input.display())])
+        .args(["--output", &format!("file:{}", output.display())])
+        .args(["--clock", "sequence", "--wait", "yield", "--exit-at-end"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The output files' lines, per file name.
+pub fn read_outputs(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for topic in ["fills", "trades", "depth", "order_status"] {
+        let name = format!("{topic}.jsonl");
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if !lines.is_empty() {
+            out.insert(name, lines);
+        }
+    }
+    out
+}
+
+/// De-duplicates by `(seq, idx)`, checking duplicates are identical, and
+/// returns lines in key order.
+pub fn dedup(outputs: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    let mut result = BTreeMap::new();
+    for (file, lines) in outputs {
+        let mut by_key: BTreeMap<(u64, u64), &String> = BTreeMap::new();
+        for line in lines {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let key = (v["seq"].as_u64().unwrap(), v["idx"].as_u64().unwrap());
+            if let Some(previous) = by_key.insert(key, line) {
+                assert_eq!(previous, line, "two different messages share (seq, idx) {key:?}");
+            }
+        }
+        result.insert(file.clone(), by_key.into_values().cloned().collect());
+    }
+    result
+}
+
+/// The final JSON line the engine prints on stdout.
+pub fn summary(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!("no summary; stderr:\n{}", String::from_utf8_lossy(&output.stderr))
+    });
+    serde_json::from_str(line).unwrap()
+}

@@ -9,6 +9,8 @@
 //!   [`MatcherReport`].
 //! - [`run_journal_once`] times appends in each durability mode and a
 //!   CRC-checked replay, returning a [`JournalReport`].
+//! - [`run_pipeline_once`] drives the whole engine pipeline, journal
+//!   included, at a fixed rate and returns a [`PipelineReport`].
 //! - [`pin_current_thread`] pins the timing thread.
 //!
 //! The `bench` binary wraps these in a command line; the criterion benches
@@ -35,12 +37,14 @@ mod cores;
 mod glibc_rand;
 mod journal;
 mod matcher;
+mod pipeline;
 mod workload;
 
 pub use cores::{Pinning, pin_current_thread};
 pub use glibc_rand::GlibcRand;
 pub use journal::{JournalBenchConfig, JournalReport, median_journal, run_journal_once};
 pub use matcher::{MatcherReport, TradeTally, median, run_once};
+pub use pipeline::{PipelineBenchConfig, PipelineReport, run_pipeline_once};
 pub use workload::{
     ECORE_MID, ECORE_RESTING, ECORE_SPREAD, EcoreGenerator, Workload, WorkloadKind,
 };

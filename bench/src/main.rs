@@ -10,9 +10,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bench::{
-    JournalBenchConfig, JournalReport, MatcherReport, Workload, WorkloadKind, median,
-    median_journal, pin_current_thread, run_journal_once, run_once,
+    JournalBenchConfig, JournalReport, MatcherReport, PipelineBenchConfig, PipelineReport,
+    Workload, WorkloadKind, median, median_journal, pin_current_thread, run_journal_once,
+    run_once,
 };
+use engine::pipeline::{CorePlan, RingKind, WaitMode, human_ns};
+use journal::Durability;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -28,6 +31,47 @@ enum Mode {
     Matcher(MatcherArgs),
     /// Journal append cost per durability mode, and replay rate.
     Journal(JournalArgs),
+    /// The whole pipeline, journal included, under an open-loop load.
+    Pipeline(PipelineArgs),
+}
+
+#[derive(Args)]
+struct PipelineArgs {
+    /// The command stream to send.
+    #[arg(long, value_enum, default_value = "ecore")]
+    workload: WorkloadKind,
+    /// Commands per second offered.
+    #[arg(long, default_value_t = 1_000_000)]
+    rate: u64,
+    /// How long to offer load.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Rings to run, in this order, in one invocation: disruptor, crossbeam
+    /// or both (comma-separated). Naming crossbeam also runs disruptor, so
+    /// the two are always compared in one run.
+    #[arg(long, value_delimiter = ',', default_value = "disruptor")]
+    ring: Vec<RingKind>,
+    /// Journal durability.
+    #[arg(long, default_value = "none")]
+    durability: Durability,
+    /// Core per pipeline thread [default: chosen for this host].
+    #[arg(long)]
+    cores: Option<CorePlan>,
+    /// spin or yield [default: spin only when every thread has a core].
+    #[arg(long)]
+    wait: Option<WaitMode>,
+    /// Seed of the ecore generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to create the scratch journal (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// Run each ring this many times, alternating, and report medians.
+    #[arg(long, default_value = "1")]
+    repeat: NonZeroUsize,
+    /// Print one JSON object per ring instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -115,7 +159,100 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.mode {
         Mode::Matcher(args) => matcher(args),
         Mode::Journal(args) => journal(args),
+        Mode::Pipeline(args) => pipeline(args),
     }
+}
+
+fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.rate > 0 && args.seconds > 0, "--rate and --seconds must be at least 1");
+    let total = usize::try_from(args.rate.saturating_mul(args.seconds))?;
+    eprintln!("bench: generating {total} {:?} commands", args.workload);
+    let workload = Workload::generate(args.workload, total, args.seed);
+    let commands: Vec<_> = workload.prefill.iter().chain(&workload.commands).copied().collect();
+    let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
+    let cores = args.cores.unwrap_or_else(|| CorePlan::for_host(available));
+    let (wait, why) = cores.choose_wait(args.wait, available);
+    if let Some(why) = why {
+        eprintln!("bench: {why}");
+    }
+    let mut rings = args.ring.clone();
+    if rings.contains(&RingKind::Crossbeam) && !rings.contains(&RingKind::Disruptor) {
+        rings.insert(0, RingKind::Disruptor);
+    }
+    let config = PipelineBenchConfig {
+        rate: args.rate,
+        commands: std::sync::Arc::new(commands),
+        engine: workload.config,
+        durability: args.durability,
+        scratch: args.dir,
+        cores,
+        wait,
+    };
+    let mut runs: Vec<Vec<PipelineReport>> = vec![Vec::new(); rings.len()];
+    for round in 0..args.repeat.get() {
+        for (i, ring) in rings.iter().enumerate() {
+            let report = bench::run_pipeline_once(&config, *ring)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("running the pipeline")?;
+            eprintln!(
+                "bench: {} run {}/{}: {:.0} ops/s, p50 {} p99 {} max {}",
+                ring.as_str(),
+                round + 1,
+                args.repeat,
+                report.ops,
+                human_ns(report.p50_ns),
+                human_ns(report.p99_ns),
+                human_ns(report.max_ns)
+            );
+            runs[i].push(report);
+        }
+    }
+    let medians: Vec<PipelineReport> = runs.iter_mut().filter_map(|r| median_pipeline(r)).collect();
+    if args.json {
+        for report in &medians {
+            println!("{}", serde_json::to_string(report)?);
+        }
+    } else {
+        println!(
+            "pipeline      {:?} at {} ops/s offered for {} s, durability {}, wait {}, median of {} run(s)",
+            args.workload,
+            args.rate,
+            args.seconds,
+            args.durability.as_str(),
+            wait.as_str(),
+            args.repeat
+        );
+        println!("ring          achieved      p50      p90      p99    p99.9   p99.99      max   (intended send -> delivered)");
+        for r in &medians {
+            println!(
+                "{:<12} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                r.ring,
+                r.ops,
+                human_ns(r.p50_ns),
+                human_ns(r.p90_ns),
+                human_ns(r.p99_ns),
+                human_ns(r.p999_ns),
+                human_ns(r.p9999_ns),
+                human_ns(r.max_ns)
+            );
+        }
+        if let [d, c] = medians.as_slice() {
+            println!(
+                "crossbeam / disruptor: p50 {:.2}x, p99 {:.2}x, achieved rate {:.2}x",
+                c.p50_ns as f64 / d.p50_ns.max(1) as f64,
+                c.p99_ns as f64 / d.p99_ns.max(1) as f64,
+                c.ops / d.ops.max(1.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The run with the median p50; its other figures come with it, so a row
+/// is always one real run.
+fn median_pipeline(runs: &mut [PipelineReport]) -> Option<PipelineReport> {
+    runs.sort_by_key(|r| r.p50_ns);
+    runs.get(runs.len() / 2).cloned()
 }
 
 fn matcher(args: MatcherArgs) -> anyhow::Result<()> {

@@ -182,6 +182,8 @@ pub struct RunReport {
     pub recovery: RecoveryStats,
     /// Inputs taken from the source in this run.
     pub inputs: u64,
+    /// Messages delivered in this run, re-sent ones included.
+    pub messages: u64,
     /// The last sequence applied (recovered or new).
     pub last_sequence: u64,
     /// The final state hash.
@@ -375,7 +377,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let (last_seq, engine) = matcher?;
     let snapshots = snapshots??;
     let latencies = latencies?;
-    emitter.close().map_err(PipelineError::Sink)?;
+    let messages = emitter.close().map_err(PipelineError::Sink)?;
     writer.close()?;
     let state_hash = snapshots
         .last
@@ -384,6 +386,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
     Ok(RunReport {
         recovery: stats,
         inputs: counters.matched.load(Ordering::Relaxed),
+        messages,
         last_sequence: last_seq,
         state_hash,
         latencies: StageLatencies::of(&latencies),

@@ -154,6 +154,8 @@ pub(crate) struct Emitter<K> {
     /// Highest sequence whose last message is in `batch`.
     pending_through: u64,
     delivered_through: u64,
+    /// Messages delivered so far.
+    pub sent: u64,
 }
 
 impl<K: OutputSink> Emitter<K> {
@@ -166,6 +168,7 @@ impl<K: OutputSink> Emitter<K> {
             next_idx: 0,
             pending_through: delivered_through,
             delivered_through,
+            sent: 0,
         }
     }
 
@@ -232,6 +235,7 @@ impl<K: OutputSink> Emitter<K> {
         }
         self.sink.send_batch(&self.batch)?;
         on_sent(&self.batch);
+        self.sent += self.batch.len() as u64;
         self.batch.clear();
         if self.pending_through > self.delivered_through {
             self.delivered_through = self.pending_through;
@@ -240,10 +244,10 @@ impl<K: OutputSink> Emitter<K> {
         Ok(())
     }
 
-    /// Flushes and closes the sink, giving it back.
-    pub fn close(mut self) -> Result<K, BoxError> {
+    /// Flushes and closes the sink; returns how many messages were sent.
+    pub fn close(mut self) -> Result<u64, BoxError> {
         self.flush(&mut |_| {})?;
         self.sink.close()?;
-        Ok(self.sink)
+        Ok(self.sent)
     }
 }

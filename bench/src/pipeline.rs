@@ -1,0 +1,173 @@
+//! The pipeline benchmark: the real engine pipeline, journal included, fed
+//! at a fixed rate.
+//!
+//! The load is open-loop: command `i` is due at `start + i / rate`, and its
+//! latency is measured from that intended time, not from when ingress got
+//! round to it. A stall therefore shows up in the latency of every command
+//! that should have been sent during it, which is the coordinated-omission
+//! correction. The sink discards messages after counting them, so the figures
+//! are the pipeline's own: ingress, journal, matcher, gate, batching.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use engine::pipeline::{
+    BoxError, CorePlan, Input, InputSource, Message, OutputSink, PipelineConfig, RingKind,
+    SourceItem, SourcePoll, SourcePosition, SourcePositions, WaitMode, now_ns, run,
+};
+use engine::Command;
+use journal::{Durability, JournalOptions};
+use serde::Serialize;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct PipelineBenchConfig {
+    /// Commands per second offered.
+    pub rate: u64,
+    /// The commands, prefill first; sent once each, in order.
+    pub commands: std::sync::Arc<Vec<Command>>,
+    /// The engine configuration the commands assume.
+    pub engine: engine::EngineConfig,
+    /// Journal durability.
+    pub durability: Durability,
+    /// Where the scratch journal goes (removed afterwards).
+    pub scratch: PathBuf,
+    /// Core per pipeline thread.
+    pub cores: CorePlan,
+    /// How idle threads wait.
+    pub wait: WaitMode,
+}
+
+/// One run's figures. Latencies are from each command's intended send time
+/// to the delivery of its last output message.
+#[derive(Clone, Debug, Serialize)]
+pub struct PipelineReport {
+    /// `disruptor` or `crossbeam`.
+    pub ring: &'static str,
+    /// Offered commands per second.
+    pub rate: u64,
+    /// Achieved commands per second.
+    pub ops: f64,
+    /// Commands sent.
+    pub commands: u64,
+    /// Output messages delivered.
+    pub messages: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// 99.99th percentile.
+    pub p9999_ns: u64,
+    /// The largest.
+    pub max_ns: u64,
+    /// Median from intended send time to the matcher's output on the ring.
+    pub matched_p50_ns: u64,
+    /// 99th percentile of the same.
+    pub matched_p99_ns: u64,
+    /// Journal durability.
+    pub durability: &'static str,
+    /// How idle threads waited.
+    pub wait: &'static str,
+}
+
+/// Sends pre-generated commands on schedule.
+struct PacedSource {
+    commands: std::sync::Arc<Vec<Command>>,
+    next: usize,
+    start_ns: u64,
+    interval_ns: f64,
+}
+
+impl InputSource for PacedSource {
+    fn resume(&mut self, _: &SourcePositions) -> Result<(), BoxError> {
+        self.start_ns = now_ns();
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        let Some(command) = self.commands.get(self.next) else {
+            return Ok(SourcePoll::Ended);
+        };
+        let due = self.start_ns + (self.next as f64 * self.interval_ns) as u64;
+        if now_ns() < due {
+            return Ok(SourcePoll::Idle);
+        }
+        self.next += 1;
+        Ok(SourcePoll::Item(SourceItem {
+            position: SourcePosition { partition: 0, offset: self.next as i64 },
+            origin_ns: Some(due),
+            input: Input::Command(*command),
+        }))
+    }
+}
+
+/// Counts and drops messages.
+struct CountingSink(u64);
+
+impl OutputSink for CountingSink {
+    fn delivered_through(&mut self) -> Result<u64, BoxError> {
+        Ok(0)
+    }
+    fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
+        self.0 += batch.len() as u64;
+        Ok(())
+    }
+    fn mark_delivered(&mut self, _: u64) -> Result<(), BoxError> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// Runs the pipeline once over `ring` on a fresh journal.
+pub fn run_pipeline_once(
+    config: &PipelineBenchConfig,
+    ring: RingKind,
+) -> Result<PipelineReport, Box<dyn std::error::Error + Send + Sync>> {
+    let scratch = tempdir_in(&config.scratch)?;
+    let mut pipeline = PipelineConfig::new(scratch.join("journal"), config.engine.clone());
+    pipeline.journal = JournalOptions::new().durability(config.durability);
+    pipeline.cores = config.cores;
+    pipeline.wait = config.wait;
+    pipeline.ring = ring;
+    pipeline.snapshot_every = None;
+    let source = PacedSource {
+        commands: config.commands.clone(),
+        next: 0,
+        start_ns: 0,
+        interval_ns: 1e9 / config.rate as f64,
+    };
+    let report = run(&pipeline, source, CountingSink(0), &AtomicBool::new(false));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = report?;
+    let e = report.latencies.egress;
+    let m = report.latencies.matched;
+    Ok(PipelineReport {
+        ring: ring.as_str(),
+        rate: config.rate,
+        ops: report.inputs as f64 / report.elapsed.as_secs_f64().max(1e-9),
+        commands: report.inputs,
+        messages: report.messages,
+        p50_ns: e.p50,
+        p90_ns: e.p90,
+        p99_ns: e.p99,
+        p999_ns: e.p999,
+        p9999_ns: e.p9999,
+        max_ns: e.max,
+        matched_p50_ns: m.p50,
+        matched_p99_ns: m.p99,
+        durability: config.durability.as_str(),
+        wait: config.wait.as_str(),
+    })
+}
+
+fn tempdir_in(parent: &std::path::Path) -> std::io::Result<PathBuf> {
+    let dir = parent.join(format!("bench-pipeline-{}-{}", std::process::id(), now_ns()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

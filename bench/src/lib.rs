@@ -44,7 +44,9 @@ pub use cores::{Pinning, pin_current_thread};
 pub use glibc_rand::GlibcRand;
 pub use journal::{JournalBenchConfig, JournalReport, median_journal, run_journal_once};
 pub use matcher::{MatcherReport, TradeTally, median, run_once};
-pub use pipeline::{PipelineBenchConfig, PipelineReport, run_pipeline_once};
+pub use pipeline::{
+    CountingSink, PacedSource, PipelineBenchConfig, PipelineReport, run_pipeline_once,
+};
 pub use workload::{
     ECORE_MID, ECORE_RESTING, ECORE_SPREAD, EcoreGenerator, Workload, WorkloadKind,
 };

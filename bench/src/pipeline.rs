@@ -74,12 +74,21 @@ pub struct PipelineReport {
     pub wait: &'static str,
 }
 
-/// Sends pre-generated commands on schedule.
-struct PacedSource {
+/// Sends pre-generated commands, each at its due time: `i / rate` seconds
+/// after the source is resumed, or at once when there is no rate.
+pub struct PacedSource {
     commands: std::sync::Arc<Vec<Command>>,
     next: usize,
     start_ns: u64,
     interval_ns: f64,
+}
+
+impl PacedSource {
+    /// A source for `commands` at `rate` per second (`None`: flat out).
+    pub fn new(commands: std::sync::Arc<Vec<Command>>, rate: Option<u64>) -> PacedSource {
+        let interval_ns = rate.map_or(0.0, |rate| 1e9 / rate as f64);
+        PacedSource { commands, next: 0, start_ns: 0, interval_ns }
+    }
 }
 
 impl InputSource for PacedSource {
@@ -93,7 +102,7 @@ impl InputSource for PacedSource {
             return Ok(SourcePoll::Ended);
         };
         let due = self.start_ns + (self.next as f64 * self.interval_ns) as u64;
-        if now_ns() < due {
+        if self.interval_ns > 0.0 && now_ns() < due {
             return Ok(SourcePoll::Idle);
         }
         self.next += 1;
@@ -105,8 +114,9 @@ impl InputSource for PacedSource {
     }
 }
 
-/// Counts and drops messages.
-struct CountingSink(u64);
+/// Drops messages after counting them.
+#[derive(Default)]
+pub struct CountingSink(pub u64);
 
 impl OutputSink for CountingSink {
     fn delivered_through(&mut self) -> Result<u64, BoxError> {
@@ -136,12 +146,7 @@ pub fn run_pipeline_once(
     pipeline.wait = config.wait;
     pipeline.ring = ring;
     pipeline.snapshot_every = None;
-    let source = PacedSource {
-        commands: config.commands.clone(),
-        next: 0,
-        start_ns: 0,
-        interval_ns: 1e9 / config.rate as f64,
-    };
+    let source = PacedSource::new(config.commands.clone(), Some(config.rate));
     let report = run(&pipeline, source, CountingSink(0), &AtomicBool::new(false));
     let _ = std::fs::remove_dir_all(&scratch);
     let report = report?;

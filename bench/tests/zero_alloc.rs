@@ -3,7 +3,8 @@
 //!
 //! A counting global allocator wraps the system one. Counting is switched on
 //! per thread, around the timed part only, so tests running in parallel and
-//! set-up work (generating streams, building the engine) do not count.
+//! set-up work (generating streams, building the engine) do not count. The
+//! whole-pipeline test counts every thread instead, so it runs alone.
 //!
 //! These run under the optimised `ci` profile; in a debug build they are
 //! correct but slow.
@@ -12,9 +13,12 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use bench::{TradeTally, Workload, WorkloadKind};
+use bench::{CountingSink, PacedSource, TradeTally, Workload, WorkloadKind};
 use engine::Engine;
+use engine::pipeline::{PipelineConfig, RunReport, WaitMode, run};
 use journal::{Durability, Journal, JournalOptions, RecordMeta};
 
 /// Forwards to `System`, counting calls made while the calling thread has
@@ -28,7 +32,21 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Counts allocations on every thread while raised.
+static COUNT_ALL_THREADS: AtomicBool = AtomicBool::new(false);
+static ALL_THREADS_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Held by every test: the whole-pipeline count must not see the others.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn note_allocation() {
+    if COUNT_ALL_THREADS.load(Ordering::Relaxed) {
+        ALL_THREADS_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
     // `try_with`: during thread teardown the slots may be gone; such late
     // allocations are not ours to count.
     let _ = COUNTING.try_with(|on| {
@@ -102,6 +120,7 @@ fn measure(kind: WorkloadKind, warm_up: usize, measured: usize) -> (u64, TradeTa
 
 #[test]
 fn counting_allocator_sees_allocations() {
+    let _serial = serial();
     // Guards the guard: a counter that never counts would pass every test.
     let n = allocations_during(|| drop(std::hint::black_box(vec![1u8; 64])));
     assert_eq!(n, 1);
@@ -109,6 +128,7 @@ fn counting_allocator_sees_allocations() {
 
 #[test]
 fn ecore_mix_allocates_nothing_after_warm_up() {
+    let _serial = serial();
     let (allocations, tally) = measure(WorkloadKind::Ecore, 200_000, 1_000_000);
     assert!(
         tally.trades > 10_000 && tally.events > 1_000_000,
@@ -122,6 +142,7 @@ fn ecore_mix_allocates_nothing_after_warm_up() {
 
 #[test]
 fn liquibook_stream_allocates_nothing_after_warm_up() {
+    let _serial = serial();
     // The book grows by ~half the orders here, into reserved capacity.
     let (allocations, tally) = measure(WorkloadKind::Liquibook, 100_000, 1_000_000);
     assert!(
@@ -136,6 +157,7 @@ fn liquibook_stream_allocates_nothing_after_warm_up() {
 
 #[test]
 fn journal_appends_allocate_nothing_after_warm_up() {
+    let _serial = serial();
     for durability in [Durability::None, Durability::Batch] {
         let dir = tempfile::tempdir().unwrap();
         // One segment holds every record: a roll-over creates a file, which
@@ -171,4 +193,42 @@ fn journal_appends_allocate_nothing_after_warm_up() {
             "heap allocations in 200,000 {durability} appends"
         );
     }
+}
+
+/// Runs the whole pipeline (ingress, journal in `batch` mode, matcher,
+/// egress) over `commands` and counts allocations on all threads.
+fn pipeline_allocations(commands: &Arc<Vec<engine::Command>>, config: &engine::EngineConfig) -> (u64, RunReport) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = PipelineConfig::new(dir.path().join("journal"), config.clone());
+    pipeline.journal = JournalOptions::new().durability(Durability::Batch).segment_size(256 << 20);
+    pipeline.wait = WaitMode::Yield;
+    pipeline.snapshot_every = None;
+    let source = PacedSource::new(Arc::clone(commands), None);
+    ALL_THREADS_ALLOCATIONS.store(0, Ordering::Relaxed);
+    COUNT_ALL_THREADS.store(true, Ordering::Relaxed);
+    let report = run(&pipeline, source, CountingSink::default(), &AtomicBool::new(false));
+    COUNT_ALL_THREADS.store(false, Ordering::Relaxed);
+    (ALL_THREADS_ALLOCATIONS.load(Ordering::Relaxed), report.unwrap())
+}
+
+#[test]
+fn pipeline_allocations_do_not_grow_with_the_number_of_commands() {
+    let _serial = serial();
+    // Start-up and shutdown allocate (threads, rings, the final snapshot);
+    // the per-command path must not. So 200,000 more commands through the
+    // same pipeline must cost (almost) no more allocations.
+    let workload = Workload::generate(WorkloadKind::Ecore, 220_000, 1);
+    let all: Vec<engine::Command> = workload.prefill.iter().chain(&workload.commands).copied().collect();
+    let short = Arc::new(all[..all.len() - 200_000].to_vec());
+    let long = Arc::new(all);
+    let (few, short_report) = pipeline_allocations(&short, &workload.config);
+    let (many, long_report) = pipeline_allocations(&long, &workload.config);
+    assert_eq!(long_report.inputs - short_report.inputs, 200_000);
+    assert!(long_report.messages > short_report.messages + 200_000, "outputs really flowed");
+    let extra = many.saturating_sub(few);
+    eprintln!("pipeline allocations: {few} for {} commands, {many} for {}", short_report.inputs, long_report.inputs);
+    assert!(
+        extra <= 8,
+        "200,000 more commands cost {extra} more allocations ({few} -> {many})"
+    );
 }

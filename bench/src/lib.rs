@@ -11,6 +11,8 @@
 //!   CRC-checked replay, returning a [`JournalReport`].
 //! - [`run_pipeline_once`] drives the whole engine pipeline, journal
 //!   included, at a fixed rate and returns a [`PipelineReport`].
+//! - [`run_snapshot_once`] times the snapshot copy (the matcher's stall),
+//!   the serialisation and the restore for a book of N orders.
 //! - [`pin_current_thread`] pins the timing thread.
 //!
 //! The `bench` binary wraps these in a command line; the criterion benches
@@ -38,6 +40,7 @@ mod glibc_rand;
 mod journal;
 mod matcher;
 mod pipeline;
+mod snapshot;
 mod workload;
 
 pub use cores::{Pinning, pin_current_thread};
@@ -47,6 +50,7 @@ pub use matcher::{MatcherReport, TradeTally, median, run_once};
 pub use pipeline::{
     CountingSink, PacedSource, PipelineBenchConfig, PipelineReport, run_pipeline_once,
 };
+pub use snapshot::{SnapshotReport, run_snapshot_once};
 pub use workload::{
     ECORE_MID, ECORE_RESTING, ECORE_SPREAD, EcoreGenerator, Workload, WorkloadKind,
 };

@@ -11,12 +11,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use bench::{
     JournalBenchConfig, JournalReport, MatcherReport, PipelineBenchConfig, PipelineReport,
-    Workload, WorkloadKind, median, median_journal, pin_current_thread, run_journal_once,
-    run_once,
+    Workload, WorkloadKind, median, median_journal, pin_current_thread, run_journal_once, run_once,
 };
+use clap::{Args, Parser, Subcommand};
 use engine::pipeline::{CorePlan, RingKind, WaitMode, human_ns};
 use journal::Durability;
-use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "bench", version, about = "Benchmarks for the matching engine")]
@@ -33,6 +32,20 @@ enum Mode {
     Journal(JournalArgs),
     /// The whole pipeline, journal included, under an open-loop load.
     Pipeline(PipelineArgs),
+    /// What a snapshot costs the matcher and what a restore costs recovery.
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Args)]
+struct SnapshotArgs {
+    /// Resting orders in the book.
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: usize,
+    /// Seed for prices and sizes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Args)]
@@ -160,15 +173,67 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Mode::Matcher(args) => matcher(args),
         Mode::Journal(args) => journal(args),
         Mode::Pipeline(args) => pipeline(args),
+        Mode::Snapshot(args) => snapshot(args),
     }
 }
 
+fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.orders > 0, "--orders must be at least 1");
+    args.run.pin();
+    let mut runs = Vec::new();
+    for i in 0..args.run.repeat.get() {
+        let report =
+            bench::run_snapshot_once(args.orders, args.seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!(
+            "bench: run {}/{}: copy {:.1} ms fresh, {:.1} ms warm; encode {:.1} ms; restore {:.1} ms",
+            i + 1,
+            args.run.repeat,
+            report.copy_fresh_ms,
+            report.copy_warm_ms,
+            report.encode_ms,
+            report.restore_ms
+        );
+        runs.push(report);
+    }
+    runs.sort_by(|a, b| a.copy_warm_ms.total_cmp(&b.copy_warm_ms));
+    let report = runs.swap_remove(runs.len() / 2);
+    if args.run.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "snapshot      {} resting orders, {} bytes",
+            report.orders, report.snapshot_bytes
+        );
+        println!(
+            "matcher stall {:>8.1} ms copying into a warm spare ({:.1} ms the first time, into fresh memory)",
+            report.copy_warm_ms, report.copy_fresh_ms
+        );
+        println!(
+            "encode        {:>8.1} ms serialising the copy, off the matcher",
+            report.encode_ms
+        );
+        println!(
+            "restore       {:>8.1} ms rebuilding an engine from the bytes",
+            report.restore_ms
+        );
+    }
+    Ok(())
+}
+
 fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.rate > 0 && args.seconds > 0, "--rate and --seconds must be at least 1");
+    anyhow::ensure!(
+        args.rate > 0 && args.seconds > 0,
+        "--rate and --seconds must be at least 1"
+    );
     let total = usize::try_from(args.rate.saturating_mul(args.seconds))?;
     eprintln!("bench: generating {total} {:?} commands", args.workload);
     let workload = Workload::generate(args.workload, total, args.seed);
-    let commands: Vec<_> = workload.prefill.iter().chain(&workload.commands).copied().collect();
+    let commands: Vec<_> = workload
+        .prefill
+        .iter()
+        .chain(&workload.commands)
+        .copied()
+        .collect();
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
     let cores = args.cores.unwrap_or_else(|| CorePlan::for_host(available));
     let (wait, why) = cores.choose_wait(args.wait, available);
@@ -222,7 +287,9 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
             wait.as_str(),
             args.repeat
         );
-        println!("ring          achieved      p50      p90      p99    p99.9   p99.99      max   (intended send -> delivered)");
+        println!(
+            "ring          achieved      p50      p90      p99    p99.9   p99.99      max   (intended send -> delivered)"
+        );
         for r in &medians {
             println!(
                 "{:<12} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",

@@ -11,11 +11,11 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+use engine::Command;
 use engine::pipeline::{
     BoxError, CorePlan, Input, InputSource, Message, OutputSink, PipelineConfig, RingKind,
     SourceItem, SourcePoll, SourcePosition, SourcePositions, WaitMode, now_ns, run,
 };
-use engine::Command;
 use journal::{Durability, JournalOptions};
 use serde::Serialize;
 
@@ -87,7 +87,12 @@ impl PacedSource {
     /// A source for `commands` at `rate` per second (`None`: flat out).
     pub fn new(commands: std::sync::Arc<Vec<Command>>, rate: Option<u64>) -> PacedSource {
         let interval_ns = rate.map_or(0.0, |rate| 1e9 / rate as f64);
-        PacedSource { commands, next: 0, start_ns: 0, interval_ns }
+        PacedSource {
+            commands,
+            next: 0,
+            start_ns: 0,
+            interval_ns,
+        }
     }
 }
 
@@ -107,7 +112,10 @@ impl InputSource for PacedSource {
         }
         self.next += 1;
         Ok(SourcePoll::Item(SourceItem {
-            position: SourcePosition { partition: 0, offset: self.next as i64 },
+            position: SourcePosition {
+                partition: 0,
+                offset: self.next as i64,
+            },
             origin_ns: Some(due),
             input: Input::Command(*command),
         }))
@@ -172,7 +180,11 @@ pub fn run_pipeline_once(
 }
 
 fn tempdir_in(parent: &std::path::Path) -> std::io::Result<PathBuf> {
-    let dir = parent.join(format!("bench-pipeline-{}-{}", std::process::id(), now_ns()));
+    let dir = parent.join(format!(
+        "bench-pipeline-{}-{}",
+        std::process::id(),
+        now_ns()
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

@@ -40,7 +40,9 @@ static ALL_THREADS_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn note_allocation() {
@@ -197,18 +199,31 @@ fn journal_appends_allocate_nothing_after_warm_up() {
 
 /// Runs the whole pipeline (ingress, journal in `batch` mode, matcher,
 /// egress) over `commands` and counts allocations on all threads.
-fn pipeline_allocations(commands: &Arc<Vec<engine::Command>>, config: &engine::EngineConfig) -> (u64, RunReport) {
+fn pipeline_allocations(
+    commands: &Arc<Vec<engine::Command>>,
+    config: &engine::EngineConfig,
+) -> (u64, RunReport) {
     let dir = tempfile::tempdir().unwrap();
     let mut pipeline = PipelineConfig::new(dir.path().join("journal"), config.clone());
-    pipeline.journal = JournalOptions::new().durability(Durability::Batch).segment_size(256 << 20);
+    pipeline.journal = JournalOptions::new()
+        .durability(Durability::Batch)
+        .segment_size(256 << 20);
     pipeline.wait = WaitMode::Yield;
     pipeline.snapshot_every = None;
     let source = PacedSource::new(Arc::clone(commands), None);
     ALL_THREADS_ALLOCATIONS.store(0, Ordering::Relaxed);
     COUNT_ALL_THREADS.store(true, Ordering::Relaxed);
-    let report = run(&pipeline, source, CountingSink::default(), &AtomicBool::new(false));
+    let report = run(
+        &pipeline,
+        source,
+        CountingSink::default(),
+        &AtomicBool::new(false),
+    );
     COUNT_ALL_THREADS.store(false, Ordering::Relaxed);
-    (ALL_THREADS_ALLOCATIONS.load(Ordering::Relaxed), report.unwrap())
+    (
+        ALL_THREADS_ALLOCATIONS.load(Ordering::Relaxed),
+        report.unwrap(),
+    )
 }
 
 #[test]
@@ -218,15 +233,26 @@ fn pipeline_allocations_do_not_grow_with_the_number_of_commands() {
     // the per-command path must not. So 200,000 more commands through the
     // same pipeline must cost (almost) no more allocations.
     let workload = Workload::generate(WorkloadKind::Ecore, 220_000, 1);
-    let all: Vec<engine::Command> = workload.prefill.iter().chain(&workload.commands).copied().collect();
+    let all: Vec<engine::Command> = workload
+        .prefill
+        .iter()
+        .chain(&workload.commands)
+        .copied()
+        .collect();
     let short = Arc::new(all[..all.len() - 200_000].to_vec());
     let long = Arc::new(all);
     let (few, short_report) = pipeline_allocations(&short, &workload.config);
     let (many, long_report) = pipeline_allocations(&long, &workload.config);
     assert_eq!(long_report.inputs - short_report.inputs, 200_000);
-    assert!(long_report.messages > short_report.messages + 200_000, "outputs really flowed");
+    assert!(
+        long_report.messages > short_report.messages + 200_000,
+        "outputs really flowed"
+    );
     let extra = many.saturating_sub(few);
-    eprintln!("pipeline allocations: {few} for {} commands, {many} for {}", short_report.inputs, long_report.inputs);
+    eprintln!(
+        "pipeline allocations: {few} for {} commands, {many} for {}",
+        short_report.inputs, long_report.inputs
+    );
     assert!(
         extra <= 8,
         "200,000 more commands cost {extra} more allocations ({few} -> {many})"

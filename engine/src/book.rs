@@ -16,6 +16,7 @@ use crate::ladder::Ladder;
 use crate::stops::StopQueue;
 use crate::types::{Price, Qty, Side};
 
+#[derive(Clone)]
 pub(crate) struct Book {
     pub symbol: Symbol,
     pub rules: SymbolRules,

@@ -57,6 +57,31 @@ pub struct Engine {
     pub(crate) next_arrival: u64,
 }
 
+/// A full copy of the state. `clone_from` reuses the target's memory: a
+/// server keeps a spare engine and copies into it to snapshot, so the
+/// matcher pays for a memory copy and not for fresh pages or serialising.
+impl Clone for Engine {
+    fn clone(&self) -> Engine {
+        Engine {
+            config: self.config.clone(),
+            symbols: self.symbols.clone(),
+            books: self.books.clone(),
+            orders: self.orders.clone(),
+            next_trade_id: self.next_trade_id,
+            next_arrival: self.next_arrival,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Engine) {
+        self.config.clone_from(&source.config);
+        self.symbols.clone_from(&source.symbols);
+        self.books.clone_from(&source.books);
+        self.orders.clone_from(&source.orders);
+        self.next_trade_id = source.next_trade_id;
+        self.next_arrival = source.next_arrival;
+    }
+}
+
 /// Book-level figures for one symbol, for tools and benchmarks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BookSummary {

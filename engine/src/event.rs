@@ -154,7 +154,9 @@ impl RejectReason {
 
     /// The reason with this code, for codes read back from the journal.
     pub fn from_code(code: u16) -> Option<RejectReason> {
-        RejectReason::ALL.into_iter().find(|reason| reason.code() == code)
+        RejectReason::ALL
+            .into_iter()
+            .find(|reason| reason.code() == code)
     }
 }
 

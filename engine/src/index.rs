@@ -44,6 +44,22 @@ pub(crate) struct OrderIndex {
     len: usize,
 }
 
+impl Clone for OrderIndex {
+    fn clone(&self) -> OrderIndex {
+        OrderIndex {
+            entries: self.entries.clone(),
+            mask: self.mask,
+            len: self.len,
+        }
+    }
+
+    fn clone_from(&mut self, source: &OrderIndex) {
+        self.entries.clone_from(&source.entries);
+        self.mask = source.mask;
+        self.len = source.len;
+    }
+}
+
 fn entry(hash: u64, slot: u32) -> u64 {
     (hash << 32) | u64::from(slot)
 }

@@ -81,6 +81,28 @@ pub(crate) struct Ladder {
     top_changed: bool,
 }
 
+impl Clone for Ladder {
+    fn clone(&self) -> Ladder {
+        let mut copy = Ladder::new(self.side);
+        copy.clone_from(self);
+        copy
+    }
+
+    /// Reuses `self`'s vectors, so copying into a warm spare touches no
+    /// fresh memory.
+    fn clone_from(&mut self, source: &Ladder) {
+        self.side = source.side;
+        self.sorted.clone_from(&source.sorted);
+        self.levels.clone_from(&source.levels);
+        self.free.clone_from(&source.free);
+        self.order_count = source.order_count;
+        self.live_levels = source.live_levels;
+        self.empty_levels = source.empty_levels;
+        self.top = source.top;
+        self.top_changed = source.top_changed;
+    }
+}
+
 impl Ladder {
     pub fn new(side: Side) -> Ladder {
         Ladder {

@@ -79,5 +79,5 @@ pub use event::{
     RejectReason, Trade, TradeParty,
 };
 pub use ids::{IdError, OrderId, Symbol, UserId};
-pub use snapshot::{CapturedState, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotError};
+pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotError};
 pub use types::{OrderType, Price, Qty, Side, TimeInForce};

@@ -126,6 +126,25 @@ pub(crate) struct Orders {
     index: OrderIndex,
 }
 
+impl Clone for Orders {
+    fn clone(&self) -> Orders {
+        Orders {
+            slots: self.slots.clone(),
+            free_head: self.free_head,
+            live: self.live,
+            index: self.index.clone(),
+        }
+    }
+
+    /// `Order` is `Copy`, so this is a memory copy into `self`'s arena.
+    fn clone_from(&mut self, source: &Orders) {
+        self.slots.clone_from(&source.slots);
+        self.free_head = source.free_head;
+        self.live = source.live;
+        self.index.clone_from(&source.index);
+    }
+}
+
 impl Orders {
     /// Makes room for `capacity` live orders up front. The index is always
     /// written at once; with `prefault`, the arena is touched too, so the

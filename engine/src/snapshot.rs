@@ -68,38 +68,6 @@ pub enum SnapshotError {
     Inconsistent(String),
 }
 
-/// An engine's state copied out by [`Engine::capture`], ready to be
-/// serialised on another thread.
-pub struct CapturedState(Snapshot);
-
-impl CapturedState {
-    /// Serialises the captured state: exactly the bytes [`Engine::snapshot`]
-    /// would have returned at the moment of capture.
-    pub fn encode(&self) -> AlignedVec {
-        let mut out = AlignedVec::new();
-        out.extend_from_slice(&SNAPSHOT_MAGIC);
-        out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        // The header is 16 bytes, a multiple of rkyv's alignment, so the
-        // archive stays aligned within the buffer.
-        match rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.0, out) {
-            Ok(bytes) => bytes,
-            // Serialising plain owned data into memory has no failure mode
-            // besides allocation failure, which aborts anyway.
-            Err(err) => panic!("serialising a snapshot failed: {err}"),
-        }
-    }
-
-    /// Live orders in the captured state, resting and stop.
-    pub fn order_count(&self) -> usize {
-        self.0
-            .books
-            .iter()
-            .map(|b| b.bids.len() + b.asks.len() + b.buy_stops.len() + b.sell_stops.len())
-            .sum()
-    }
-}
-
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct Snapshot {
     config: EngineConfigArchive,
@@ -169,17 +137,21 @@ impl Engine {
     /// Serialises the whole engine state in canonical form.
     ///
     /// Cost is linear in live orders and allocates; call it off the hot
-    /// path. A server that must not stall splits it: [`Engine::capture`]
-    /// on the matcher thread, [`CapturedState::encode`] elsewhere.
+    /// path.
     pub fn snapshot(&self) -> AlignedVec {
-        self.capture().encode()
-    }
-
-    /// Copies the canonical state out of the engine, without serialising
-    /// it. This is the only part of a snapshot that must run on the thread
-    /// that owns the engine; it walks each book once and allocates.
-    pub fn capture(&self) -> CapturedState {
-        CapturedState(self.to_snapshot())
+        let snapshot = self.to_snapshot();
+        let mut out = AlignedVec::new();
+        out.extend_from_slice(&SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        // The header is 16 bytes, a multiple of rkyv's alignment, so the
+        // archive stays aligned within the buffer.
+        match rkyv::api::high::to_bytes_in::<_, rancor::Error>(&snapshot, out) {
+            Ok(bytes) => bytes,
+            // Serialising plain owned data into memory has no failure mode
+            // besides allocation failure, which aborts anyway.
+            Err(err) => panic!("serialising a snapshot failed: {err}"),
+        }
     }
 
     /// A hash of the canonical state: equal hashes mean equal states.

@@ -20,6 +20,20 @@ pub(crate) struct StopQueue {
     entries: Vec<(StopPriority, u32)>,
 }
 
+impl Clone for StopQueue {
+    fn clone(&self) -> StopQueue {
+        StopQueue {
+            side: self.side,
+            entries: self.entries.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &StopQueue) {
+        self.side = source.side;
+        self.entries.clone_from(&source.entries);
+    }
+}
+
 /// Lower triggers first. Unique because arrivals are unique.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct StopPriority {

@@ -213,3 +213,33 @@ fn truncated_snapshots_are_errors() {
         );
     }
 }
+
+/// `clone_from` into a spare that held another state (bigger or smaller)
+/// gives an engine with exactly the source's state, which then continues
+/// exactly like the source.
+#[test]
+fn clone_from_into_a_used_spare_copies_the_whole_state() {
+    let commands = scenario();
+    let config = test_config(SelfTradePrevention::CancelResting);
+    let (small, _) = run(&config, &commands[..commands.len() / 2]);
+    let (big, _) = run(&config, &commands);
+    for (from, into) in [(&big, &small), (&small, &big)] {
+        let mut spare = Engine::new(config.clone()).unwrap();
+        spare.clone_from(into);
+        spare.clone_from(from);
+        assert_eq!(spare.snapshot().to_vec(), from.snapshot().to_vec());
+        let mut original = Engine::restore(&from.snapshot(), MemoryConfig::default()).unwrap();
+        let more = Command::add(
+            1_000,
+            sym("AAPL"),
+            user("zed"),
+            oid("late"),
+            OrderSpec::limit(Side::Buy, 15_000, 7),
+        );
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        spare.apply(&more, &mut a);
+        original.apply(&more, &mut b);
+        assert_eq!(a, b);
+        assert_eq!(spare.state_hash(), original.state_hash());
+    }
+}

@@ -60,7 +60,9 @@ impl FileSource {
                 Some(at) => (&available[..at], true),
                 None => (available, false),
             };
-            let keep = chunk.len().min((MAX_MESSAGE_BYTES + 1).saturating_sub(self.line.len()));
+            let keep = chunk
+                .len()
+                .min((MAX_MESSAGE_BYTES + 1).saturating_sub(self.line.len()));
             self.line.extend_from_slice(&chunk[..keep]);
             self.line_len += chunk.len();
             let consumed = chunk.len() + usize::from(done);
@@ -111,8 +113,15 @@ impl InputSource for FileSource {
             self.line.clear();
             self.line_len = 0;
             if let Some(input) = input {
-                let position = SourcePosition { partition: 0, offset: self.line_number };
-                return Ok(SourcePoll::Item(SourceItem { position, origin_ns: None, input }));
+                let position = SourcePosition {
+                    partition: 0,
+                    offset: self.line_number,
+                };
+                return Ok(SourcePoll::Item(SourceItem {
+                    position,
+                    origin_ns: None,
+                    input,
+                }));
             }
         }
     }
@@ -138,7 +147,11 @@ impl FileSink {
         let mut writers = Vec::new();
         for topic in Topic::ALL {
             let path = dir.join(format!("{}.jsonl", topic.name()));
-            let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
+            let mut file = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&path)?;
             cut_partial_line(&mut file, &path)?;
             writers.push((topic, BufWriter::with_capacity(1 << 16, file)));
         }
@@ -148,7 +161,12 @@ impl FileSink {
             .read(true)
             .write(true)
             .open(dir.join(DELIVERED_FILE))?;
-        Ok(FileSink { dir, writers, delivered, scratch: Vec::with_capacity(1024) })
+        Ok(FileSink {
+            dir,
+            writers,
+            delivered,
+            scratch: Vec::with_capacity(1024),
+        })
     }
 
     fn writer(&mut self, topic: Topic) -> &mut BufWriter<File> {

@@ -14,7 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use engine::EngineConfig;
 use engine::pipeline::{
-    CorePlan, IngressClock, PipelineConfig, RingKind, RunReport, WaitMode, human_ns, isolated_cpus, run,
+    CorePlan, IngressClock, PipelineConfig, RingKind, RunReport, WaitMode, human_ns, isolated_cpus,
+    run,
 };
 use gateway::file::{FileSink, FileSource};
 use journal::{Durability, JournalOptions};
@@ -84,8 +85,13 @@ struct FileConfig {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 1s or 500ms"))?;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 1s or 500ms"))?;
     match unit {
         "s" | "" => Ok(Duration::from_secs(n)),
         "ms" => Ok(Duration::from_millis(n)),
@@ -129,27 +135,43 @@ fn settings(cli: Cli) -> Result<Settings> {
     )?;
     let durability = match (cli.durability, file.durability) {
         (Some(d), _) => d,
-        (None, Some(text)) => text.parse().map_err(|e| anyhow::anyhow!("durability: {e}"))?,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|e| anyhow::anyhow!("durability: {e}"))?,
         (None, None) => Durability::Batch,
     };
-    let input = cli.input.or(file.input).context("no input: pass --input file:PATH")?;
-    let output = cli.output.or(file.output).context("no output: pass --output file:DIR")?;
+    let input = cli
+        .input
+        .or(file.input)
+        .context("no input: pass --input file:PATH")?;
+    let output = cli
+        .output
+        .or(file.output)
+        .context("no output: pass --output file:DIR")?;
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
     let cores = match (cli.cores, file.cores) {
         (Some(plan), _) => plan,
-        (None, Some(text)) => text.parse().map_err(|e: String| anyhow::anyhow!("cores: {e}"))?,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("cores: {e}"))?,
         (None, None) => CorePlan::for_host(available),
     };
     for (thread, core) in cores.entries() {
         if let Some(core) = core
             && core >= available
         {
-            bail!("--cores puts {thread} on core {core}, but this host has cores 0..{}", available - 1);
+            bail!(
+                "--cores puts {thread} on core {core}, but this host has cores 0..{}",
+                available - 1
+            );
         }
     }
     let asked_wait = match (cli.wait, file.wait) {
         (Some(w), _) => Some(w),
-        (None, Some(text)) => Some(text.parse().map_err(|e: String| anyhow::anyhow!("wait: {e}"))?),
+        (None, Some(text)) => Some(
+            text.parse()
+                .map_err(|e: String| anyhow::anyhow!("wait: {e}"))?,
+        ),
         (None, None) => None,
     };
     let (wait, why) = cores.choose_wait(asked_wait, available);
@@ -165,10 +187,15 @@ fn settings(cli: Cli) -> Result<Settings> {
     }
     let stats_interval = match (cli.stats_interval, file.stats_interval) {
         (Some(d), _) => Some(d),
-        (None, Some(text)) => Some(parse_duration(&text).map_err(|e| anyhow::anyhow!("stats_interval: {e}"))?),
+        (None, Some(text)) => {
+            Some(parse_duration(&text).map_err(|e| anyhow::anyhow!("stats_interval: {e}"))?)
+        }
         (None, None) => None,
     };
-    let snapshot_every = cli.snapshot_every.or(file.snapshot_every).unwrap_or(1_000_000);
+    let snapshot_every = cli
+        .snapshot_every
+        .or(file.snapshot_every)
+        .unwrap_or(1_000_000);
     let mut pipeline = PipelineConfig::new(journal_dir, engine);
     pipeline.journal = JournalOptions::new().durability(durability);
     pipeline.cores = cores;
@@ -205,7 +232,10 @@ fn print_report(report: &RunReport) {
         report.state_hash,
         report.sync_path
     );
-    for (name, l) in [("matched", report.latencies.matched), ("egress", report.latencies.egress)] {
+    for (name, l) in [
+        ("matched", report.latencies.matched),
+        ("egress", report.latencies.egress),
+    ] {
         eprintln!(
             "latency {name:<7}: p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {} ({} inputs)",
             human_ns(l.p50),
@@ -241,7 +271,10 @@ fn print_report(report: &RunReport) {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let cli = Cli::parse();
     match serve(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -256,12 +289,17 @@ fn serve(cli: Cli) -> Result<()> {
     let settings = settings(cli)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
     }
     let source = FileSource::open(&settings.input, !settings.exit_at_end)
         .with_context(|| format!("cannot open the input {}", settings.input.display()))?;
-    let sink = FileSink::open(&settings.output)
-        .with_context(|| format!("cannot open the output directory {}", settings.output.display()))?;
+    let sink = FileSink::open(&settings.output).with_context(|| {
+        format!(
+            "cannot open the output directory {}",
+            settings.output.display()
+        )
+    })?;
     let report = run(&settings.pipeline, source, sink, &stop)?;
     print_report(&report);
     Ok(())

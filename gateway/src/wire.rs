@@ -85,9 +85,18 @@ pub fn decode_order(bytes: &[u8]) -> Input {
             };
             Input::Malformed(Malformed {
                 reason: RejectReason::InvalidFieldValue,
-                symbol: ids.as_ref().and_then(|i| text(&i.symbol)).and_then(|s| Symbol::new(&s).ok()),
-                user_id: ids.as_ref().and_then(|i| text(&i.user_id)).and_then(|s| UserId::new(&s).ok()),
-                order_id: ids.as_ref().and_then(|i| text(&i.order_id)).and_then(|s| OrderId::new(&s).ok()),
+                symbol: ids
+                    .as_ref()
+                    .and_then(|i| text(&i.symbol))
+                    .and_then(|s| Symbol::new(&s).ok()),
+                user_id: ids
+                    .as_ref()
+                    .and_then(|i| text(&i.user_id))
+                    .and_then(|s| UserId::new(&s).ok()),
+                order_id: ids
+                    .as_ref()
+                    .and_then(|i| text(&i.order_id))
+                    .and_then(|s| OrderId::new(&s).ok()),
             })
         }
         Err(_) => Input::Malformed(Malformed::bare(RejectReason::MalformedMessage)),
@@ -109,7 +118,10 @@ fn to_command(order: &WireOrder<'_>) -> Result<Command, RejectReason> {
     match action {
         "CANCEL" => Ok(Command::cancel(0, symbol, user, id)),
         "REPLACE" => {
-            let spec = ReplaceSpec { new_price: order.new_price, new_quantity: order.new_quantity };
+            let spec = ReplaceSpec {
+                new_price: order.new_price,
+                new_quantity: order.new_quantity,
+            };
             Ok(Command::replace(0, symbol, user, id, spec))
         }
         _ => {
@@ -144,11 +156,25 @@ fn to_command(order: &WireOrder<'_>) -> Result<Command, RejectReason> {
                 order_type,
                 tif,
                 post_only: order.post_only.unwrap_or(false),
-                price: if needs_price { order.price.ok_or(MissingField)? } else { order.price.unwrap_or(0) },
-                stop_price: if needs_stop { order.stop_price.ok_or(MissingField)? } else { order.stop_price.unwrap_or(0) },
+                price: if needs_price {
+                    order.price.ok_or(MissingField)?
+                } else {
+                    order.price.unwrap_or(0)
+                },
+                stop_price: if needs_stop {
+                    order.stop_price.ok_or(MissingField)?
+                } else {
+                    order.stop_price.unwrap_or(0)
+                },
                 quantity: order.quantity.ok_or(MissingField)?,
             };
-            Ok(Command { ts: 0, symbol, user_id: user, order_id: id, action: Action::Add(spec) })
+            Ok(Command {
+                ts: 0,
+                symbol,
+                user_id: user,
+                order_id: id,
+                action: Action::Add(spec),
+            })
         }
     }
 }
@@ -239,7 +265,11 @@ struct Level {
 fn levels(side: &DepthSide) -> Vec<Level> {
     side.levels()
         .iter()
-        .map(|l| Level { price: l.price, qty: l.quantity, orders: l.orders })
+        .map(|l| Level {
+            price: l.price,
+            qty: l.quantity,
+            orders: l.orders,
+        })
         .collect()
 }
 
@@ -311,8 +341,14 @@ pub fn encode_message(message: &Message, out: &mut Vec<u8>) {
                     symbol: t.symbol.as_str(),
                     price: t.price,
                     quantity: t.quantity,
-                    buyer: Party { order_id: t.buyer.order_id.as_str(), user_id: t.buyer.user_id.as_str() },
-                    seller: Party { order_id: t.seller.order_id.as_str(), user_id: t.seller.user_id.as_str() },
+                    buyer: Party {
+                        order_id: t.buyer.order_id.as_str(),
+                        user_id: t.buyer.user_id.as_str(),
+                    },
+                    seller: Party {
+                        order_id: t.seller.order_id.as_str(),
+                        user_id: t.seller.user_id.as_str(),
+                    },
                     aggressor: t.aggressor.as_str(),
                     ts: t.ts,
                 },
@@ -395,7 +431,11 @@ fn encode_fill(seq: u64, idx: u32, t: &Trade, party: FillParty, out: &mut Vec<u8
             filled_qty: t.quantity,
             filled_price: t.price,
             remaining_qty: p.remaining,
-            status: if p.remaining == 0 { "FILLED" } else { "PARTIALLY_FILLED" },
+            status: if p.remaining == 0 {
+                "FILLED"
+            } else {
+                "PARTIALLY_FILLED"
+            },
             trade_id: t.trade_id,
             ts: t.ts,
         },
@@ -429,38 +469,71 @@ fn status_of(seq: u64, idx: u32, event: &Event) -> Status<'_> {
         },
         Event::Rejected { order, reason: r } => {
             let (reason, reason_code) = reason(r);
-            Status { reason, reason_code, ..named("REJECTED", order) }
+            Status {
+                reason,
+                reason_code,
+                ..named("REJECTED", order)
+            }
         }
         Event::CancelRejected { order, reason: r } => {
             let (reason, reason_code) = reason(r);
-            Status { reason, reason_code, ..named("CANCEL_REJECTED", order) }
+            Status {
+                reason,
+                reason_code,
+                ..named("CANCEL_REJECTED", order)
+            }
         }
         Event::ReplaceRejected { order, reason: r } => {
             let (reason, reason_code) = reason(r);
-            Status { reason, reason_code, ..named("REPLACE_REJECTED", order) }
+            Status {
+                reason,
+                reason_code,
+                ..named("REPLACE_REJECTED", order)
+            }
         }
-        Event::Cancelled { order, remaining, reason } => Status {
+        Event::Cancelled {
+            order,
+            remaining,
+            reason,
+        } => Status {
             remaining_qty: Some(*remaining),
             reason: Some(reason.as_str()),
             ..named("CANCELLED", order)
         },
-        Event::Replaced { order, price, quantity, remaining, kept_priority, .. } => Status {
+        Event::Replaced {
+            order,
+            price,
+            quantity,
+            remaining,
+            kept_priority,
+            ..
+        } => Status {
             price: Some(*price),
             quantity: Some(*quantity),
             remaining_qty: Some(*remaining),
             kept_priority: Some(*kept_priority),
             ..named("REPLACED", order)
         },
-        Event::Expired { order, remaining } => {
-            Status { remaining_qty: Some(*remaining), ..named("EXPIRED", order) }
-        }
-        Event::Triggered { order, stop_price, last_price } => Status {
+        Event::Expired { order, remaining } => Status {
+            remaining_qty: Some(*remaining),
+            ..named("EXPIRED", order)
+        },
+        Event::Triggered {
+            order,
+            stop_price,
+            last_price,
+        } => Status {
             stop_price: Some(*stop_price),
             last_price: Some(*last_price),
             ..named("TRIGGERED", order)
         },
         // Trades and depth have their own topics; egress never sends them
         // here, but an honest fallback beats a panic.
-        Event::Trade(_) | Event::Depth(_) => Status { seq, idx, status: "UNKNOWN", ..Status::default() },
+        Event::Trade(_) | Event::Depth(_) => Status {
+            seq,
+            idx,
+            status: "UNKNOWN",
+            ..Status::default()
+        },
     }
 }

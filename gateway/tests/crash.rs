@@ -27,8 +27,17 @@ fn killed_and_restarted_runs_equal_a_clean_run() {
     let snapshots = ["--snapshot-every", "40000", "--durability", "batch"];
 
     let started = std::time::Instant::now();
-    let clean = run_engine(&dir.path().join("clean-j"), &input, &dir.path().join("clean-o"), &snapshots);
-    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+    let clean = run_engine(
+        &dir.path().join("clean-j"),
+        &input,
+        &dir.path().join("clean-o"),
+        &snapshots,
+    );
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
     let clean_outputs = dedup(&read_outputs(&dir.path().join("clean-o")));
     // Spread the kills so that together they cover most of the input.
     let window = (started.elapsed().as_millis() as u64 * 3 / 2 / kills as u64).max(20);
@@ -55,9 +64,16 @@ fn killed_and_restarted_runs_equal_a_clean_run() {
         child.wait().unwrap();
     }
     let last = run_engine(&journal, &input, &output, &snapshots);
-    assert!(last.status.success(), "{}", String::from_utf8_lossy(&last.stderr));
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
     eprintln!("{killed} of {kills} runs were killed mid-stream");
-    assert!(killed >= kills / 2, "most runs should have been killed, not finished");
+    assert!(
+        killed >= kills / 2,
+        "most runs should have been killed, not finished"
+    );
 
     let recovered_outputs = dedup(&read_outputs(&output));
     for (file, lines) in &clean_outputs {
@@ -74,7 +90,10 @@ fn killed_and_restarted_runs_equal_a_clean_run() {
     let mut expected_line = 1i64;
     while let Some(record) = cursor.next().unwrap() {
         let meta = record.meta();
-        assert_eq!((meta.source_partition, meta.source_offset), (0, expected_line));
+        assert_eq!(
+            (meta.source_partition, meta.source_offset),
+            (0, expected_line)
+        );
         assert_eq!(record.sequence(), expected_line as u64);
         expected_line += 1;
     }

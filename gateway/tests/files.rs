@@ -16,8 +16,17 @@ fn scenario_matches_the_reference_model_and_is_deterministic() {
     let text = scenario(20_000, 7);
     std::fs::write(&input, &text).unwrap();
 
-    let first = run_engine(&dir.path().join("j1"), &input, &dir.path().join("o1"), &["--snapshot-every", "5000"]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let first = run_engine(
+        &dir.path().join("j1"),
+        &input,
+        &dir.path().join("o1"),
+        &["--snapshot-every", "5000"],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let outputs = read_outputs(&dir.path().join("o1"));
     let expected = reference(&text);
     for (file, lines) in &expected {
@@ -27,25 +36,46 @@ fn scenario_matches_the_reference_model_and_is_deterministic() {
             assert_eq!(g, e, "{file} line {}", i + 1);
         }
     }
-    assert_eq!(outputs.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
-    assert!(expected["trades.jsonl"].len() > 1000, "the scenario should trade a lot");
+    assert_eq!(
+        outputs.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        expected["trades.jsonl"].len() > 1000,
+        "the scenario should trade a lot"
+    );
 
     let second = run_engine(&dir.path().join("j2"), &input, &dir.path().join("o2"), &[]);
     assert!(second.status.success());
-    for file in ["fills.jsonl", "trades.jsonl", "depth.jsonl", "order_status.jsonl"] {
+    for file in [
+        "fills.jsonl",
+        "trades.jsonl",
+        "depth.jsonl",
+        "order_status.jsonl",
+    ] {
         let a = std::fs::read(dir.path().join("o1").join(file)).unwrap();
         let b = std::fs::read(dir.path().join("o2").join(file)).unwrap();
         assert!(a == b, "{file} differs between two runs");
     }
-    assert_eq!(summary(&first)["state_hash"], summary(&second)["state_hash"]);
+    assert_eq!(
+        summary(&first)["state_hash"],
+        summary(&second)["state_hash"]
+    );
 
     // Restarting on a finished journal replays nothing new and sends nothing.
     let again = run_engine(&dir.path().join("j1"), &input, &dir.path().join("o1"), &[]);
     assert!(again.status.success());
     assert_eq!(summary(&again)["inputs"], 0);
     assert_eq!(summary(&again)["state_hash"], summary(&first)["state_hash"]);
-    assert_eq!(dedup(&read_outputs(&dir.path().join("o1"))), dedup(&outputs));
-    assert_eq!(read_outputs(&dir.path().join("o1")), outputs, "nothing re-sent after a clean exit");
+    assert_eq!(
+        dedup(&read_outputs(&dir.path().join("o1"))),
+        dedup(&outputs)
+    );
+    assert_eq!(
+        read_outputs(&dir.path().join("o1")),
+        outputs,
+        "nothing re-sent after a clean exit"
+    );
 }
 
 #[test]
@@ -65,9 +95,16 @@ fn bad_lines_are_rejected_with_reason_and_line_and_the_run_continues() {
     ];
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let run = run_engine(&dir.path().join("j"), &input, &dir.path().join("o"), &[]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let status = &read_outputs(&dir.path().join("o"))["order_status.jsonl"];
-    let parsed: Vec<serde_json::Value> = status.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let parsed: Vec<serde_json::Value> = status
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let rejected: Vec<(&str, Option<i64>)> = parsed
         .iter()
         .filter(|v| v["status"] == "REJECTED")
@@ -94,22 +131,38 @@ fn bad_lines_are_rejected_with_reason_and_line_and_the_run_continues() {
 
 #[test]
 fn wrong_flags_say_what_to_do() {
-    let out = Process::new(ENGINE).args(["--durability", "fast"]).output().unwrap();
+    let out = Process::new(ENGINE)
+        .args(["--durability", "fast"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("none") && err.contains("batch"), "{err}");
 
-    let out = Process::new(ENGINE).args(["--input", "file:x"]).output().unwrap();
+    let out = Process::new(ENGINE)
+        .args(["--input", "file:x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--journal DIR"));
 
     let dir = tempfile::tempdir().unwrap();
     let out = Process::new(ENGINE)
-        .args(["--journal", dir.path().to_str().unwrap(), "--input", "kafka:orders", "--output", "file:o"])
+        .args([
+            "--journal",
+            dir.path().to_str().unwrap(),
+            "--input",
+            "kafka:orders",
+            "--output",
+            "file:o",
+        ])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("use file:PATH"));
 
-    let out = Process::new(ENGINE).args(["--cores", "matcher=99"]).output().unwrap();
+    let out = Process::new(ENGINE)
+        .args(["--cores", "matcher=99"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }

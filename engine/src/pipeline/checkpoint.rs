@@ -1,11 +1,12 @@
 //! Pipeline snapshots: the engine state at a sequence, with the state hash
 //! and the source positions that go with it.
 //!
-//! The matcher only *captures* state (`Engine::capture`, a copy of the live
-//! orders); serialising, hashing and writing the file happen on the
-//! `snapshot` thread, after the journal holds the sequence durably, so a
-//! snapshot never describes inputs the journal could lose. This module must
-//! not run on the matcher thread except for the capture call.
+//! The matcher only *copies* its state (`clone_from` into a spare engine
+//! that the snapshot thread hands back after each use, so the copy lands in
+//! memory that is already mapped); serialising into canonical form, hashing
+//! and writing the file happen on the `snapshot` thread, after the journal
+//! holds the sequence durably, so a snapshot never describes inputs the
+//! journal could lose. Nothing here runs on the matcher thread.
 //!
 //! Payload layout inside the journal's snapshot file (little-endian):
 //!
@@ -15,14 +16,14 @@
 //! engine snapshot bytes (Engine::snapshot)
 //! ```
 
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use journal::{DurableSequence, SnapshotStore};
 
-use super::input::{SourcePosition, SourcePositions};
 use super::PipelineError;
-use crate::CapturedState;
+use super::input::{SourcePosition, SourcePositions};
+use crate::Engine;
 
 const MAGIC: [u8; 8] = *b"MXCKPT\0\0";
 const VERSION: u32 = 1;
@@ -34,6 +35,7 @@ const POSITION_LEN: usize = 16;
 pub const SNAPSHOTS_KEPT: usize = 3;
 
 /// A decoded pipeline snapshot.
+#[derive(Debug)]
 pub(crate) struct Checkpoint<'a> {
     pub sequence: u64,
     pub state_hash: u64,
@@ -41,11 +43,7 @@ pub(crate) struct Checkpoint<'a> {
     pub engine: &'a [u8],
 }
 
-pub(crate) fn encode(
-    sequence: u64,
-    positions: &SourcePositions,
-    engine: &[u8],
-) -> (Vec<u8>, u64) {
+pub(crate) fn encode(sequence: u64, positions: &SourcePositions, engine: &[u8]) -> (Vec<u8>, u64) {
     let state_hash = xxhash_rust::xxh3::xxh3_64(engine);
     let count = positions.iter().count();
     let mut out = Vec::with_capacity(HEADER_LEN + count * POSITION_LEN + engine.len());
@@ -73,12 +71,12 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Checkpoint<'_>, String> {
         return Err("not a pipeline snapshot (bad magic)".into());
     }
     let u32_at = |at| word(at, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let u64_at = |at| {
-        word(at, 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-    };
+    let u64_at = |at| word(at, 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
     let version = u32_at(8)?;
     if version != VERSION {
-        return Err(format!("pipeline snapshot version {version}; this build reads {VERSION}"));
+        return Err(format!(
+            "pipeline snapshot version {version}; this build reads {VERSION}"
+        ));
     }
     let count = u32_at(12)? as usize;
     let sequence = u64_at(16)?;
@@ -94,15 +92,22 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Checkpoint<'_>, String> {
     if xxhash_rust::xxh3::xxh3_64(engine) != state_hash {
         return Err("engine state does not match its recorded hash".into());
     }
-    Ok(Checkpoint { sequence, state_hash, positions, engine })
+    Ok(Checkpoint {
+        sequence,
+        state_hash,
+        positions,
+        engine,
+    })
 }
 
-/// A capture handed from the matcher to the snapshot thread.
+/// A copy handed from the matcher to the snapshot thread.
 pub(crate) struct SnapshotRequest {
     pub sequence: u64,
-    pub state: CapturedState,
+    /// A copy of the engine at `sequence`, made by `clone_from` into a
+    /// spare so the matcher only pays for a memory copy.
+    pub state: Box<Engine>,
     pub positions: SourcePositions,
-    /// How long the capture held up the matcher.
+    /// How long the copy held up the matcher.
     pub stall: Duration,
 }
 
@@ -113,20 +118,25 @@ pub struct SnapshotStats {
     pub written: u64,
     /// The last snapshot's sequence and state hash.
     pub last: Option<(u64, u64)>,
-    /// The longest time a capture held up the matcher.
+    /// The longest time a copy held up the matcher.
     pub max_stall: Duration,
-    /// The total time captures held up the matcher.
+    /// The first copy's stall: it also pays for fresh memory, which later
+    /// copies reuse.
+    pub first_stall: Option<Duration>,
+    /// The total time copies held up the matcher.
     pub total_stall: Duration,
-    /// Live orders in the largest capture.
+    /// Live orders in the largest copy.
     pub max_orders: usize,
     /// The longest time serialising, hashing and writing one took, off the
     /// matcher.
     pub max_write: Duration,
 }
 
-/// Writes snapshots as they arrive until the matcher hangs up.
+/// Writes snapshots as they arrive until the matcher hangs up, handing
+/// each copy back to the matcher as the next spare.
 pub(crate) fn run_snapshot_thread(
     requests: Receiver<SnapshotRequest>,
+    recycle: Sender<Box<Engine>>,
     store: SnapshotStore,
     durable: DurableSequence,
     failed: &std::sync::atomic::AtomicBool,
@@ -141,7 +151,7 @@ pub(crate) fn run_snapshot_thread(
             std::thread::sleep(Duration::from_micros(200));
         }
         let started = Instant::now();
-        let state = request.state.encode();
+        let state = request.state.snapshot();
         let (payload, state_hash) = encode(request.sequence, &request.positions, &state);
         store.write(request.sequence, &payload)?;
         for old in store.list()?.into_iter().skip(SNAPSHOTS_KEPT) {
@@ -150,17 +160,20 @@ pub(crate) fn run_snapshot_thread(
         let took = started.elapsed();
         tracing::info!(
             sequence = request.sequence,
-            orders = request.state.order_count(),
+            orders = request.state.live_orders(),
             stall_us = request.stall.as_micros() as u64,
             write_ms = took.as_millis() as u64,
             "snapshot written"
         );
         stats.written += 1;
+        stats.first_stall.get_or_insert(request.stall);
         stats.last = Some((request.sequence, state_hash));
         stats.max_stall = stats.max_stall.max(request.stall);
         stats.total_stall += request.stall;
-        stats.max_orders = stats.max_orders.max(request.state.order_count());
+        stats.max_orders = stats.max_orders.max(request.state.live_orders());
         stats.max_write = stats.max_write.max(took);
+        // The matcher may have stopped listening; then the memory is freed.
+        let _ = recycle.send(request.state);
     }
     Ok(stats)
 }
@@ -172,8 +185,14 @@ mod tests {
     #[test]
     fn round_trips_and_catches_damage() {
         let mut positions = SourcePositions::default();
-        positions.advance(SourcePosition { partition: 0, offset: 41 });
-        positions.advance(SourcePosition { partition: 3, offset: 7 });
+        positions.advance(SourcePosition {
+            partition: 0,
+            offset: 41,
+        });
+        positions.advance(SourcePosition {
+            partition: 3,
+            offset: 7,
+        });
         let (mut bytes, hash) = encode(99, &positions, b"engine-state");
         let back = decode(&bytes).unwrap();
         assert_eq!((back.sequence, back.state_hash), (99, hash));

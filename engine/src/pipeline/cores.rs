@@ -75,7 +75,11 @@ impl CorePlan {
     /// The wait mode to run with: `asked`, unless spinning was asked for
     /// without a core per thread, which falls back to yielding. The second
     /// value says why the request was overridden.
-    pub fn choose_wait(&self, asked: Option<WaitMode>, available: usize) -> (WaitMode, Option<String>) {
+    pub fn choose_wait(
+        &self,
+        asked: Option<WaitMode>,
+        available: usize,
+    ) -> (WaitMode, Option<String>) {
         let dedicated = self.has_dedicated_cores(available);
         match asked {
             Some(WaitMode::Yield) => (WaitMode::Yield, None),
@@ -105,13 +109,20 @@ impl CorePlan {
                 .map(|(other, _)| *other)
                 .collect();
             let (core_text, isolated_text) = match core {
-                Some(c) => (c.to_string(), if isolated.contains(&c) { "yes" } else { "no" }),
+                Some(c) => (
+                    c.to_string(),
+                    if isolated.contains(&c) { "yes" } else { "no" },
+                ),
                 None => ("any".to_string(), "-"),
             };
             let _ = writeln!(
                 table,
                 "{thread:<8} {core_text:>4}  {isolated_text:<8}  {}",
-                if sharing.is_empty() { "-".to_string() } else { sharing.join(", ") }
+                if sharing.is_empty() {
+                    "-".to_string()
+                } else {
+                    sharing.join(", ")
+                }
             );
             if thread == "matcher" {
                 match core {
@@ -146,7 +157,9 @@ impl FromStr for CorePlan {
         let mut plan = CorePlan::default();
         for part in text.split(',').filter(|p| !p.trim().is_empty()) {
             let (thread, core) = part.split_once('=').ok_or_else(|| {
-                format!("{part:?} is not THREAD=CORE; write e.g. ingress=1,journal=2,matcher=3,egress=4")
+                format!(
+                    "{part:?} is not THREAD=CORE; write e.g. ingress=1,journal=2,matcher=3,egress=4"
+                )
             })?;
             let core: usize = core
                 .trim()
@@ -202,8 +215,18 @@ mod tests {
         let plan: CorePlan = "ingress=1,journal=2,matcher=3,egress=4".parse().unwrap();
         assert!(plan.has_dedicated_cores(8));
         assert!(!plan.has_dedicated_cores(4));
-        assert!("matcher=x".parse::<CorePlan>().unwrap_err().contains("not a number"));
-        assert!("gpu=1".parse::<CorePlan>().unwrap_err().contains("unknown thread"));
+        assert!(
+            "matcher=x"
+                .parse::<CorePlan>()
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(
+            "gpu=1"
+                .parse::<CorePlan>()
+                .unwrap_err()
+                .contains("unknown thread")
+        );
     }
 
     #[test]

@@ -81,7 +81,9 @@ impl SourcePositions {
 
     /// Every partition and its last journaled offset, by partition.
     pub fn iter(&self) -> impl Iterator<Item = SourcePosition> + '_ {
-        self.0.iter().map(|(&partition, &offset)| SourcePosition { partition, offset })
+        self.0
+            .iter()
+            .map(|(&partition, &offset)| SourcePosition { partition, offset })
     }
 }
 

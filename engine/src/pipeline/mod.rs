@@ -53,7 +53,7 @@ pub use transport::{RingKind, WaitMode};
 
 use crate::{ConfigError, EngineConfig};
 use stages::{Control, InputSlot};
-use stats::{Counters, LatencyRecorder, Latencies};
+use stats::{Counters, Latencies, LatencyRecorder};
 use transport::{ChannelOutbox, Inbox, Outbox, RingOutbox};
 
 /// Why the pipeline stopped with an error.
@@ -207,7 +207,9 @@ pub fn run<S: InputSource, K: OutputSink>(
     stop: &AtomicBool,
 ) -> Result<RunReport, PipelineError> {
     if !config.input_ring.is_power_of_two() || !config.output_ring.is_power_of_two() {
-        return Err(PipelineError::Replay("ring sizes must be powers of two".into()));
+        return Err(PipelineError::Replay(
+            "ring sizes must be powers of two".into(),
+        ));
     }
     let recovered = recovery::recover(config, sink)?;
     tracing::info!(
@@ -217,7 +219,9 @@ pub fn run<S: InputSource, K: OutputSink>(
         took_ms = recovered.stats.took.as_millis() as u64,
         "recovered"
     );
-    source.resume(&recovered.positions).map_err(PipelineError::Source)?;
+    source
+        .resume(&recovered.positions)
+        .map_err(PipelineError::Source)?;
     match config.ring {
         RingKind::Disruptor => {
             let builder = build_single_producer(config.input_ring, InputSlot::default, BusySpin);
@@ -229,8 +233,15 @@ pub fn run<S: InputSource, K: OutputSink>(
             let (egress_in, builder) = builder.new_event_poller();
             let matcher_out = RingOutbox(builder.build());
             run_stages(
-                config, source, recovered, stop, ingress_out, journal_in, matcher_in,
-                matcher_out, egress_in,
+                config,
+                source,
+                recovered,
+                stop,
+                ingress_out,
+                journal_in,
+                matcher_in,
+                matcher_out,
+                egress_in,
             )
         }
         RingKind::Crossbeam => {
@@ -263,17 +274,27 @@ fn spawn<'scope, T: Send + 'scope>(
         if let Some(id) = core
             && !core_affinity::set_for_current(core_affinity::CoreId { id })
         {
-            tracing::warn!(thread = name, core = id, "could not pin the thread to its core");
+            tracing::warn!(
+                thread = name,
+                core = id,
+                "could not pin the thread to its core"
+            );
         }
         f()
     };
-    match std::thread::Builder::new().name(name.into()).spawn_scoped(scope, run) {
+    match std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(scope, run)
+    {
         Ok(handle) => handle,
         Err(err) => panic!("cannot start the {name} thread: {err}"),
     }
 }
 
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>, name: &'static str) -> Result<T, PipelineError> {
+fn join<T>(
+    handle: std::thread::ScopedJoinHandle<'_, T>,
+    name: &'static str,
+) -> Result<T, PipelineError> {
     handle.join().map_err(|_| PipelineError::Panicked(name))
 }
 
@@ -289,26 +310,51 @@ fn run_stages<S: InputSource, K: OutputSink>(
     matcher_out: impl Outbox<output::OutputSlot>,
     egress_in: impl Inbox<output::OutputSlot>,
 ) -> Result<RunReport, PipelineError> {
-    let recovery::Recovered { engine, mut writer, mut emitter, positions, stats } = recovered;
+    let recovery::Recovered {
+        engine,
+        mut writer,
+        mut emitter,
+        positions,
+        stats,
+    } = recovered;
     let start_seq = writer.next_sequence();
     let durable = writer.durable();
     let sync_path = writer.sync_path();
     let store = journal::SnapshotStore::new(&config.journal_dir);
-    let control = Control { stop, failed: AtomicBool::new(false), wait: config.wait };
+    let control = Control {
+        stop,
+        failed: AtomicBool::new(false),
+        wait: config.wait,
+    };
     let counters = Counters::default();
     let shared_latency = Mutex::new(Latencies::new());
     let stats_done = AtomicBool::new(false);
     let (snapshot_tx, snapshot_rx) = std::sync::mpsc::channel();
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
     let started = Instant::now();
     let cores = config.cores;
+    // Helper threads (snapshot serialising, statistics) keep off the
+    // matcher's core: a snapshot's serialisation is CPU-heavy.
+    let helper_core = cores.matcher.and_then(|matcher| {
+        core_affinity::get_core_ids()?
+            .into_iter()
+            .map(|c| c.id)
+            .find(|&id| id != matcher)
+    });
 
     let outcome = std::thread::scope(|scope| {
         let control = &control;
         let counters = &counters;
-        let snapshots = spawn(scope, "snapshot", None, || {
-            checkpoint::run_snapshot_thread(snapshot_rx, store, durable.clone(), &control.failed)
+        let snapshots = spawn(scope, "snapshot", helper_core, || {
+            checkpoint::run_snapshot_thread(
+                snapshot_rx,
+                recycle_tx,
+                store,
+                durable.clone(),
+                &control.failed,
+            )
         });
-        let printer = spawn(scope, "stats", None, || {
+        let printer = spawn(scope, "stats", helper_core, || {
             stats::run_stats_thread(
                 config.stats_interval,
                 counters,
@@ -319,13 +365,26 @@ fn run_stages<S: InputSource, K: OutputSink>(
         });
         let egress = spawn(scope, "egress", cores.egress, || {
             let mut recorder = LatencyRecorder::new(&shared_latency);
-            let result =
-                stages::egress(egress_in, &mut emitter, &durable, control, counters, &mut recorder);
+            let result = stages::egress(
+                egress_in,
+                &mut emitter,
+                &durable,
+                control,
+                counters,
+                &mut recorder,
+            );
             if result.is_err() {
                 control.fail();
             }
             result
         });
+        let snapshotter = stages::Snapshotter::new(
+            config.snapshot_every,
+            &engine,
+            start_seq - 1,
+            snapshot_tx,
+            recycle_rx,
+        );
         let matcher = spawn(scope, "matcher", cores.matcher, move || {
             stages::matcher(
                 matcher_in,
@@ -333,8 +392,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 engine,
                 start_seq - 1,
                 positions,
-                config.snapshot_every,
-                snapshot_tx,
+                snapshotter,
                 control,
                 counters,
             )

@@ -28,7 +28,12 @@ pub enum Topic {
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 4] = [Topic::Fills, Topic::Trades, Topic::Depth, Topic::OrderStatus];
+    pub const ALL: [Topic; 4] = [
+        Topic::Fills,
+        Topic::Trades,
+        Topic::Depth,
+        Topic::OrderStatus,
+    ];
 
     /// The topic's default name.
     pub fn name(self) -> &'static str {
@@ -115,6 +120,7 @@ pub trait OutputSink: Send {
 
 /// What the matcher puts on the output ring for one event.
 #[derive(Clone, Copy, Debug)]
+#[allow(clippy::large_enum_variant)] // ring slots are fixed-size; a box would allocate
 pub(crate) enum Output {
     Event(Event),
     Undecodable(Malformed),
@@ -197,9 +203,12 @@ impl<K: OutputSink> Emitter<K> {
                 self.add(slot, MessageBody::Depth(depth), slot.last, on_sent)
             }
             Output::Event(event) => self.add(slot, MessageBody::Status(event), slot.last, on_sent),
-            Output::Undecodable(malformed) => {
-                self.add(slot, MessageBody::Undecodable(malformed), slot.last, on_sent)
-            }
+            Output::Undecodable(malformed) => self.add(
+                slot,
+                MessageBody::Undecodable(malformed),
+                slot.last,
+                on_sent,
+            ),
         }
     }
 

@@ -101,8 +101,10 @@ pub(crate) fn recover<K: OutputSink>(
                 PipelineError::Replay(format!("journal record {seq} is not an input: {e}"))
             })?;
             let meta = record.meta();
-            let position =
-                SourcePosition { partition: meta.source_partition, offset: meta.source_offset };
+            let position = SourcePosition {
+                partition: meta.source_partition,
+                offset: meta.source_offset,
+            };
             let template = OutputSlot {
                 seq,
                 source: position,
@@ -112,7 +114,11 @@ pub(crate) fn recover<K: OutputSink>(
             let resend = seq > delivered;
             let mut marker = LastMarker::new(|output, last| {
                 if resend && error.is_none() {
-                    let slot = OutputSlot { output, last, ..template };
+                    let slot = OutputSlot {
+                        output,
+                        last,
+                        ..template
+                    };
                     error = emitter.push(&slot, &mut |_| {}).err();
                 }
             });
@@ -123,7 +129,11 @@ pub(crate) fn recover<K: OutputSink>(
             if let Some(&(_, recorded)) = later.iter().find(|(s, _)| *s == seq) {
                 let replayed = engine.state_hash();
                 if replayed != recorded {
-                    return Err(PipelineError::HashMismatch { sequence: seq, recorded, replayed });
+                    return Err(PipelineError::HashMismatch {
+                        sequence: seq,
+                        recorded,
+                        replayed,
+                    });
                 }
                 stats.hashes_verified += 1;
             }
@@ -137,7 +147,13 @@ pub(crate) fn recover<K: OutputSink>(
     }
     emitter.flush(&mut |_| {}).map_err(PipelineError::Sink)?;
     stats.took = started.elapsed();
-    Ok(Recovered { engine, writer, emitter, positions, stats })
+    Ok(Recovered {
+        engine,
+        writer,
+        emitter,
+        positions,
+        stats,
+    })
 }
 
 type Start = (u64, Engine, SourcePositions, Vec<(u64, u64)>);
@@ -154,7 +170,11 @@ fn choose_start(
     let mut newest_valid = None;
     for seq in store.list()? {
         if seq > last {
-            tracing::warn!(seq, last, "ignoring a snapshot beyond the end of the journal");
+            tracing::warn!(
+                seq,
+                last,
+                "ignoring a snapshot beyond the end of the journal"
+            );
             continue;
         }
         let snapshot = match store.load(seq) {
@@ -188,7 +208,12 @@ fn choose_start(
     // No snapshot at or before the delivered point: replay from the start,
     // if the journal still has it.
     if first.is_none_or(|f| f <= 1) {
-        return Ok((0, Engine::new(config.engine.clone())?, SourcePositions::default(), later));
+        return Ok((
+            0,
+            Engine::new(config.engine.clone())?,
+            SourcePositions::default(),
+            later,
+        ));
     }
     let Some(seq) = newest_valid else {
         return Err(PipelineError::Replay(format!(

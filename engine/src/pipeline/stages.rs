@@ -7,10 +7,10 @@
 //! wind down, and outputs stay behind the egress gate.
 //!
 //! The matcher thread never reads the clock for matching; it reads one only
-//! to time a snapshot capture, which happens between commands.
+//! to time a snapshot copy, which happens between commands.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
 use journal::{DurableSequence, RecordMeta, Writer};
@@ -51,7 +51,10 @@ impl Default for InputSlot {
 
 impl InputSlot {
     pub fn position(&self) -> SourcePosition {
-        SourcePosition { partition: self.meta.source_partition, offset: self.meta.source_offset }
+        SourcePosition {
+            partition: self.meta.source_partition,
+            offset: self.meta.source_offset,
+        }
     }
 }
 
@@ -164,7 +167,10 @@ pub(crate) fn journaler(
             match writer.append(&slot.meta, &buffer) {
                 Ok(seq) if seq == slot.seq => appended += 1,
                 Ok(seq) => {
-                    error = Some(PipelineError::Sequence { journal: seq, ring: slot.seq });
+                    error = Some(PipelineError::Sequence {
+                        journal: seq,
+                        ring: slot.seq,
+                    });
                 }
                 Err(err) => error = Some(err.into()),
             }
@@ -205,7 +211,10 @@ pub(crate) struct LastMarker<F: FnMut(Output, bool)> {
 
 impl<F: FnMut(Output, bool)> LastMarker<F> {
     pub fn new(forward: F) -> LastMarker<F> {
-        LastMarker { pending: None, forward }
+        LastMarker {
+            pending: None,
+            forward,
+        }
     }
 
     pub fn emit(&mut self, output: Output) {
@@ -242,6 +251,95 @@ pub(crate) fn apply_input<F: FnMut(Output, bool)>(
     marker.finish();
 }
 
+/// The matcher's side of snapshots: one spare engine that travels to the
+/// snapshot thread and back. While it is away, a due snapshot waits for it
+/// rather than copying into fresh memory, so snapshots cost one memory copy
+/// into warm pages and the process holds at most two copies of the state.
+pub(crate) struct Snapshotter {
+    every: Option<u64>,
+    spare: Option<Box<Engine>>,
+    requests: Sender<SnapshotRequest>,
+    returned: Receiver<Box<Engine>>,
+    due: bool,
+    last: u64,
+}
+
+impl Snapshotter {
+    pub fn new(
+        every: Option<u64>,
+        engine: &Engine,
+        last: u64,
+        requests: Sender<SnapshotRequest>,
+        returned: Receiver<Box<Engine>>,
+    ) -> Snapshotter {
+        // Made before the first input, so even the first snapshot copies
+        // into an engine that exists.
+        let spare = Some(Box::new(engine.clone()));
+        Snapshotter {
+            every,
+            spare,
+            requests,
+            returned,
+            due: false,
+            last,
+        }
+    }
+
+    /// Called after each input: snapshots if one is due and the spare is home.
+    #[inline]
+    pub fn after(&mut self, engine: &Engine, seq: u64, positions: &SourcePositions) {
+        if self.every.is_some_and(|every| seq.is_multiple_of(every)) {
+            self.due = true;
+        }
+        if !self.due {
+            return;
+        }
+        if self.spare.is_none() {
+            self.spare = self.returned.try_recv().ok();
+        }
+        if let Some(spare) = self.spare.take() {
+            self.send(spare, engine, seq, positions);
+        }
+    }
+
+    /// At shutdown: waits for the spare if it is away, then snapshots.
+    pub fn finish(mut self, engine: &Engine, seq: u64, positions: &SourcePositions) {
+        if seq == self.last {
+            return;
+        }
+        let spare = match self.spare.take() {
+            Some(spare) => spare,
+            None => match self.returned.recv() {
+                Ok(spare) => spare,
+                Err(_) => return, // the snapshot thread failed; it reports why
+            },
+        };
+        self.send(spare, engine, seq, positions);
+    }
+
+    fn send(
+        &mut self,
+        mut spare: Box<Engine>,
+        engine: &Engine,
+        seq: u64,
+        positions: &SourcePositions,
+    ) {
+        let started = Instant::now();
+        spare.as_mut().clone_from(engine);
+        let stall = started.elapsed();
+        let request = SnapshotRequest {
+            sequence: seq,
+            state: spare,
+            positions: positions.clone(),
+            stall,
+        };
+        // The snapshot thread only goes away when the pipeline fails.
+        let _ = self.requests.send(request);
+        self.due = false;
+        self.last = seq;
+    }
+}
+
 /// Applies inputs in sequence order and publishes their outputs. Returns
 /// the last sequence applied and the engine.
 #[allow(clippy::too_many_arguments)] // one loop, wired once by `run`
@@ -251,23 +349,13 @@ pub(crate) fn matcher(
     mut engine: Engine,
     mut last_seq: u64,
     mut positions: SourcePositions,
-    snapshot_every: Option<u64>,
-    snapshots: Sender<SnapshotRequest>,
+    mut snapshotter: Snapshotter,
     control: &Control<'_>,
     counters: &Counters,
 ) -> (u64, Engine) {
     let mut published = 0u64;
     let mut matched = 0u64;
     let mut template = OutputSlot::default();
-    let take_snapshot = |engine: &Engine, seq: u64, positions: &SourcePositions| {
-        let started = Instant::now();
-        let state = engine.capture();
-        let stall = started.elapsed();
-        let request = SnapshotRequest { sequence: seq, state, positions: positions.clone(), stall };
-        // The snapshot thread only goes away when the pipeline fails.
-        let _ = snapshots.send(request);
-    };
-    let mut last_snapshot = last_seq;
     loop {
         let drained = inbox.drain(DRAIN_MAX, &mut |slot| {
             if control.failed() {
@@ -277,7 +365,11 @@ pub(crate) fn matcher(
             template.source = slot.position();
             template.origin_ns = slot.origin_ns;
             let mut marker = LastMarker::new(|output, last| {
-                let out = OutputSlot { last, output, ..template };
+                let out = OutputSlot {
+                    last,
+                    output,
+                    ..template
+                };
                 if control.put(&mut outbox, &out) {
                     published += 1;
                 }
@@ -286,12 +378,11 @@ pub(crate) fn matcher(
             positions.advance(slot.position());
             last_seq = slot.seq;
             matched += 1;
-            if snapshot_every.is_some_and(|every| slot.seq % every == 0) {
-                take_snapshot(&engine, slot.seq, &positions);
-                last_snapshot = slot.seq;
-            }
+            snapshotter.after(&engine, slot.seq, &positions);
         });
-        counters.outputs_published.store(published, Ordering::Relaxed);
+        counters
+            .outputs_published
+            .store(published, Ordering::Relaxed);
         counters.matched.store(matched, Ordering::Relaxed);
         match drained {
             Drained::Some => {}
@@ -299,8 +390,8 @@ pub(crate) fn matcher(
             Drained::Closed => break,
         }
     }
-    if !control.failed() && last_seq > last_snapshot {
-        take_snapshot(&engine, last_seq, &positions);
+    if !control.failed() {
+        snapshotter.finish(&engine, last_seq, &positions);
     }
     (last_seq, engine)
 }

@@ -45,7 +45,10 @@ pub(crate) struct Latencies {
 
 impl Latencies {
     pub fn new() -> Latencies {
-        Latencies { matched: histogram(), egress: histogram() }
+        Latencies {
+            matched: histogram(),
+            egress: histogram(),
+        }
     }
 
     fn add(&mut self, other: &Latencies) {
@@ -69,7 +72,11 @@ pub(crate) struct LatencyRecorder<'a> {
 
 impl<'a> LatencyRecorder<'a> {
     pub fn new(shared: &'a Mutex<Latencies>) -> LatencyRecorder<'a> {
-        LatencyRecorder { local: Latencies::new(), shared, last_publish: Instant::now() }
+        LatencyRecorder {
+            local: Latencies::new(),
+            shared,
+            last_publish: Instant::now(),
+        }
     }
 
     #[inline]
@@ -88,7 +95,11 @@ impl<'a> LatencyRecorder<'a> {
         if !force && self.last_publish.elapsed() < Duration::from_millis(50) {
             return;
         }
-        let guard = if force { self.shared.lock().ok() } else { self.shared.try_lock().ok() };
+        let guard = if force {
+            self.shared.lock().ok()
+        } else {
+            self.shared.try_lock().ok()
+        };
         if let Some(mut shared) = guard {
             shared.add(&self.local);
             self.local.reset();
@@ -175,9 +186,10 @@ pub(crate) fn run_stats_thread(
         total.add(&window);
         let m = LatencySummary::of(&window.matched);
         let e = LatencySummary::of(&window.egress);
-        let input = counters.ingressed.load(Ordering::Relaxed).saturating_sub(
-            counters.journaled.load(Ordering::Relaxed).min(matched),
-        );
+        let input = counters
+            .ingressed
+            .load(Ordering::Relaxed)
+            .saturating_sub(counters.journaled.load(Ordering::Relaxed).min(matched));
         let output = counters
             .outputs_published
             .load(Ordering::Relaxed)

@@ -79,7 +79,9 @@ impl FromStr for RingKind {
         match text {
             "disruptor" => Ok(RingKind::Disruptor),
             "crossbeam" => Ok(RingKind::Crossbeam),
-            other => Err(format!("unknown ring {other:?}; use disruptor or crossbeam")),
+            other => Err(format!(
+                "unknown ring {other:?}; use disruptor or crossbeam"
+            )),
         }
     }
 }
@@ -145,7 +147,11 @@ impl<T: Send> Inbox<T> for Receiver<T> {
                 Err(TryRecvError::Disconnected) => break,
             }
         }
-        if taken == 0 { Drained::Empty } else { Drained::Some }
+        if taken == 0 {
+            Drained::Empty
+        } else {
+            Drained::Some
+        }
     }
 }
 

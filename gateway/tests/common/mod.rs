@@ -58,9 +58,15 @@ pub fn scenario(lines: usize, seed: u64) -> String {
             let at = rng.rand_range(0..live.len() as u64) as usize;
             let (s, u, id) = live[at];
             let spec = if rng.rand_range(0..2) == 0 {
-                ReplaceSpec { new_price: Some(9_990 + rng.rand_range(0..21)), new_quantity: None }
+                ReplaceSpec {
+                    new_price: Some(9_990 + rng.rand_range(0..21)),
+                    new_quantity: None,
+                }
             } else {
-                ReplaceSpec { new_price: None, new_quantity: Some(1 + rng.rand_range(0..60)) }
+                ReplaceSpec {
+                    new_price: None,
+                    new_quantity: Some(1 + rng.rand_range(0..60)),
+                }
             };
             let command = Command::replace(
                 0,
@@ -74,8 +80,16 @@ pub fn scenario(lines: usize, seed: u64) -> String {
             let s = symbols.iter().position(|x| *x == sym.as_str()).unwrap();
             let user = rng.rand_range(0..10) as u32;
             next_id += 1;
-            let side = if rng.rand_range(0..2) == 0 { Side::Buy } else { Side::Sell };
-            let quantity = if rng.rand_range(0..50) == 0 { 0 } else { 1 + rng.rand_range(0..50) };
+            let side = if rng.rand_range(0..2) == 0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let quantity = if rng.rand_range(0..50) == 0 {
+                0
+            } else {
+                1 + rng.rand_range(0..50)
+            };
             let mut spec = OrderSpec::limit(side, 9_990 + rng.rand_range(0..21), quantity);
             match rng.rand_range(0..20) {
                 0 => spec = OrderSpec::market(side, quantity),
@@ -116,7 +130,10 @@ pub fn reference(input: &str) -> BTreeMap<String, Vec<String>> {
             continue;
         }
         seq += 1;
-        let source = SourcePosition { partition: 0, offset: line_no as i64 + 1 };
+        let source = SourcePosition {
+            partition: 0,
+            offset: line_no as i64 + 1,
+        };
         let bodies: Vec<MessageBody> = match decode_order(line.as_bytes()) {
             Input::Malformed(m) => vec![MessageBody::Undecodable(m)],
             Input::Command(mut command) => {
@@ -153,7 +170,9 @@ pub fn reference(input: &str) -> BTreeMap<String, Vec<String>> {
             let mut bytes = Vec::new();
             encode_message(&message, &mut bytes);
             let file = format!("{}.jsonl", body.topic().name());
-            out.entry(file).or_default().push(String::from_utf8(bytes).unwrap());
+            out.entry(file)
+                .or_default()
+                .push(String::from_utf8(bytes).unwrap());
         }
     }
     out
@@ -195,7 +214,10 @@ pub fn dedup(outputs: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<St
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let key = (v["seq"].as_u64().unwrap(), v["idx"].as_u64().unwrap());
             if let Some(previous) = by_key.insert(key, line) {
-                assert_eq!(previous, line, "two different messages share (seq, idx) {key:?}");
+                assert_eq!(
+                    previous, line,
+                    "two different messages share (seq, idx) {key:?}"
+                );
             }
         }
         result.insert(file.clone(), by_key.into_values().cloned().collect());
@@ -207,7 +229,10 @@ pub fn dedup(outputs: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<St
 pub fn summary(output: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!("no summary; stderr:\n{}", String::from_utf8_lossy(&output.stderr))
+        panic!(
+            "no summary; stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
     });
     serde_json::from_str(line).unwrap()
 }

@@ -1,0 +1,312 @@
+//! The pipeline as a library: nothing is dropped under back-pressure, both
+//! ring kinds give the same outputs, and no output leaves before its input
+//! is in the journal.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::model::Model;
+use common::*;
+use engine::pipeline::{
+    BoxError, IngressClock, Input, InputSource, Message, MessageBody, OutputSink, PipelineConfig,
+    RingKind, SourceItem, SourcePoll, SourcePosition, SourcePositions, WaitMode, run,
+};
+use engine::{Command, EngineConfig, Event, OrderSpec, ReplaceSpec, Side};
+use journal::{Durability, JournalOptions};
+
+/// Commands from a list, positions 1.., skipping what the journal has.
+struct ListSource {
+    commands: Vec<Command>,
+    next: usize,
+}
+
+impl InputSource for ListSource {
+    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
+        self.next = journaled.last_offset(0).unwrap_or(0) as usize;
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        let Some(command) = self.commands.get(self.next) else {
+            return Ok(SourcePoll::Ended);
+        };
+        self.next += 1;
+        Ok(SourcePoll::Item(SourceItem {
+            position: SourcePosition {
+                partition: 0,
+                offset: self.next as i64,
+            },
+            origin_ns: None,
+            input: Input::Command(*command),
+        }))
+    }
+}
+
+/// Collects messages; optionally slow, and optionally checks each batch
+/// against the journal.
+#[derive(Clone, Default)]
+struct Collector {
+    messages: Arc<Mutex<Vec<Message>>>,
+    slow_every: Option<usize>,
+    journal: Option<PathBuf>,
+    batches: Arc<Mutex<usize>>,
+}
+
+impl OutputSink for Collector {
+    fn delivered_through(&mut self) -> Result<u64, BoxError> {
+        Ok(0)
+    }
+
+    fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
+        assert!(
+            !batch.is_empty() && batch.len() <= 100,
+            "batch of {}",
+            batch.len()
+        );
+        if let Some(dir) = &self.journal {
+            // The gate: every message's input is already in the journal.
+            let highest = batch.iter().map(|m| m.seq).max().unwrap();
+            let mut cursor = journal::Reader::open(dir)
+                .unwrap()
+                .read_from(highest)
+                .unwrap();
+            let record = cursor.next().unwrap();
+            assert_eq!(
+                record.map(|r| r.sequence()),
+                Some(highest),
+                "output before its input was journaled"
+            );
+        }
+        let mut batches = self.batches.lock().unwrap();
+        *batches += 1;
+        if self
+            .slow_every
+            .is_some_and(|n| (*batches).is_multiple_of(n))
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.messages.lock().unwrap().extend_from_slice(batch);
+        Ok(())
+    }
+
+    fn mark_delivered(&mut self, _: u64) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// A busy multi-user stream on one symbol: adds that cross, cancels and
+/// replaces of earlier orders.
+fn stream(n: usize) -> Vec<Command> {
+    let mut rng = oorandom_like(17);
+    (0..n)
+        .map(|i| {
+            let u = user(&format!("u{}", rng() % 7));
+            let id = oid(&format!("o{}", rng() % (i as u64 + 1)));
+            match rng() % 10 {
+                0 | 1 => Command::cancel(0, sym("AAPL"), u, id),
+                2 => Command::replace(
+                    0,
+                    sym("AAPL"),
+                    u,
+                    id,
+                    ReplaceSpec {
+                        new_price: Some(100 + rng() % 10),
+                        new_quantity: None,
+                    },
+                ),
+                _ => {
+                    let side = if rng() % 2 == 0 {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    };
+                    Command::add(
+                        0,
+                        sym("AAPL"),
+                        u,
+                        oid(&format!("o{i}")),
+                        OrderSpec::limit(side, 100 + rng() % 10, 1 + rng() % 20),
+                    )
+                }
+            }
+        })
+        .collect()
+}
+
+/// A tiny xorshift, so this test needs no extra dependency.
+fn oorandom_like(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+fn pipeline_config(
+    dir: &std::path::Path,
+    ring: RingKind,
+    durability: Durability,
+) -> PipelineConfig {
+    let mut config = PipelineConfig::new(dir.join("journal"), EngineConfig::default());
+    config.journal = JournalOptions::new()
+        .durability(durability)
+        .segment_size(64 << 20);
+    config.wait = WaitMode::Yield;
+    config.ring = ring;
+    config.input_ring = 8;
+    config.output_ring = 8;
+    config.snapshot_every = Some(1_000);
+    config.clock = IngressClock::Sequence;
+    config
+}
+
+/// What the model says, as (seq, first-event) pairs per input, in order.
+fn expected(commands: &[Command]) -> Vec<(u64, Vec<Event>)> {
+    let mut model = Model::new(EngineConfig::default());
+    commands
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let seq = i as u64 + 1;
+            (seq, model.apply(&Command { ts: seq, ..*c })) // IngressClock::Sequence
+        })
+        .collect()
+}
+
+/// Compares per-input outputs, naming the first input that differs.
+fn assert_same(got: &[(u64, Vec<Event>)], want: &[(u64, Vec<Event>)], what: &str) {
+    if let Some(at) = got.iter().zip(want).position(|(g, w)| g != w) {
+        panic!(
+            "{what}: input {} differs:\n got {:?}\nwant {:?}",
+            want[at].0, got[at], want[at]
+        );
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: number of inputs with outputs"
+    );
+}
+
+/// Folds messages back into per-input events (a trade is three messages).
+fn events_of(messages: &[Message]) -> Vec<(u64, Vec<Event>)> {
+    let mut out: Vec<(u64, Vec<Event>)> = Vec::new();
+    for m in messages {
+        if out.last().is_none_or(|(seq, _)| *seq != m.seq) {
+            out.push((m.seq, Vec::new()));
+        }
+        let events = &mut out.last_mut().unwrap().1;
+        match m.body {
+            MessageBody::Status(e) => events.push(e),
+            MessageBody::Trade(t) => events.push(Event::Trade(t)),
+            MessageBody::Depth(d) => events.push(Event::Depth(d)),
+            MessageBody::Fill(..) | MessageBody::Undecodable(_) => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn tiny_rings_and_a_slow_sink_lose_nothing_on_either_ring() {
+    let commands = stream(5_000);
+    let want = expected(&commands);
+    for ring in [RingKind::Disruptor, RingKind::Crossbeam] {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Collector {
+            slow_every: Some(50),
+            ..Collector::default()
+        };
+        let messages = Arc::clone(&sink.messages);
+        let source = ListSource {
+            commands: commands.clone(),
+            next: 0,
+        };
+        let config = pipeline_config(dir.path(), ring, Durability::None);
+        let report = run(&config, source, sink, &AtomicBool::new(false)).unwrap();
+        assert_eq!(report.inputs, commands.len() as u64);
+        let messages = messages.lock().unwrap();
+        assert_eq!(report.messages, messages.len() as u64);
+        assert_same(&events_of(&messages), &want, &format!("{ring:?}"));
+        for pair in messages.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            assert!((b.seq, b.idx) == (a.seq, a.idx + 1) || (b.seq == a.seq + 1 && b.idx == 0));
+        }
+        assert!(
+            report.snapshots.written >= 5,
+            "{ring:?}: snapshots every 1,000"
+        );
+    }
+}
+
+#[test]
+fn no_output_leaves_before_its_input_is_journaled() {
+    let commands = stream(3_000);
+    for durability in [Durability::None, Durability::Batch] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = pipeline_config(dir.path(), RingKind::Disruptor, durability);
+        let sink = Collector {
+            journal: Some(config.journal_dir.clone()),
+            ..Collector::default()
+        };
+        let batches = Arc::clone(&sink.batches);
+        let source = ListSource {
+            commands: commands.clone(),
+            next: 0,
+        };
+        let report = run(&config, source, sink, &AtomicBool::new(false)).unwrap();
+        assert_eq!(report.inputs, 3_000);
+        assert!(
+            *batches.lock().unwrap() > 30,
+            "{durability}: many batches checked"
+        );
+    }
+}
+
+#[test]
+fn a_raised_stop_flag_drains_and_snapshots_and_the_next_run_continues() {
+    let commands = stream(2_000);
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipeline_config(dir.path(), RingKind::Disruptor, Durability::Batch);
+    let stop = AtomicBool::new(true); // stop before the first input
+    let first = run(
+        &config,
+        ListSource {
+            commands: commands.clone(),
+            next: 0,
+        },
+        Collector::default(),
+        &stop,
+    )
+    .unwrap();
+    assert_eq!(first.inputs, 0);
+    let sink = Collector::default();
+    let messages = Arc::clone(&sink.messages);
+    let second = run(
+        &config,
+        ListSource {
+            commands: commands.clone(),
+            next: 0,
+        },
+        sink,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(second.last_sequence, 2_000);
+    assert_same(
+        &events_of(&messages.lock().unwrap()),
+        &expected(&commands),
+        "after a stop",
+    );
+}

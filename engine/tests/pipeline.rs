@@ -125,7 +125,7 @@ fn stream(n: usize) -> Vec<Command> {
                     },
                 ),
                 _ => {
-                    let side = if rng() % 2 == 0 {
+                    let side = if rng().is_multiple_of(2) {
                         Side::Buy
                     } else {
                         Side::Sell

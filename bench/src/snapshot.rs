@@ -27,6 +27,9 @@ pub struct SnapshotReport {
     pub snapshot_bytes: usize,
     /// Rebuilding an engine from the bytes (recovery).
     pub restore_ms: f64,
+    /// Of that, what an empty engine of the same capacity costs to build
+    /// (allocating and prefaulting its arena), which any start pays.
+    pub empty_engine_ms: f64,
 }
 
 fn ms(started: Instant) -> f64 {
@@ -90,6 +93,9 @@ pub fn run_snapshot_once(
     let bytes = spare.snapshot();
     let encode_ms = ms(started);
     let started = Instant::now();
+    drop(Engine::new(engine.config().clone())?);
+    let empty_engine_ms = ms(started);
+    let started = Instant::now();
     let restored = Engine::restore(&bytes, engine.config().memory)?;
     let restore_ms = ms(started);
     if restored.live_orders() != orders {
@@ -102,5 +108,6 @@ pub fn run_snapshot_once(
         encode_ms,
         snapshot_bytes: bytes.len(),
         restore_ms,
+        empty_engine_ms,
     })
 }

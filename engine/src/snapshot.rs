@@ -172,12 +172,25 @@ impl Engine {
                 supported: SNAPSHOT_FORMAT_VERSION,
             });
         }
-        // Files are read into unaligned buffers; rkyv needs alignment.
-        let mut aligned = AlignedVec::<16>::with_capacity(bytes.len() - HEADER_LEN);
-        aligned.extend_from_slice(&bytes[HEADER_LEN..]);
-        let snapshot = rkyv::from_bytes::<Snapshot, rancor::Error>(&aligned)
+        // The archive is read in place when it is aligned (as in a
+        // memory-mapped snapshot file); otherwise from an aligned copy.
+        // Either way it is validated first, then rebuilt order by order
+        // without materialising an owned copy of every order.
+        let body = &bytes[HEADER_LEN..];
+        let copy: AlignedVec<16>;
+        let body = if (body.as_ptr() as usize).is_multiple_of(16) {
+            body
+        } else {
+            copy = {
+                let mut aligned = AlignedVec::<16>::with_capacity(body.len());
+                aligned.extend_from_slice(body);
+                aligned
+            };
+            &copy[..]
+        };
+        let archived = rkyv::access::<ArchivedSnapshot, rancor::Error>(body)
             .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
-        Engine::from_snapshot(snapshot, memory)
+        Engine::from_archived(archived, memory)
     }
 
     fn to_snapshot(&self) -> Snapshot {
@@ -225,9 +238,14 @@ impl Engine {
         }
     }
 
-    fn from_snapshot(snapshot: Snapshot, memory: MemoryConfig) -> Result<Engine, SnapshotError> {
+    fn from_archived(
+        snapshot: &ArchivedSnapshot,
+        memory: MemoryConfig,
+    ) -> Result<Engine, SnapshotError> {
         let bad = SnapshotError::Inconsistent;
-        let archived = snapshot.config;
+        let corrupt = |err: rancor::Error| SnapshotError::Corrupt(err.to_string());
+        let archived = rkyv::deserialize::<EngineConfigArchive, rancor::Error>(&snapshot.config)
+            .map_err(corrupt)?;
         let mut symbols = std::collections::BTreeMap::new();
         for (symbol, rules) in archived.symbols {
             let symbol = symbol.revalidate().map_err(|e| bad(e.to_string()))?;
@@ -250,7 +268,8 @@ impl Engine {
                 config.max_symbols
             )));
         }
-        if snapshot.next_trade_id == 0 {
+        let next_trade_id = snapshot.next_trade_id.to_native();
+        if next_trade_id == 0 {
             return Err(bad("next_trade_id is 0".into()));
         }
         // Configured symbols are recreated from the snapshot's book list, in
@@ -261,27 +280,34 @@ impl Engine {
         })
         .map_err(|e| bad(e.to_string()))?;
         engine.config = config;
-        engine.next_trade_id = snapshot.next_trade_id;
-        engine.next_arrival = snapshot.next_arrival;
-        for book in snapshot.books {
-            let symbol = book.symbol.revalidate().map_err(|e| bad(e.to_string()))?;
-            book.rules
+        engine.next_trade_id = next_trade_id;
+        engine.next_arrival = snapshot.next_arrival.to_native();
+        for book in snapshot.books.iter() {
+            let symbol = rkyv::deserialize::<Symbol, rancor::Error>(&book.symbol)
+                .map_err(corrupt)?
+                .revalidate()
+                .map_err(|e| bad(e.to_string()))?;
+            let rules =
+                rkyv::deserialize::<SymbolRules, rancor::Error>(&book.rules).map_err(corrupt)?;
+            rules
                 .validate()
                 .map_err(|e| bad(format!("rules of {symbol}: {e}")))?;
             if engine.symbols.contains_key(&symbol) {
                 return Err(bad(format!("symbol {symbol} appears twice")));
             }
-            let b = engine.create_book(symbol, book.rules);
-            engine.books[b].last_price = book.last_price;
-            engine.books[b].last_qty = book.last_qty;
+            let b = engine.create_book(symbol, rules);
+            engine.books[b].last_price = book.last_price.to_native();
+            engine.books[b].last_qty = book.last_qty.to_native();
             for (list, side, stops) in [
-                (book.bids, Side::Buy, false),
-                (book.asks, Side::Sell, false),
-                (book.buy_stops, Side::Buy, true),
-                (book.sell_stops, Side::Sell, true),
+                (&book.bids, Side::Buy, false),
+                (&book.asks, Side::Sell, false),
+                (&book.buy_stops, Side::Buy, true),
+                (&book.sell_stops, Side::Sell, true),
             ] {
                 let mut previous: Option<OrderSnapshot> = None;
-                for order in list {
+                for order in list.iter() {
+                    let order = rkyv::deserialize::<OrderSnapshot, rancor::Error>(order)
+                        .map_err(corrupt)?;
                     let context =
                         |e: String| bad(format!("{symbol}: order {}: {e}", order.order_id));
                     check_order(&order, side, stops, engine.next_arrival).map_err(context)?;

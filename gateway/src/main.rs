@@ -215,12 +215,16 @@ fn settings(cli: Cli) -> Result<Settings> {
 fn print_report(report: &RunReport) {
     let r = &report.recovery;
     eprintln!(
-        "recovery: snapshot {:?}, {} journal records replayed, outputs of {} re-sent, {} hashes verified, {:.1} ms",
+        "recovery: snapshot {:?}, {} journal records replayed, outputs of {} re-sent, {} hashes verified, \
+         {:.1} ms (open {:.1}, snapshot {:.1}, replay {:.1})",
         r.snapshot,
         r.replayed,
         r.resent,
         r.hashes_verified,
-        r.took.as_secs_f64() * 1e3
+        r.took.as_secs_f64() * 1e3,
+        r.open.as_secs_f64() * 1e3,
+        r.restore.as_secs_f64() * 1e3,
+        r.replay.as_secs_f64() * 1e3,
     );
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     eprintln!(

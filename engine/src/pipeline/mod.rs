@@ -378,10 +378,12 @@ fn run_stages<S: InputSource, K: OutputSink>(
             }
             result
         });
+        // A clean exit snapshots unless the newest snapshot is already at the
+        // last sequence, so inputs replayed at start-up are not replayed again.
         let snapshotter = stages::Snapshotter::new(
             config.snapshot_every,
             &engine,
-            start_seq - 1,
+            stats.snapshot.unwrap_or(0),
             snapshot_tx,
             recycle_rx,
         );

@@ -37,7 +37,13 @@ pub struct RecoveryStats {
     pub last_sequence: u64,
     /// What the sink had confirmed before this run.
     pub delivered_through: u64,
-    /// Loading the snapshot and replaying took this long.
+    /// Opening the journal: finding its end, cutting a torn tail.
+    pub open: Duration,
+    /// Choosing, verifying and restoring the snapshot.
+    pub restore: Duration,
+    /// Replaying the journal after the snapshot and re-sending outputs.
+    pub replay: Duration,
+    /// All of recovery.
     pub took: Duration,
 }
 
@@ -66,6 +72,7 @@ pub(crate) fn recover<K: OutputSink>(
     // Recovered records become durable here (batch and sync modes), so
     // outputs re-sent below pass the gate's rule.
     let writer = journal.into_writer()?;
+    let opened = Instant::now();
 
     let mut delivered = sink.delivered_through().map_err(PipelineError::Sink)?;
     if delivered > last {
@@ -80,6 +87,7 @@ pub(crate) fn recover<K: OutputSink>(
 
     let (start_seq, mut engine, mut positions, later) =
         choose_start(config, &store, delivered, last, first)?;
+    let restored = Instant::now();
     let mut stats = RecoveryStats {
         snapshot: (start_seq > 0).then_some(start_seq),
         torn_tail: report.torn_tail.clone(),
@@ -146,6 +154,9 @@ pub(crate) fn recover<K: OutputSink>(
         return Err(PipelineError::Sink(err));
     }
     emitter.flush(&mut |_| {}).map_err(PipelineError::Sink)?;
+    stats.open = opened - started;
+    stats.restore = restored - opened;
+    stats.replay = restored.elapsed();
     stats.took = started.elapsed();
     Ok(Recovered {
         engine,

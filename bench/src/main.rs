@@ -315,11 +315,29 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The run with the median p50; its other figures come with it, so a row
-/// is always one real run.
+/// Per-figure medians across runs: each column is the median of that
+/// figure, which keeps one unlucky run from deciding a ratio.
 fn median_pipeline(runs: &mut [PipelineReport]) -> Option<PipelineReport> {
-    runs.sort_by_key(|r| r.p50_ns);
-    runs.get(runs.len() / 2).cloned()
+    fn mid<T: Copy + PartialOrd>(runs: &[PipelineReport], figure: fn(&PipelineReport) -> T) -> T {
+        let mut values: Vec<T> = runs.iter().map(figure).collect();
+        values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        values[values.len() / 2]
+    }
+    let first = runs.first()?.clone();
+    Some(PipelineReport {
+        ops: mid(runs, |r| r.ops),
+        commands: mid(runs, |r| r.commands),
+        messages: mid(runs, |r| r.messages),
+        p50_ns: mid(runs, |r| r.p50_ns),
+        p90_ns: mid(runs, |r| r.p90_ns),
+        p99_ns: mid(runs, |r| r.p99_ns),
+        p999_ns: mid(runs, |r| r.p999_ns),
+        p9999_ns: mid(runs, |r| r.p9999_ns),
+        max_ns: mid(runs, |r| r.max_ns),
+        matched_p50_ns: mid(runs, |r| r.matched_p50_ns),
+        matched_p99_ns: mid(runs, |r| r.matched_p99_ns),
+        ..first
+    })
 }
 
 fn matcher(args: MatcherArgs) -> anyhow::Result<()> {

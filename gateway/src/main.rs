@@ -17,6 +17,7 @@ use engine::pipeline::{
     CorePlan, IngressClock, PipelineConfig, RingKind, RunReport, WaitMode, human_ns, isolated_cpus,
     run,
 };
+use gateway::demo::DemoFeed;
 use gateway::file::{FileSink, FileSource};
 use journal::{Durability, JournalOptions};
 use serde::Deserialize;
@@ -65,6 +66,17 @@ struct Cli {
     /// sequence number, so runs over the same input give identical output).
     #[arg(long, value_name = "wall|sequence", default_value = "wall")]
     clock: IngressClock,
+    /// Run on a generated multi-symbol order flow, with a fresh journal and
+    /// output under the temp dir unless --journal/--output say otherwise,
+    /// printing statistics every second. Stop with Ctrl-C.
+    #[arg(long, conflicts_with = "input")]
+    demo: bool,
+    /// Demo orders per second.
+    #[arg(long, default_value_t = 20_000, requires = "demo")]
+    demo_rate: u64,
+    /// Stop the demo after this many orders (with --exit-at-end, exit then).
+    #[arg(long, requires = "demo")]
+    demo_orders: Option<u64>,
 }
 
 /// The TOML file. Every key is optional; unknown keys are errors.
@@ -108,11 +120,28 @@ fn strip<'a>(spec: &'a str, what: &str) -> Result<&'a str> {
     }
 }
 
+/// Where inputs come from.
+enum InputSpec {
+    File(PathBuf),
+    Demo { rate: u64, orders: Option<u64> },
+}
+
 struct Settings {
     pipeline: PipelineConfig,
-    input: PathBuf,
+    input: InputSpec,
     output: PathBuf,
     exit_at_end: bool,
+}
+
+/// The demo's scratch directory, emptied when a demo uses it, so each
+/// demo starts fresh.
+fn clear_demo_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join("engine-demo");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot clear the demo directory {}", dir.display()))?;
+    }
+    Ok(dir)
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -130,24 +159,56 @@ fn settings(cli: Cli) -> Result<Settings> {
             .context("the [engine] table of the config file")?,
         None => EngineConfig::default(),
     };
-    let journal_dir = cli.journal.or(file.journal).context(
-        "no journal directory: pass --journal DIR (or set journal = \"DIR\" in the config file)",
-    )?;
+    let uses_demo_dir = cli.demo
+        && (cli.journal.is_none() && file.journal.is_none()
+            || cli.output.is_none() && file.output.is_none());
+    let demo = match (cli.demo, uses_demo_dir) {
+        (false, _) => None,
+        (true, true) => Some(clear_demo_dir()?),
+        (true, false) => Some(std::env::temp_dir().join("engine-demo")),
+    };
+    let journal_dir = cli
+        .journal
+        .or(file.journal)
+        .or_else(|| demo.as_ref().map(|d| d.join("journal")))
+        .context(
+            "no journal directory: pass --journal DIR (or set journal = \"DIR\" in the config file)",
+        )?;
     let durability = match (cli.durability, file.durability) {
         (Some(d), _) => d,
         (None, Some(text)) => text
             .parse()
             .map_err(|e| anyhow::anyhow!("durability: {e}"))?,
+        // The demo shows the pipeline's own latency; `batch` adds the
+        // disk's data-sync time to every output.
+        (None, None) if cli.demo => Durability::None,
         (None, None) => Durability::Batch,
     };
-    let input = cli
-        .input
-        .or(file.input)
-        .context("no input: pass --input file:PATH")?;
-    let output = cli
-        .output
-        .or(file.output)
-        .context("no output: pass --output file:DIR")?;
+    let input = match &demo {
+        Some(_) => InputSpec::Demo {
+            rate: cli.demo_rate,
+            orders: cli.demo_orders,
+        },
+        None => {
+            let spec = cli.input.or(file.input).context(
+                "no input: pass --input file:PATH, or --demo for a generated order flow",
+            )?;
+            InputSpec::File(PathBuf::from(strip(&spec, "input")?))
+        }
+    };
+    let output = match (cli.output.or(file.output), &demo) {
+        (Some(spec), _) => PathBuf::from(strip(&spec, "output")?),
+        (None, Some(dir)) => dir.join("out"),
+        (None, None) => bail!("no output: pass --output file:DIR"),
+    };
+    if demo.is_some() {
+        eprintln!(
+            "demo: journal {} (durability {}), output {}",
+            journal_dir.display(),
+            durability.as_str(),
+            output.display()
+        );
+    }
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
     let cores = match (cli.cores, file.cores) {
         (Some(plan), _) => plan,
@@ -190,7 +251,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         (None, Some(text)) => {
             Some(parse_duration(&text).map_err(|e| anyhow::anyhow!("stats_interval: {e}"))?)
         }
-        (None, None) => None,
+        (None, None) => demo.as_ref().map(|_| Duration::from_secs(1)),
     };
     let snapshot_every = cli
         .snapshot_every
@@ -206,8 +267,8 @@ fn settings(cli: Cli) -> Result<Settings> {
     pipeline.clock = clock;
     Ok(Settings {
         pipeline,
-        input: PathBuf::from(strip(&input, "input")?),
-        output: PathBuf::from(strip(&output, "output")?),
+        input,
+        output,
         exit_at_end: cli.exit_at_end || file.exit_at_end.unwrap_or(false),
     })
 }
@@ -296,15 +357,23 @@ fn serve(cli: Cli) -> Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let source = FileSource::open(&settings.input, !settings.exit_at_end)
-        .with_context(|| format!("cannot open the input {}", settings.input.display()))?;
     let sink = FileSink::open(&settings.output).with_context(|| {
         format!(
             "cannot open the output directory {}",
             settings.output.display()
         )
     })?;
-    let report = run(&settings.pipeline, source, sink, &stop)?;
+    let report = match &settings.input {
+        InputSpec::File(path) => {
+            let source = FileSource::open(path, !settings.exit_at_end)
+                .with_context(|| format!("cannot open the input {}", path.display()))?;
+            run(&settings.pipeline, source, sink, &stop)?
+        }
+        InputSpec::Demo { rate, orders } => {
+            let source = DemoFeed::new(*rate, *orders, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+            run(&settings.pipeline, source, sink, &stop)?
+        }
+    };
     print_report(&report);
     Ok(())
 }

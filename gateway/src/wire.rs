@@ -11,8 +11,8 @@ use std::borrow::Cow;
 
 use engine::pipeline::{FillParty, Input, Malformed, Message, MessageBody};
 use engine::{
-    Action, Command, DepthSide, Event, OrderId, OrderSpec, OrderType, RejectReason, ReplaceSpec,
-    Side, Symbol, TimeInForce, Trade, UserId,
+    Action, Command, DEPTH_LEVELS, DepthSide, Event, OrderId, OrderSpec, OrderType, RejectReason,
+    ReplaceSpec, Side, Symbol, TimeInForce, Trade, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -255,22 +255,25 @@ struct Party<'a> {
     user_id: &'a str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy, Default)]
 struct Level {
     price: u64,
     qty: u64,
     orders: u32,
 }
 
-fn levels(side: &DepthSide) -> Vec<Level> {
-    side.levels()
-        .iter()
-        .map(|l| Level {
+/// A side's levels in wire form, on the stack: egress encodes a depth
+/// message per changed book, and this keeps it from allocating.
+fn levels(side: &DepthSide) -> ([Level; DEPTH_LEVELS], usize) {
+    let mut out = [Level::default(); DEPTH_LEVELS];
+    for (slot, l) in out.iter_mut().zip(side.levels()) {
+        *slot = Level {
             price: l.price,
             qty: l.quantity,
             orders: l.orders,
-        })
-        .collect()
+        };
+    }
+    (out, side.levels().len())
 }
 
 /// An `order_status` message. Fields that do not apply are left out.
@@ -361,19 +364,21 @@ pub fn encode_message(message: &Message, out: &mut Vec<u8>) {
                 seq: u64,
                 idx: u32,
                 symbol: &'a str,
-                bids: Vec<Level>,
-                asks: Vec<Level>,
+                bids: &'a [Level],
+                asks: &'a [Level],
                 last_price: u64,
                 last_qty: u64,
             }
+            let (bids, bid_count) = levels(&d.bids);
+            let (asks, ask_count) = levels(&d.asks);
             write_json(
                 out,
                 &DepthOut {
                     seq,
                     idx,
                     symbol: d.symbol.as_str(),
-                    bids: levels(&d.bids),
-                    asks: levels(&d.asks),
+                    bids: &bids[..bid_count],
+                    asks: &asks[..ask_count],
                     last_price: d.last_price,
                     last_qty: d.last_qty,
                 },
@@ -535,5 +540,224 @@ fn status_of(seq: u64, idx: u32, event: &Event) -> Status<'_> {
             status: "UNKNOWN",
             ..Status::default()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+    use engine::pipeline::SourcePosition;
+    use engine::{OrderRef, TradeParty};
+
+    fn command(json: &str) -> Command {
+        match decode_order(json.as_bytes()) {
+            Input::Command(c) => c,
+            Input::Malformed(m) => panic!("{json} was rejected: {m:?}"),
+        }
+    }
+
+    fn rejected(json: &str) -> Malformed {
+        match decode_order(json.as_bytes()) {
+            Input::Malformed(m) => m,
+            Input::Command(c) => panic!("{json} was accepted: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn canonical_and_side_forms_decode_alike() {
+        let a = command(
+            r#"{"action":"ADD","symbol":"AAPL","order_id":"order-001","user_id":"user123","is_buy":true,"price":15000,"quantity":100}"#,
+        );
+        let b = command(
+            r#"{"action":"ADD","symbol":"AAPL","order_id":"order-001","user_id":"user123","side":"BUY","price":15000,"quantity":100,"client_ts":17}"#,
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            a.action,
+            Action::Add(OrderSpec::limit(Side::Buy, 15_000, 100))
+        );
+        assert_eq!(
+            (a.symbol.as_str(), a.order_id.as_str(), a.user_id.as_str()),
+            ("AAPL", "order-001", "user123")
+        );
+    }
+
+    #[test]
+    fn optional_fields_and_other_actions() {
+        let c = command(
+            r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","side":"SELL","order_type":"STOP_LIMIT","stop_price":90,"price":89,"quantity":5,"tif":"FOK","post_only":false}"#,
+        );
+        let Action::Add(spec) = c.action else {
+            panic!()
+        };
+        assert_eq!(
+            (spec.order_type, spec.stop_price, spec.price, spec.tif),
+            (OrderType::StopLimit, 90, 89, TimeInForce::Fok)
+        );
+        let m = command(
+            r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":false,"order_type":"MARKET","quantity":5}"#,
+        );
+        assert_eq!(m.action, Action::Add(OrderSpec::market(Side::Sell, 5)));
+        let r = command(
+            r#"{"action":"REPLACE","symbol":"X","order_id":"o","user_id":"u","new_quantity":3}"#,
+        );
+        assert_eq!(
+            r.action,
+            Action::Replace(ReplaceSpec {
+                new_price: None,
+                new_quantity: Some(3)
+            })
+        );
+        let x = command(r#"{"action":"CANCEL","symbol":"X","order_id":"o","user_id":"u"}"#);
+        assert_eq!(x.action, Action::Cancel);
+    }
+
+    #[test]
+    fn each_problem_has_its_reason() {
+        use RejectReason::*;
+        let cases = [
+            ("{\"action\":", MalformedMessage),
+            ("[1,2]", MalformedMessage),
+            (
+                r#"{"action":"BUY","symbol":"X","order_id":"o","user_id":"u"}"#,
+                UnknownAction,
+            ),
+            (
+                r#"{"symbol":"X","order_id":"o","user_id":"u"}"#,
+                MissingField,
+            ),
+            (
+                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":1}"#,
+                MissingField,
+            ),
+            (
+                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","price":1,"quantity":1}"#,
+                MissingField,
+            ),
+            (
+                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","side":"BOTH","price":1,"quantity":1}"#,
+                InvalidFieldValue,
+            ),
+            (
+                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"side":"SELL","price":1,"quantity":1}"#,
+                InvalidFieldValue,
+            ),
+            (
+                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":1,"quantity":1,"tif":"DAY"}"#,
+                InvalidFieldValue,
+            ),
+            (
+                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":1.5,"quantity":1}"#,
+                InvalidFieldValue,
+            ),
+            (
+                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":-1,"quantity":1}"#,
+                InvalidFieldValue,
+            ),
+            (
+                r#"{"action":"ADD","symbol":"toolongsymbol","order_id":"o","user_id":"u","is_buy":true,"price":1,"quantity":1}"#,
+                InvalidSymbol,
+            ),
+            (
+                r#"{"action":"CANCEL","symbol":"X","order_id":"has space","user_id":"u"}"#,
+                InvalidIdentifier,
+            ),
+        ];
+        for (json, reason) in cases {
+            assert_eq!(rejected(json).reason, reason, "{json}");
+        }
+        let big = format!(
+            r#"{{"action":"ADD","pad":"{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert_eq!(rejected(&big).reason, MessageTooLarge);
+    }
+
+    #[test]
+    fn rejections_keep_the_ids_they_could_read() {
+        let m = rejected(
+            r#"{"action":"ADD","symbol":"AAPL","order_id":"o9","user_id":"u","is_buy":true,"price":"high","quantity":1}"#,
+        );
+        assert_eq!(m.reason, RejectReason::InvalidFieldValue);
+        assert_eq!(m.symbol.map(|s| s.to_string()), Some("AAPL".into()));
+        assert_eq!(m.order_id.map(|s| s.to_string()), Some("o9".into()));
+    }
+
+    #[test]
+    fn encode_order_round_trips() {
+        for json in [
+            r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","side":"SELL","order_type":"STOP","stop_price":90,"quantity":5}"#,
+            r#"{"action":"REPLACE","symbol":"X","order_id":"o","user_id":"u","new_price":7}"#,
+            r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":3,"quantity":5,"post_only":true}"#,
+        ] {
+            let c = command(json);
+            let mut out = Vec::new();
+            encode_order(&c, &mut out);
+            assert_eq!(command(std::str::from_utf8(&out).unwrap()), c, "{json}");
+        }
+    }
+
+    fn message(body: MessageBody) -> String {
+        let m = Message {
+            seq: 7,
+            idx: 2,
+            source: SourcePosition {
+                partition: 0,
+                offset: 9,
+            },
+            origin_ns: 0,
+            last: true,
+            body,
+        };
+        let mut out = Vec::new();
+        encode_message(&m, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn output_messages_have_the_documented_fields() {
+        let party = |o: &str, u: &str, remaining| TradeParty {
+            order_id: OrderId::new(o).unwrap(),
+            user_id: UserId::new(u).unwrap(),
+            remaining,
+        };
+        let trade = Trade {
+            trade_id: 3,
+            symbol: Symbol::new("AAPL").unwrap(),
+            price: 100,
+            quantity: 4,
+            aggressor: Side::Sell,
+            buyer: party("b", "ub", 0),
+            seller: party("s", "us", 6),
+            ts: 42,
+        };
+        assert_eq!(
+            message(MessageBody::Trade(trade)),
+            r#"{"seq":7,"idx":2,"trade_id":3,"symbol":"AAPL","price":100,"quantity":4,"buyer":{"order_id":"b","user_id":"ub"},"seller":{"order_id":"s","user_id":"us"},"aggressor":"SELL","ts":42}"#
+        );
+        assert_eq!(
+            message(MessageBody::Fill(trade, FillParty::Seller)),
+            r#"{"seq":7,"idx":2,"order_id":"s","user_id":"us","symbol":"AAPL","side":"SELL","filled_qty":4,"filled_price":100,"remaining_qty":6,"status":"PARTIALLY_FILLED","trade_id":3,"ts":42}"#
+        );
+        let order = OrderRef {
+            symbol: trade.symbol,
+            user_id: trade.buyer.user_id,
+            order_id: trade.buyer.order_id,
+        };
+        assert_eq!(
+            message(MessageBody::Status(Event::CancelRejected {
+                order,
+                reason: RejectReason::UnknownOrder
+            })),
+            r#"{"seq":7,"idx":2,"status":"CANCEL_REJECTED","symbol":"AAPL","order_id":"b","user_id":"ub","reason":"UNKNOWN_ORDER","reason_code":13}"#
+        );
+        assert_eq!(
+            message(MessageBody::Undecodable(Malformed::bare(
+                RejectReason::MalformedMessage
+            ))),
+            r#"{"seq":7,"idx":2,"status":"REJECTED","reason":"MALFORMED_MESSAGE","reason_code":16,"partition":0,"offset":9}"#
+        );
     }
 }

@@ -196,3 +196,68 @@ fn a_malformed_record_count_names_the_flag() {
         "{stderr}"
     );
 }
+
+#[test]
+fn pipeline_json_gives_one_object_per_ring_with_the_documented_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bench(&[
+        "pipeline",
+        "--workload",
+        "ecore",
+        "--rate",
+        "20000",
+        "--seconds",
+        "1",
+        "--ring",
+        "crossbeam",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Naming crossbeam runs disruptor first, for the comparison.
+    let rings: Vec<&str> = lines.iter().map(|l| l["ring"].as_str().unwrap()).collect();
+    assert_eq!(rings, ["disruptor", "crossbeam"]);
+    for json in &lines {
+        for key in [
+            "ring", "rate", "ops", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key} in {json}");
+        }
+        assert_eq!(json["rate"], 20_000);
+        assert!(json["commands"].as_u64().unwrap() >= 20_000);
+        assert!(json["p50_ns"].as_u64().unwrap() <= json["max_ns"].as_u64().unwrap());
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "scratch journals removed"
+    );
+}
+
+#[test]
+fn snapshot_json_has_the_documented_keys() {
+    let out = bench(&["snapshot", "--orders", "20000", "--json"]);
+    let (json, keys) = json_keys(&out);
+    assert_eq!(
+        keys,
+        [
+            "copy_fresh_ms",
+            "copy_warm_ms",
+            "empty_engine_ms",
+            "encode_ms",
+            "orders",
+            "restore_ms",
+            "snapshot_bytes"
+        ]
+    );
+    assert_eq!(json["orders"], 20_000);
+}

@@ -46,10 +46,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Not here yet
+//! # The server around it
 //!
-//! The ring pipeline, journaling and recovery driver arrive with the engine
-//! process; this crate is their deterministic core.
+//! [`pipeline`] runs this core inside the LMAX pipeline of the server:
+//! ingress, journaler and matcher on a `disruptor` ring, egress gated on the
+//! journal, snapshots and recovery. It is the only part of the crate that
+//! has threads, clocks or I/O; everything above stays pure.
 
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]

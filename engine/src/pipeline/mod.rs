@@ -97,6 +97,9 @@ pub enum PipelineError {
     /// Recovery could not rebuild the state.
     #[error("recovery: {0}")]
     Replay(String),
+    /// A pipeline setting is unusable.
+    #[error("pipeline configuration: {0}")]
+    Settings(String),
     /// A stage stopped because another one failed.
     #[error("stopped because another stage failed")]
     Stopped,

@@ -243,9 +243,13 @@ fn tiny_rings_and_a_slow_sink_lose_nothing_on_either_ring() {
             let (a, b) = (&pair[0], &pair[1]);
             assert!((b.seq, b.idx) == (a.seq, a.idx + 1) || (b.seq == a.seq + 1 && b.idx == 0));
         }
-        assert!(
-            report.snapshots.written >= 5,
-            "{ring:?}: snapshots every 1,000"
+        // How many periodic snapshots happen depends on how fast the files
+        // are written (a due one waits for the spare); the final one always does.
+        assert!(report.snapshots.written >= 1, "{ring:?}: no snapshot");
+        assert_eq!(report.snapshots.last.map(|(seq, _)| seq), Some(5_000));
+        assert_eq!(
+            report.snapshots.last.map(|(_, hash)| hash),
+            Some(report.state_hash)
         );
     }
 }

@@ -64,8 +64,8 @@ struct Cli {
     wait: Option<WaitMode>,
     /// What stamps command time: wall (production) or sequence (each input's
     /// sequence number, so runs over the same input give identical output).
-    #[arg(long, value_name = "wall|sequence", default_value = "wall")]
-    clock: IngressClock,
+    #[arg(long, value_name = "wall|sequence")]
+    clock: Option<IngressClock>,
     /// Run on a generated multi-symbol order flow, with a fresh journal and
     /// output under the temp dir unless --journal/--output say otherwise,
     /// printing statistics every second. Stop with Ctrl-C.
@@ -92,6 +92,7 @@ struct FileConfig {
     snapshot_every: Option<u64>,
     stats_interval: Option<String>,
     wait: Option<String>,
+    clock: Option<String>,
     /// Matching rules, as `EngineConfig` reads them.
     engine: Option<toml::Table>,
 }
@@ -145,7 +146,6 @@ fn clear_demo_dir() -> Result<PathBuf> {
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
-    let clock = cli.clock;
     let file: FileConfig = match &cli.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -252,6 +252,13 @@ fn settings(cli: Cli) -> Result<Settings> {
             Some(parse_duration(&text).map_err(|e| anyhow::anyhow!("stats_interval: {e}"))?)
         }
         (None, None) => demo.as_ref().map(|_| Duration::from_secs(1)),
+    };
+    let clock = match (cli.clock, file.clock) {
+        (Some(c), _) => c,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("clock: {e}"))?,
+        (None, None) => IngressClock::Wall,
     };
     let snapshot_every = cli
         .snapshot_every

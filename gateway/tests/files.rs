@@ -205,3 +205,61 @@ fn demo_feed_runs_and_matches_the_reference_model() {
     assert_eq!(read_outputs(&output), expected);
     assert!(expected["trades.jsonl"].len() > 500, "the demo flow trades");
 }
+
+#[test]
+fn a_config_file_sets_everything_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("orders.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"action":"ADD","symbol":"AAA","order_id":"a","user_id":"u","is_buy":true,"price":10,"quantity":1}"#,
+            "\n",
+            r#"{"action":"ADD","symbol":"BBB","order_id":"b","user_id":"u","is_buy":true,"price":10,"quantity":1}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("engine.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "journal = {:?}\ninput = \"file:{}\"\noutput = \"file:{}\"\nexit_at_end = true\nclock = \"sequence\"\nwait = \"yield\"\n\n[engine]\nmax_symbols = 1\n",
+            dir.path().join("j").display(),
+            input.display(),
+            dir.path().join("ignored").display(),
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("o");
+    let run = Process::new(ENGINE)
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--output", &format!("file:{}", out_dir.display())])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        !dir.path().join("ignored").exists(),
+        "the flag overrides the file"
+    );
+    let status = &read_outputs(&out_dir)["order_status.jsonl"];
+    assert!(status[0].contains("ACCEPTED"));
+    assert!(
+        status[1].contains("UNKNOWN_SYMBOL"),
+        "max_symbols = 1 from [engine]: {}",
+        status[1]
+    );
+
+    std::fs::write(&config, "journal = \"j\"\nsnapshot_evry = 5\n").unwrap();
+    let bad = Process::new(ENGINE)
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("snapshot_evry"), "{err}");
+}

@@ -257,6 +257,8 @@ pub(crate) fn apply_input<F: FnMut(Output, bool)>(
 /// into warm pages and the process holds at most two copies of the state.
 pub(crate) struct Snapshotter {
     every: Option<u64>,
+    /// The next multiple of `every`: a compare per input, not a division.
+    next_due: u64,
     spare: Option<Box<Engine>>,
     requests: Sender<SnapshotRequest>,
     returned: Receiver<Box<Engine>>,
@@ -275,8 +277,10 @@ impl Snapshotter {
         // Made before the first input, so even the first snapshot copies
         // into an engine that exists.
         let spare = Some(Box::new(engine.clone()));
+        let next_due = every.map_or(u64::MAX, |every| (last / every + 1) * every);
         Snapshotter {
             every,
+            next_due,
             spare,
             requests,
             returned,
@@ -288,8 +292,10 @@ impl Snapshotter {
     /// Called after each input: snapshots if one is due and the spare is home.
     #[inline]
     pub fn after(&mut self, engine: &Engine, seq: u64, positions: &SourcePositions) {
-        if self.every.is_some_and(|every| seq.is_multiple_of(every)) {
+        if seq >= self.next_due {
             self.due = true;
+            let every = self.every.unwrap_or(u64::MAX);
+            self.next_due = (seq / every).saturating_add(1).saturating_mul(every);
         }
         if !self.due {
             return;

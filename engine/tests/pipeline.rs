@@ -107,7 +107,8 @@ impl OutputSink for Collector {
 /// A busy multi-user stream on one symbol: adds that cross, cancels and
 /// replaces of earlier orders.
 fn stream(n: usize) -> Vec<Command> {
-    let mut rng = oorandom_like(17);
+    let mut random = oorandom::Rand64::new(17);
+    let mut rng = move || random.rand_u64();
     (0..n)
         .map(|i| {
             let u = user(&format!("u{}", rng() % 7));
@@ -141,17 +142,6 @@ fn stream(n: usize) -> Vec<Command> {
             }
         })
         .collect()
-}
-
-/// A tiny xorshift, so this test needs no extra dependency.
-fn oorandom_like(seed: u64) -> impl FnMut() -> u64 {
-    let mut state = seed;
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
 }
 
 fn pipeline_config(

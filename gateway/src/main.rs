@@ -112,6 +112,23 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// The flag's value if given, else the config file's text parsed, else
+/// `None`: flags override the file.
+fn flag_or_file<T>(
+    flag: Option<T>,
+    text: Option<String>,
+    key: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>> {
+    match (flag, text) {
+        (Some(value), _) => Ok(Some(value)),
+        (None, Some(text)) => parse(&text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{key} in the config file: {e}")),
+        (None, None) => Ok(None),
+    }
+}
+
 fn strip<'a>(spec: &'a str, what: &str) -> Result<&'a str> {
     match spec.split_once(':') {
         Some(("file", path)) if !path.is_empty() => Ok(path),
@@ -174,16 +191,14 @@ fn settings(cli: Cli) -> Result<Settings> {
         .context(
             "no journal directory: pass --journal DIR (or set journal = \"DIR\" in the config file)",
         )?;
-    let durability = match (cli.durability, file.durability) {
-        (Some(d), _) => d,
-        (None, Some(text)) => text
-            .parse()
-            .map_err(|e| anyhow::anyhow!("durability: {e}"))?,
+    let durability = flag_or_file(cli.durability, file.durability, "durability", str::parse)?
         // The demo shows the pipeline's own latency; `batch` adds the
         // disk's data-sync time to every output.
-        (None, None) if cli.demo => Durability::None,
-        (None, None) => Durability::Batch,
-    };
+        .unwrap_or(if cli.demo {
+            Durability::None
+        } else {
+            Durability::Batch
+        });
     let input = match &demo {
         Some(_) => InputSpec::Demo {
             rate: cli.demo_rate,
@@ -210,13 +225,8 @@ fn settings(cli: Cli) -> Result<Settings> {
         );
     }
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
-    let cores = match (cli.cores, file.cores) {
-        (Some(plan), _) => plan,
-        (None, Some(text)) => text
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("cores: {e}"))?,
-        (None, None) => CorePlan::for_host(available),
-    };
+    let cores = flag_or_file(cli.cores, file.cores, "cores", str::parse)?
+        .unwrap_or_else(|| CorePlan::for_host(available));
     for (thread, core) in cores.entries() {
         if let Some(core) = core
             && core >= available
@@ -227,14 +237,7 @@ fn settings(cli: Cli) -> Result<Settings> {
             );
         }
     }
-    let asked_wait = match (cli.wait, file.wait) {
-        (Some(w), _) => Some(w),
-        (None, Some(text)) => Some(
-            text.parse()
-                .map_err(|e: String| anyhow::anyhow!("wait: {e}"))?,
-        ),
-        (None, None) => None,
-    };
+    let asked_wait = flag_or_file(cli.wait, file.wait, "wait", str::parse)?;
     let (wait, why) = cores.choose_wait(asked_wait, available);
     let isolated = isolated_cpus();
     let (table, warnings) = cores.describe(&isolated);
@@ -246,20 +249,15 @@ fn settings(cli: Cli) -> Result<Settings> {
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let stats_interval = match (cli.stats_interval, file.stats_interval) {
-        (Some(d), _) => Some(d),
-        (None, Some(text)) => {
-            Some(parse_duration(&text).map_err(|e| anyhow::anyhow!("stats_interval: {e}"))?)
-        }
-        (None, None) => demo.as_ref().map(|_| Duration::from_secs(1)),
-    };
-    let clock = match (cli.clock, file.clock) {
-        (Some(c), _) => c,
-        (None, Some(text)) => text
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("clock: {e}"))?,
-        (None, None) => IngressClock::Wall,
-    };
+    let stats_interval = flag_or_file(
+        cli.stats_interval,
+        file.stats_interval,
+        "stats_interval",
+        parse_duration,
+    )?
+    .or_else(|| demo.as_ref().map(|_| Duration::from_secs(1)));
+    let clock =
+        flag_or_file(cli.clock, file.clock, "clock", str::parse)?.unwrap_or(IngressClock::Wall);
     let snapshot_every = cli
         .snapshot_every
         .or(file.snapshot_every)

@@ -1,17 +1,13 @@
 //! A demo order flow: several symbols, many users, a drifting mid price per
 //! symbol, and the usual mix of passive and aggressive orders, cancels and
-//! replaces, paced at a fixed rate.
+//! replaces.
 //!
-//! It feeds `engine --demo`, so the server can be watched working without
-//! any input of one's own. It is seeded and deterministic, and it decodes
-//! nothing: it makes commands directly. It does not try to know which of its
+//! It feeds `engine --demo` through the Kafka feeder, so the server can be
+//! watched working without any input of one's own. It is seeded and
+//! deterministic, and paces nothing: the feeder decides when to send. It does not try to know which of its
 //! orders are still live, so some cancels are refused, as in real flow.
 
-use std::time::Instant;
-
-use engine::pipeline::{
-    BoxError, Input, InputSource, SourceItem, SourcePoll, SourcePosition, SourcePositions,
-};
+use engine::pipeline::BoxError;
 use engine::{Command, OrderId, OrderSpec, ReplaceSpec, Side, Symbol, TimeInForce, UserId};
 
 const SYMBOLS: [&str; 8] = [
@@ -19,22 +15,18 @@ const SYMBOLS: [&str; 8] = [
 ];
 const USERS: u64 = 200;
 
-/// Generates the demo flow at `rate` orders per second.
+/// Generates the demo flow.
 pub struct DemoFeed {
     rng: oorandom::Rand64,
     symbols: Vec<Symbol>,
     mids: Vec<u64>,
     recent: Vec<(usize, u64, u64)>, // symbol, user, order number
     next_order: u64,
-    sent: u64,
-    limit: Option<u64>,
-    rate: u64,
-    started: Instant,
 }
 
 impl DemoFeed {
-    /// A feed of `limit` orders (or endless) at `rate` per second.
-    pub fn new(rate: u64, limit: Option<u64>, seed: u64) -> Result<DemoFeed, BoxError> {
+    /// A feed seeded with `seed`; the same seed gives the same flow.
+    pub fn new(seed: u64) -> Result<DemoFeed, BoxError> {
         let symbols = SYMBOLS
             .iter()
             .map(|s| Symbol::new(s))
@@ -47,10 +39,6 @@ impl DemoFeed {
             symbols,
             recent: Vec::with_capacity(4096),
             next_order: 0,
-            sent: 0,
-            limit,
-            rate: rate.max(1),
-            started: Instant::now(),
         })
     }
 
@@ -146,38 +134,4 @@ fn user_id(n: u64) -> Result<UserId, BoxError> {
 
 fn order_id(n: u64) -> Result<OrderId, BoxError> {
     Ok(OrderId::new(&format!("demo-{n}"))?)
-}
-
-impl InputSource for DemoFeed {
-    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
-        // A restarted demo continues numbering after what was journaled.
-        let done = journaled.last_offset(0).unwrap_or(0).max(0) as u64;
-        for _ in 0..done {
-            self.next_command()?;
-        }
-        self.sent = done;
-        self.started = Instant::now();
-        Ok(())
-    }
-
-    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
-        if self.limit.is_some_and(|limit| self.sent >= limit) {
-            return Ok(SourcePoll::Ended);
-        }
-        let due = self.started.elapsed().as_secs_f64() * self.rate as f64;
-        if (self.sent as f64) >= due {
-            std::thread::sleep(std::time::Duration::from_micros(50));
-            return Ok(SourcePoll::Idle);
-        }
-        self.sent += 1;
-        let command = self.next_command()?;
-        Ok(SourcePoll::Item(SourceItem {
-            position: SourcePosition {
-                partition: 0,
-                offset: self.sent as i64,
-            },
-            origin_ns: None,
-            input: Input::Command(command),
-        }))
-    }
 }

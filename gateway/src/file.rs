@@ -8,7 +8,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use engine::pipeline::{
     SourcePositions, Topic,
 };
 
+use crate::delivered::DeliveredMark;
 use crate::wire::{MAX_MESSAGE_BYTES, decode_order, encode_message};
 
 /// Reads `orders` messages from a JSON-lines file.
@@ -134,7 +134,7 @@ pub const DELIVERED_FILE: &str = "delivered.seq";
 pub struct FileSink {
     dir: PathBuf,
     writers: Vec<(Topic, BufWriter<File>)>,
-    delivered: File,
+    delivered: DeliveredMark,
     scratch: Vec<u8>,
 }
 
@@ -155,12 +155,7 @@ impl FileSink {
             cut_partial_line(&mut file, &path)?;
             writers.push((topic, BufWriter::with_capacity(1 << 16, file)));
         }
-        let delivered = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(dir.join(DELIVERED_FILE))?;
+        let delivered = DeliveredMark::open(&dir.join(DELIVERED_FILE))?;
         Ok(FileSink {
             dir,
             writers,
@@ -203,11 +198,7 @@ fn cut_partial_line(file: &mut File, path: &Path) -> std::io::Result<()> {
 
 impl OutputSink for FileSink {
     fn delivered_through(&mut self) -> Result<u64, BoxError> {
-        let mut text = String::new();
-        self.delivered.read_to_string(&mut text)?;
-        // Unreadable means re-send everything: duplicates are allowed,
-        // gaps are not.
-        Ok(text.trim().parse().unwrap_or(0))
+        Ok(self.delivered.get())
     }
 
     fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
@@ -226,9 +217,7 @@ impl OutputSink for FileSink {
     }
 
     fn mark_delivered(&mut self, seq: u64) -> Result<(), BoxError> {
-        // Fixed width, so each write replaces the whole value in place.
-        let text = format!("{seq:020}\n");
-        self.delivered.write_all_at(text.as_bytes(), 0)?;
+        self.delivered.store(seq)?;
         Ok(())
     }
 
@@ -237,7 +226,7 @@ impl OutputSink for FileSink {
             writer.flush()?;
             writer.get_ref().sync_data()?;
         }
-        self.delivered.sync_data()?;
+        self.delivered.sync()?;
         tracing::debug!(dir = %self.dir.display(), "output files closed");
         Ok(())
     }

@@ -2,12 +2,15 @@
 //! (DESIGN.md §3, §4).
 //!
 //! [`wire`] turns `orders` JSON into journaled inputs and output messages
-//! into topic JSON; [`file`](mod@file) reads and writes JSON-lines files with the same
-//! content the Kafka topics carry; [`demo`] generates an order flow for
-//! `engine --demo`. The binary wires them into
-//! `engine::pipeline::run`. Kafka ingress and egress belong here too and
-//! arrive with the gateway issue. Nothing in this crate matches orders.
+//! into topic JSON; [`kafka`] consumes and produces them with rdkafka and
+//! runs the embedded broker; [`file`](mod@file) reads and writes JSON-lines
+//! files with the same content the Kafka topics carry; [`demo`] generates
+//! an order flow for `engine --demo`; [`delivered`] records how far output
+//! is delivered. The binary wires them into `engine::pipeline::run`.
+//! Nothing in this crate matches orders.
 
+pub mod delivered;
 pub mod demo;
 pub mod file;
+pub mod kafka;
 pub mod wire;

@@ -1,9 +1,10 @@
 //! The `engine` server: recover from the journal, then run the pipeline from
 //! an input to an output until the input ends or a signal arrives.
 //!
-//! This file only turns flags and a TOML file into a `PipelineConfig`,
-//! prints the start-up table and the final figures, and maps errors to exit
-//! codes. It holds no engine logic.
+//! This file only turns flags and a TOML file into a `PipelineConfig` and
+//! Kafka clients, starts the embedded broker when no brokers are
+//! configured, prints the start-up table and the final figures, and maps
+//! errors to exit codes. It holds no engine logic.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,8 +18,8 @@ use engine::pipeline::{
     CorePlan, IngressClock, PipelineConfig, RingKind, RunReport, WaitMode, human_ns, isolated_cpus,
     run,
 };
-use gateway::demo::DemoFeed;
 use gateway::file::{FileSink, FileSource};
+use gateway::kafka::{EmbeddedBroker, EndPolicy, Feeder, KafkaConfig, KafkaSink, KafkaSource};
 use journal::{Durability, JournalOptions};
 use serde::Deserialize;
 
@@ -39,14 +40,23 @@ struct Cli {
     /// How durable a journaled input must be before its outputs leave.
     #[arg(long, value_name = "none|batch|sync")]
     durability: Option<Durability>,
-    /// Where orders come from: file:PATH (JSON lines).
-    #[arg(long, value_name = "file:PATH")]
+    /// Where orders come from: kafka (the default) or file:PATH (JSON lines).
+    #[arg(long, value_name = "kafka|file:PATH")]
     input: Option<String>,
-    /// Where results go: file:DIR (one JSON-lines file per topic).
-    #[arg(long, value_name = "file:DIR")]
+    /// Where results go: kafka (the default) or file:DIR (one JSON-lines
+    /// file per topic).
+    #[arg(long, value_name = "kafka|file:DIR")]
     output: Option<String>,
-    /// Drain, snapshot and exit 0 when the input is exhausted, instead of
-    /// waiting for more lines.
+    /// Kafka bootstrap servers. Without them (here or in the config file)
+    /// the engine starts an embedded in-memory broker and prints its address.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    brokers: Option<String>,
+    /// A librdkafka property for every Kafka client, e.g.
+    /// -X statistics.interval.ms=1000; overrides the config file.
+    #[arg(short = 'X', long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    kafka_properties: Vec<(String, String)>,
+    /// Drain, snapshot and exit 0 when the input is exhausted (for Kafka:
+    /// consumed to the end of every partition), instead of waiting for more.
     #[arg(long)]
     exit_at_end: bool,
     /// Cores per thread, e.g. ingress=1,journal=2,matcher=3,egress=4.
@@ -66,9 +76,10 @@ struct Cli {
     /// sequence number, so runs over the same input give identical output).
     #[arg(long, value_name = "wall|sequence")]
     clock: Option<IngressClock>,
-    /// Run on a generated multi-symbol order flow, with a fresh journal and
-    /// output under the temp dir unless --journal/--output say otherwise,
-    /// printing statistics every second. Stop with Ctrl-C.
+    /// Run on a generated multi-symbol order flow that a feeder thread
+    /// produces into the `orders` topic, with a fresh journal under the temp
+    /// dir unless --journal says otherwise, printing statistics every
+    /// second. Stop with Ctrl-C.
     #[arg(long, conflicts_with = "input")]
     demo: bool,
     /// Demo orders per second.
@@ -93,8 +104,19 @@ struct FileConfig {
     stats_interval: Option<String>,
     wait: Option<String>,
     clock: Option<String>,
+    /// Kafka topics, partitions, batch size and client properties.
+    kafka: Option<KafkaConfig>,
     /// Matching rules, as `EngineConfig` reads them.
     engine: Option<toml::Table>,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "{text:?} is not KEY=VALUE, e.g. -X statistics.interval.ms=1000"
+        )),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -129,17 +151,18 @@ fn flag_or_file<T>(
     }
 }
 
-fn strip<'a>(spec: &'a str, what: &str) -> Result<&'a str> {
+/// `kafka` or `file:PATH`: `None` for Kafka, else the path.
+fn parse_endpoint(spec: &str, what: &str) -> Result<Option<PathBuf>> {
     match spec.split_once(':') {
-        Some(("file", path)) if !path.is_empty() => Ok(path),
-        _ => bail!(
-            "--{what} {spec:?} is not supported; use file:PATH (Kafka {what} arrives with the gateway)"
-        ),
+        None if spec == "kafka" => Ok(None),
+        Some(("file", path)) if !path.is_empty() => Ok(Some(PathBuf::from(path))),
+        _ => bail!("--{what} {spec:?} is not supported; use kafka or file:PATH"),
     }
 }
 
 /// Where inputs come from.
 enum InputSpec {
+    Kafka,
     File(PathBuf),
     Demo { rate: u64, orders: Option<u64> },
 }
@@ -147,7 +170,10 @@ enum InputSpec {
 struct Settings {
     pipeline: PipelineConfig,
     input: InputSpec,
-    output: PathBuf,
+    /// `None` for Kafka.
+    output: Option<PathBuf>,
+    kafka: KafkaConfig,
+    kafka_properties: Vec<(String, String)>,
     exit_at_end: bool,
 }
 
@@ -176,18 +202,22 @@ fn settings(cli: Cli) -> Result<Settings> {
             .context("the [engine] table of the config file")?,
         None => EngineConfig::default(),
     };
-    let uses_demo_dir = cli.demo
-        && (cli.journal.is_none() && file.journal.is_none()
-            || cli.output.is_none() && file.output.is_none());
-    let demo = match (cli.demo, uses_demo_dir) {
-        (false, _) => None,
+    let mut kafka = file.kafka.unwrap_or_default();
+    if let Some(brokers) = cli.brokers {
+        kafka.brokers = Some(brokers);
+    }
+    kafka
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e} (in the config file's [kafka] table)"))?;
+    let uses_demo_dir = cli.demo && cli.journal.is_none() && file.journal.is_none();
+    let demo_dir = match (cli.demo, uses_demo_dir) {
         (true, true) => Some(clear_demo_dir()?),
-        (true, false) => Some(std::env::temp_dir().join("engine-demo")),
+        _ => None,
     };
     let journal_dir = cli
         .journal
         .or(file.journal)
-        .or_else(|| demo.as_ref().map(|d| d.join("journal")))
+        .or_else(|| demo_dir.as_ref().map(|d| d.join("journal")))
         .context(
             "no journal directory: pass --journal DIR (or set journal = \"DIR\" in the config file)",
         )?;
@@ -199,29 +229,30 @@ fn settings(cli: Cli) -> Result<Settings> {
         } else {
             Durability::Batch
         });
-    let input = match &demo {
-        Some(_) => InputSpec::Demo {
+    let input = if cli.demo {
+        InputSpec::Demo {
             rate: cli.demo_rate,
             orders: cli.demo_orders,
-        },
-        None => {
-            let spec = cli.input.or(file.input).context(
-                "no input: pass --input file:PATH, or --demo for a generated order flow",
-            )?;
-            InputSpec::File(PathBuf::from(strip(&spec, "input")?))
+        }
+    } else {
+        match cli.input.or(file.input) {
+            None => InputSpec::Kafka,
+            Some(spec) => match parse_endpoint(&spec, "input")? {
+                None => InputSpec::Kafka,
+                Some(path) => InputSpec::File(path),
+            },
         }
     };
-    let output = match (cli.output.or(file.output), &demo) {
-        (Some(spec), _) => PathBuf::from(strip(&spec, "output")?),
-        (None, Some(dir)) => dir.join("out"),
-        (None, None) => bail!("no output: pass --output file:DIR"),
+    let output = match cli.output.or(file.output) {
+        Some(spec) => parse_endpoint(&spec, "output")?,
+        None => None,
     };
-    if demo.is_some() {
+    if cli.demo {
         eprintln!(
-            "demo: journal {} (durability {}), output {}",
+            "demo: journal {} (durability {}), {} orders/s",
             journal_dir.display(),
             durability.as_str(),
-            output.display()
+            cli.demo_rate
         );
     }
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
@@ -255,7 +286,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         "stats_interval",
         parse_duration,
     )?
-    .or_else(|| demo.as_ref().map(|_| Duration::from_secs(1)));
+    .or_else(|| cli.demo.then_some(Duration::from_secs(1)));
     let clock =
         flag_or_file(cli.clock, file.clock, "clock", str::parse)?.unwrap_or(IngressClock::Wall);
     let snapshot_every = cli
@@ -270,15 +301,18 @@ fn settings(cli: Cli) -> Result<Settings> {
     pipeline.snapshot_every = (snapshot_every > 0).then_some(snapshot_every);
     pipeline.stats_interval = stats_interval;
     pipeline.clock = clock;
+    pipeline.batch_size = kafka.batch_size;
     Ok(Settings {
         pipeline,
         input,
         output,
+        kafka,
+        kafka_properties: cli.kafka_properties,
         exit_at_end: cli.exit_at_end || file.exit_at_end.unwrap_or(false),
     })
 }
 
-fn print_report(report: &RunReport) {
+fn print_report(report: &RunReport, kafka_max_batch: Option<i64>) {
     let r = &report.recovery;
     eprintln!(
         "recovery: snapshot {:?}, {} journal records replayed, outputs of {} re-sent, {} hashes verified, \
@@ -336,6 +370,9 @@ fn print_report(report: &RunReport) {
             "resent": r.resent,
             "recovery_ms": r.took.as_secs_f64() * 1e3,
             "snapshot_stall_max_ns": s.max_stall.as_nanos() as u64,
+            "messages": report.messages,
+            "trades": report.trades,
+            "kafka_max_batch": kafka_max_batch.filter(|n| *n >= 0),
         })
     );
 }
@@ -355,30 +392,118 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The name of the Kafka sink's delivered mark, in the journal directory.
+const KAFKA_DELIVERED_FILE: &str = "kafka-delivered.seq";
+
 fn serve(cli: Cli) -> Result<()> {
     let settings = settings(cli)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while draining exits at once; the journal is
+        // crash-safe, and the next start recovers.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .context("installing signal handlers")?;
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let sink = FileSink::open(&settings.output).with_context(|| {
-        format!(
-            "cannot open the output directory {}",
-            settings.output.display()
-        )
+    let uses_kafka =
+        settings.output.is_none() || !matches!(settings.input, InputSpec::File(_));
+    // Kept alive until the run ends: dropping it stops the broker.
+    let mut embedded = None;
+    let bootstrap = match (&settings.kafka.brokers, uses_kafka) {
+        (_, false) => String::new(),
+        (Some(brokers), true) => brokers.clone(),
+        (None, true) => {
+            let broker = EmbeddedBroker::start(
+                &settings.kafka.topics,
+                settings.kafka.embedded_partitions,
+            )
+            .context("cannot start the embedded Kafka broker")?;
+            let bootstrap = broker.bootstrap();
+            println!("kafka bootstrap: {bootstrap}");
+            use std::io::Write as _;
+            std::io::stdout().flush().context("writing to stdout")?;
+            embedded = Some(broker);
+            bootstrap
+        }
+    };
+    let kafka = &settings.kafka;
+    let extra = &settings.kafka_properties;
+    let journal_dir = &settings.pipeline.journal_dir;
+    std::fs::create_dir_all(journal_dir).with_context(|| {
+        format!("cannot create the journal directory {}", journal_dir.display())
     })?;
+    let mut probe = None;
+    let report = match &settings.output {
+        Some(dir) => {
+            let sink = FileSink::open(dir).with_context(|| {
+                format!("cannot open the output directory {}", dir.display())
+            })?;
+            run_from(&settings, &bootstrap, sink, &stop)?
+        }
+        None => {
+            let sink = KafkaSink::new(
+                kafka,
+                &bootstrap,
+                extra,
+                &journal_dir.join(KAFKA_DELIVERED_FILE),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot create the Kafka producer: {e}"))?;
+            probe = Some(sink.probe());
+            run_from(&settings, &bootstrap, sink, &stop)?
+        }
+    };
+    let max_batch = probe.map(|p| p.max_batch.load(std::sync::atomic::Ordering::Relaxed));
+    print_report(&report, max_batch);
+    drop(embedded);
+    Ok(())
+}
+
+/// Runs the pipeline from the configured input into `sink`.
+fn run_from(
+    settings: &Settings,
+    bootstrap: &str,
+    sink: impl engine::pipeline::OutputSink,
+    stop: &Arc<AtomicBool>,
+) -> Result<RunReport> {
+    let kafka = &settings.kafka;
+    let extra = &settings.kafka_properties;
+    let caught_up = |ready: Arc<AtomicBool>| {
+        if settings.exit_at_end {
+            EndPolicy::CaughtUp { ready }
+        } else {
+            EndPolicy::Never
+        }
+    };
     let report = match &settings.input {
         InputSpec::File(path) => {
             let source = FileSource::open(path, !settings.exit_at_end)
                 .with_context(|| format!("cannot open the input {}", path.display()))?;
-            run(&settings.pipeline, source, sink, &stop)?
+            run(&settings.pipeline, source, sink, stop)?
+        }
+        InputSpec::Kafka => {
+            let source = KafkaSource::new(
+                kafka,
+                bootstrap,
+                extra,
+                caught_up(Arc::new(AtomicBool::new(true))),
+            )
+            .context("cannot create the Kafka consumer")?;
+            run(&settings.pipeline, source, sink, stop)?
         }
         InputSpec::Demo { rate, orders } => {
-            let source = DemoFeed::new(*rate, *orders, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
-            run(&settings.pipeline, source, sink, &stop)?
+            let feeder = Feeder::start(kafka, bootstrap, extra, *rate, *orders, Arc::clone(stop))
+                .map_err(|e| anyhow::anyhow!("cannot start the demo feeder: {e}"))?;
+            let source = KafkaSource::new(kafka, bootstrap, extra, caught_up(feeder.finished()))
+                .context("cannot create the Kafka consumer")?;
+            let report = run(&settings.pipeline, source, sink, stop);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let sent = feeder
+                .join()
+                .map_err(|e| anyhow::anyhow!("demo feeder: {e}"))?;
+            eprintln!("demo: the feeder produced {sent} orders");
+            report?
         }
     };
-    print_report(&report);
-    Ok(())
+    Ok(report)
 }

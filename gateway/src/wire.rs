@@ -404,6 +404,29 @@ pub fn encode_message(message: &Message, out: &mut Vec<u8>) {
     }
 }
 
+/// The symbol a message is about: its Kafka key, so one symbol's messages
+/// stay in one partition and in order. `None` for a rejection of a message
+/// that held no valid symbol.
+pub fn message_symbol(message: &Message) -> Option<&str> {
+    match &message.body {
+        MessageBody::Trade(t) | MessageBody::Fill(t, _) => Some(t.symbol.as_str()),
+        MessageBody::Depth(d) => Some(d.symbol.as_str()),
+        MessageBody::Undecodable(m) => m.symbol.as_ref().map(Symbol::as_str),
+        MessageBody::Status(event) => match event {
+            Event::Accepted { order, .. }
+            | Event::Rejected { order, .. }
+            | Event::Cancelled { order, .. }
+            | Event::CancelRejected { order, .. }
+            | Event::Replaced { order, .. }
+            | Event::ReplaceRejected { order, .. }
+            | Event::Expired { order, .. }
+            | Event::Triggered { order, .. } => Some(order.symbol.as_str()),
+            Event::Trade(t) => Some(t.symbol.as_str()),
+            Event::Depth(d) => Some(d.symbol.as_str()),
+        },
+    }
+}
+
 fn encode_fill(seq: u64, idx: u32, t: &Trade, party: FillParty, out: &mut Vec<u8>) {
     #[derive(Serialize)]
     struct FillOut<'a> {

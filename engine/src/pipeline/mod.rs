@@ -187,6 +187,8 @@ pub struct RunReport {
     pub inputs: u64,
     /// Messages delivered in this run, re-sent ones included.
     pub messages: u64,
+    /// `trades` messages among them.
+    pub trades: u64,
     /// The last sequence applied (recovered or new).
     pub last_sequence: u64,
     /// The final state hash.
@@ -440,6 +442,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let (last_seq, engine) = matcher?;
     let snapshots = snapshots??;
     let latencies = latencies?;
+    let trades = emitter.trades;
     let messages = emitter.close().map_err(PipelineError::Sink)?;
     writer.close()?;
     let state_hash = snapshots
@@ -450,6 +453,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
         recovery: stats,
         inputs: counters.matched.load(Ordering::Relaxed),
         messages,
+        trades,
         last_sequence: last_seq,
         state_hash,
         latencies: StageLatencies::of(&latencies),

@@ -106,13 +106,23 @@ pub trait OutputSink: Send {
     /// delivered, or 0. Recovery re-sends everything after it.
     fn delivered_through(&mut self) -> Result<u64, BoxError>;
 
-    /// Delivers one batch of at most the configured batch size. When it
-    /// returns `Ok` the messages are out of the process.
+    /// Delivers one batch of at most the configured batch size. A
+    /// synchronous sink has the messages out of the process when it
+    /// returns `Ok`; an asynchronous one (Kafka) has them queued and
+    /// confirms them later, in `poll`.
     fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError>;
 
-    /// Records that every message of every input up to `seq` is delivered,
-    /// so a restart need not re-send them. Called after `send_batch`.
+    /// Says that every message of every input up to `seq` has been through
+    /// `send_batch`. A synchronous sink records `seq` as delivered, so a
+    /// restart need not re-send it; an asynchronous one records it only
+    /// once the messages are confirmed.
     fn mark_delivered(&mut self, seq: u64) -> Result<(), BoxError>;
+
+    /// Called while egress has nothing to send, so a sink that delivers
+    /// asynchronously can reap acknowledgements. Must not block for long.
+    fn poll(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
 
     /// Flushes anything buffered; called once at shutdown.
     fn close(&mut self) -> Result<(), BoxError>;
@@ -162,6 +172,8 @@ pub(crate) struct Emitter<K> {
     delivered_through: u64,
     /// Messages delivered so far.
     pub sent: u64,
+    /// `trades` messages among them.
+    pub trades: u64,
 }
 
 impl<K: OutputSink> Emitter<K> {
@@ -175,6 +187,7 @@ impl<K: OutputSink> Emitter<K> {
             pending_through: delivered_through,
             delivered_through,
             sent: 0,
+            trades: 0,
         }
     }
 
@@ -245,12 +258,22 @@ impl<K: OutputSink> Emitter<K> {
         self.sink.send_batch(&self.batch)?;
         on_sent(&self.batch);
         self.sent += self.batch.len() as u64;
+        self.trades += self
+            .batch
+            .iter()
+            .filter(|m| matches!(m.body, MessageBody::Trade(_)))
+            .count() as u64;
         self.batch.clear();
         if self.pending_through > self.delivered_through {
             self.delivered_through = self.pending_through;
             self.sink.mark_delivered(self.delivered_through)?;
         }
         Ok(())
+    }
+
+    /// Lets the sink reap acknowledgements while there is nothing to send.
+    pub fn poll(&mut self) -> Result<(), BoxError> {
+        self.sink.poll()
     }
 
     /// Flushes and closes the sink; returns how many messages were sent.

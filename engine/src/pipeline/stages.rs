@@ -441,7 +441,10 @@ pub(crate) fn egress<K: OutputSink>(
                 }
                 // Everything already batched is journaled: send it rather
                 // than hold it while the journal catches up.
-                if let Err(err) = emitter.flush(&mut |b| record_sent(recorder, b)) {
+                if let Err(err) = emitter
+                    .flush(&mut |b| record_sent(recorder, b))
+                    .and_then(|()| emitter.poll())
+                {
                     error = Some(PipelineError::Sink(err));
                     return;
                 }
@@ -458,6 +461,7 @@ pub(crate) fn egress<K: OutputSink>(
             error = Some(PipelineError::Sink(err));
         }
         counters.outputs_consumed.store(consumed, Ordering::Relaxed);
+        counters.trades.store(emitter.trades, Ordering::Relaxed);
         recorder.publish(false);
         if let Some(err) = error {
             control.fail();
@@ -469,7 +473,13 @@ pub(crate) fn egress<K: OutputSink>(
         }
         match drained {
             Drained::Some => {}
-            Drained::Empty => control.wait.idle(),
+            Drained::Empty => {
+                if let Err(err) = emitter.poll() {
+                    control.fail();
+                    return Err(PipelineError::Sink(err));
+                }
+                control.wait.idle();
+            }
             Drained::Closed => break,
         }
     }

@@ -30,6 +30,8 @@ pub(crate) struct Counters {
     pub matched: CachePadded<AtomicU64>,
     pub outputs_published: CachePadded<AtomicU64>,
     pub outputs_consumed: CachePadded<AtomicU64>,
+    /// `trades` messages delivered.
+    pub trades: CachePadded<AtomicU64>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -165,6 +167,7 @@ pub(crate) fn run_stats_thread(
 ) -> Latencies {
     let mut total = Latencies::new();
     let mut last_matched = counters.matched.load(Ordering::Relaxed);
+    let mut last_trades = counters.trades.load(Ordering::Relaxed);
     let mut last_at = Instant::now();
     let tick = Duration::from_millis(20);
     while !done.load(Ordering::Acquire) {
@@ -178,6 +181,9 @@ pub(crate) fn run_stats_thread(
         let matched = counters.matched.load(Ordering::Relaxed);
         let ops = (matched - last_matched) as f64 / elapsed;
         last_matched = matched;
+        let trades = counters.trades.load(Ordering::Relaxed);
+        let trade_rate = (trades - last_trades) as f64 / elapsed;
+        last_trades = trades;
         let mut window = Latencies::new();
         if let Ok(mut s) = shared.lock() {
             window.add(&s);
@@ -195,7 +201,7 @@ pub(crate) fn run_stats_thread(
             .load(Ordering::Relaxed)
             .saturating_sub(counters.outputs_consumed.load(Ordering::Relaxed));
         eprintln!(
-            "stats: {ops:.0} ops/s | matched p50 {} p99 {} | egress p50 {} p99 {} | rings in {input}/{} out {output}/{}",
+            "stats: {ops:.0} inputs/s {trade_rate:.0} trades/s | matched p50 {} p99 {} | in->out p50 {} p99 {} | rings in {input}/{} out {output}/{}",
             human_ns(m.p50),
             human_ns(m.p99),
             human_ns(e.p50),

@@ -6,6 +6,8 @@
 #[path = "../../../engine/tests/common/model.rs"]
 pub mod model;
 
+pub mod kafka;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command as Process, Output};
@@ -118,23 +120,55 @@ pub fn scenario(lines: usize, seed: u64) -> String {
     out
 }
 
-/// The outputs a correct engine produces for `input`, per topic file name,
-/// from the reference model, numbered as documented: a trade gives the
-/// trades message, the aggressor's fill, then the resting order's fill.
+/// The outputs a correct engine produces for `input` read as a file, per
+/// topic file name (partition 0, offsets are line numbers).
 pub fn reference(input: &str) -> BTreeMap<String, Vec<String>> {
+    reference_of(input.lines().enumerate().filter_map(|(line_no, line)| {
+        (!line.trim().is_empty()).then(|| {
+            let source = SourcePosition {
+                partition: 0,
+                offset: line_no as i64 + 1,
+            };
+            (source, decode_order(line.as_bytes()))
+        })
+    }))
+}
+
+/// The inputs a journal holds, in sequence order, with their positions.
+pub fn journaled_inputs(journal: &Path) -> Vec<(SourcePosition, Input)> {
+    let reader = journal::Reader::open(journal).unwrap();
+    let mut cursor = reader.read_all().unwrap();
+    let mut inputs = Vec::new();
+    while let Some(record) = cursor.next().unwrap() {
+        let meta = record.meta();
+        let input: Input =
+            rkyv::from_bytes::<Input, rkyv::rancor::Error>(record.payload()).unwrap();
+        assert_eq!(record.sequence(), inputs.len() as u64 + 1);
+        inputs.push((
+            SourcePosition {
+                partition: meta.source_partition,
+                offset: meta.source_offset,
+            },
+            input,
+        ));
+    }
+    inputs
+}
+
+/// The outputs a correct engine produces for these inputs, in this order,
+/// per topic file name, from the reference model, numbered as documented:
+/// a trade gives the trades message, the aggressor's fill, then the
+/// resting order's fill. Commands are stamped with their sequence
+/// (`--clock sequence`).
+pub fn reference_of(
+    inputs: impl IntoIterator<Item = (SourcePosition, Input)>,
+) -> BTreeMap<String, Vec<String>> {
     let mut model = model::Model::new(EngineConfig::default());
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut seq = 0u64;
-    for (line_no, line) in input.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
+    for (source, input) in inputs {
         seq += 1;
-        let source = SourcePosition {
-            partition: 0,
-            offset: line_no as i64 + 1,
-        };
-        let bodies: Vec<MessageBody> = match decode_order(line.as_bytes()) {
+        let bodies: Vec<MessageBody> = match input {
             Input::Malformed(m) => vec![MessageBody::Undecodable(m)],
             Input::Command(mut command) => {
                 command.ts = seq; // --clock sequence

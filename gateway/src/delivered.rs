@@ -1,0 +1,100 @@
+//! The delivered mark: one small file holding the highest input sequence
+//! whose output messages are all delivered, which is where recovery starts
+//! re-sending.
+//!
+//! The value is rewritten in place at a fixed width with one `pwrite`, so a
+//! crash leaves either the old or the new value, never a mix, and storing
+//! it allocates nothing. A stale value only means more re-sent duplicates;
+//! it must never run ahead of what was really delivered, so callers store
+//! a sequence only after its messages are out.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Width of the stored number: `u64::MAX` has 20 digits, plus a newline.
+const WIDTH: usize = 21;
+
+/// An open delivered-mark file.
+pub struct DeliveredMark {
+    file: File,
+    stored: u64,
+}
+
+impl DeliveredMark {
+    /// Opens (creating) the mark at `path` and reads its value; an empty or
+    /// unreadable file reads as 0, which re-sends everything.
+    pub fn open(path: &Path) -> std::io::Result<DeliveredMark> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)?;
+        let stored = text.trim().parse().unwrap_or(0);
+        Ok(DeliveredMark { file, stored })
+    }
+
+    /// The value last stored.
+    pub fn get(&self) -> u64 {
+        self.stored
+    }
+
+    /// Stores `seq` if it is higher than the current value.
+    pub fn store(&mut self, seq: u64) -> std::io::Result<()> {
+        if seq <= self.stored {
+            return Ok(());
+        }
+        let mut text = [b'0'; WIDTH];
+        text[WIDTH - 1] = b'\n';
+        let mut rest = seq;
+        for digit in text[..WIDTH - 1].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        self.file.write_all_at(&text, 0)?;
+        self.stored = seq;
+        Ok(())
+    }
+
+    /// Makes the stored value durable.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+
+    #[test]
+    fn stores_only_forward_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("delivered.seq");
+        let mut mark = DeliveredMark::open(&path).unwrap();
+        assert_eq!(mark.get(), 0);
+        mark.store(42).unwrap();
+        mark.store(7).unwrap();
+        assert_eq!(mark.get(), 42);
+        mark.store(u64::MAX).unwrap();
+        drop(mark);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "18446744073709551615\n"
+        );
+        assert_eq!(DeliveredMark::open(&path).unwrap().get(), u64::MAX);
+    }
+
+    #[test]
+    fn garbage_reads_as_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("delivered.seq");
+        std::fs::write(&path, "not a number").unwrap();
+        assert_eq!(DeliveredMark::open(&path).unwrap().get(), 0);
+    }
+}

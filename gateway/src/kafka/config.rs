@@ -1,0 +1,270 @@
+//! The `[kafka]` table of the engine's TOML file: topics, partitions,
+//! batch size and librdkafka properties, and the client configurations
+//! built from them.
+//!
+//! Defaults here are the engine's opinions (idempotence, no message
+//! timeout, Java-compatible key partitioning); any librdkafka property in
+//! the file overrides them, because operators know their cluster.
+
+use std::collections::BTreeMap;
+
+use engine::pipeline::Topic;
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+/// Topic names.
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topics {
+    /// Where orders arrive.
+    pub orders: String,
+    /// One message per order per execution.
+    pub fills: String,
+    /// One message per execution.
+    pub trades: String,
+    /// Top-of-book changes.
+    pub depth: String,
+    /// Order lifecycle.
+    pub order_status: String,
+}
+
+impl Default for Topics {
+    fn default() -> Topics {
+        Topics {
+            orders: "orders".into(),
+            fills: Topic::Fills.name().into(),
+            trades: Topic::Trades.name().into(),
+            depth: Topic::Depth.name().into(),
+            order_status: Topic::OrderStatus.name().into(),
+        }
+    }
+}
+
+impl Topics {
+    /// The name configured for an output topic.
+    pub fn output(&self, topic: Topic) -> &str {
+        match topic {
+            Topic::Fills => &self.fills,
+            Topic::Trades => &self.trades,
+            Topic::Depth => &self.depth,
+            Topic::OrderStatus => &self.order_status,
+        }
+    }
+
+    /// All five, input first.
+    pub fn all(&self) -> [&str; 5] {
+        [
+            &self.orders,
+            &self.fills,
+            &self.trades,
+            &self.depth,
+            &self.order_status,
+        ]
+    }
+}
+
+/// Where a partition the journal has never seen starts.
+#[derive(Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    /// The oldest message still in the partition: a new engine applies the
+    /// whole topic.
+    #[default]
+    Earliest,
+    /// Only messages produced after the engine starts.
+    Latest,
+}
+
+/// The `[kafka]` table.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`; absent means the embedded mock cluster.
+    pub brokers: Option<String>,
+    /// Topic names.
+    pub topics: Topics,
+    /// A fixed assignment of `orders` partitions; absent means every
+    /// partition of the topic. Ignored with `subscribe`.
+    pub partitions: Option<Vec<i32>>,
+    /// Join the consumer group `group_id` instead of a fixed assignment.
+    pub subscribe: bool,
+    /// The consumer group: used for lag monitoring commits, and for
+    /// assignment when `subscribe` is set.
+    pub group_id: String,
+    /// Where a partition the journal has never seen starts.
+    pub start: StartFrom,
+    /// Messages per egress batch and per Kafka produce batch
+    /// (`batch.num.messages`).
+    pub batch_size: usize,
+    /// Partitions of each topic the embedded broker creates.
+    pub embedded_partitions: i32,
+    /// librdkafka properties for every client (security, SASL, ...).
+    pub properties: BTreeMap<String, toml::Value>,
+    /// librdkafka properties for the consumer only.
+    pub consumer: BTreeMap<String, toml::Value>,
+    /// librdkafka properties for the producers only.
+    pub producer: BTreeMap<String, toml::Value>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> KafkaConfig {
+        KafkaConfig {
+            brokers: None,
+            topics: Topics::default(),
+            partitions: None,
+            subscribe: false,
+            group_id: "matching-engine".into(),
+            start: StartFrom::Earliest,
+            batch_size: 100,
+            embedded_partitions: 4,
+            properties: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which client a configuration is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Consumer,
+    Producer,
+}
+
+impl KafkaConfig {
+    /// Checks values a client would otherwise reject late or obscurely.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=100_000).contains(&self.batch_size) {
+            return Err(format!(
+                "kafka.batch_size = {} is out of range; use 1 to 100000 (default 100)",
+                self.batch_size
+            ));
+        }
+        if self.embedded_partitions < 1 {
+            return Err("kafka.embedded_partitions must be at least 1".into());
+        }
+        if let Some(partitions) = &self.partitions
+            && (partitions.is_empty() || partitions.iter().any(|p| *p < 0))
+        {
+            return Err("kafka.partitions must list partition numbers (0 or more)".into());
+        }
+        for (table, properties) in [
+            ("properties", &self.properties),
+            ("consumer", &self.consumer),
+            ("producer", &self.producer),
+        ] {
+            for (key, value) in properties {
+                property_text(value).map_err(|e| format!("kafka.{table}.{key:?}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The librdkafka configuration for one client: the engine's defaults,
+    /// then `properties`, then the role's own table, then `extra`
+    /// (command-line `-X` settings).
+    pub(crate) fn client_config(
+        &self,
+        bootstrap: &str,
+        role: Role,
+        extra: &[(String, String)],
+    ) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", bootstrap);
+        config.set("client.id", "matching-engine");
+        match role {
+            Role::Consumer => {
+                config
+                    .set("group.id", &self.group_id)
+                    // Offsets come from the journal; commits only show lag.
+                    .set("enable.auto.commit", "true")
+                    .set("auto.offset.reset", "earliest")
+                    // A fetch waits at most this long for data; short, so a
+                    // quiet topic's first order is not held back.
+                    .set("fetch.wait.max.ms", "5");
+            }
+            Role::Producer => {
+                config
+                    .set("enable.idempotence", "true")
+                    // Never expire a message: during an outage they wait in
+                    // the queue and back-pressure reaches the input.
+                    .set("message.timeout.ms", "0")
+                    .set("batch.num.messages", self.batch_size.to_string())
+                    .set("linger.ms", "1")
+                    // The Java client's placement for keyed messages.
+                    .set("partitioner", "murmur2_random");
+            }
+        }
+        let own = match role {
+            Role::Consumer => &self.consumer,
+            Role::Producer => &self.producer,
+        };
+        for (key, value) in self.properties.iter().chain(own) {
+            if let Ok(text) = property_text(value) {
+                config.set(key, text);
+            }
+        }
+        for (key, value) in extra {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// A TOML value as librdkafka's property text.
+fn property_text(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err("must be a string, number or boolean".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+
+    #[test]
+    fn file_properties_override_defaults_and_flags_override_the_file() {
+        let config: KafkaConfig = toml::from_str(
+            r#"
+            brokers = "b1:9092"
+            batch_size = 50
+            [topics]
+            orders = "in"
+            [properties]
+            "security.protocol" = "SASL_SSL"
+            [producer]
+            "linger.ms" = 3
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.topics.orders, "in");
+        assert_eq!(config.topics.fills, "fills");
+        let extra = [("linger.ms".to_string(), "7".to_string())];
+        let producer = config.client_config("b1:9092", Role::Producer, &[]);
+        assert_eq!(producer.get("linger.ms"), Some("3"));
+        assert_eq!(producer.get("batch.num.messages"), Some("50"));
+        assert_eq!(producer.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        let producer = config.client_config("b1:9092", Role::Producer, &extra);
+        assert_eq!(producer.get("linger.ms"), Some("7"));
+        let consumer = config.client_config("b1:9092", Role::Consumer, &[]);
+        assert_eq!(consumer.get("linger.ms"), None);
+        assert_eq!(consumer.get("group.id"), Some("matching-engine"));
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let config: KafkaConfig = toml::from_str("batch_size = 0").unwrap();
+        assert!(config.validate().unwrap_err().contains("1 to 100000"));
+        let config: KafkaConfig = toml::from_str("[producer]\nacks = [1]").unwrap();
+        assert!(config.validate().unwrap_err().contains("kafka.producer"));
+        assert!(toml::from_str::<KafkaConfig>("brokerz = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! Kafka ingress and egress through `rdkafka` (librdkafka), the embedded
+//! mock-cluster broker, and the demo feeder.
+//!
+//! [`KafkaSource`] consumes `orders` and hands decoded inputs, with their
+//! partition and offset, to the pipeline; it resumes from the journal's
+//! positions, never from the consumer group's committed offsets.
+//! [`KafkaSink`] produces output messages keyed by symbol with an
+//! idempotent producer and records which inputs' outputs the brokers have
+//! confirmed. Neither reads engine state; both poll with a zero timeout and
+//! never sleep on the hot path. Errors from librdkafka go to `tracing`,
+//! rate-limited, never to stdout in a loop.
+
+mod config;
+pub mod embedded;
+pub mod feeder;
+mod logging;
+pub mod sink;
+pub mod source;
+
+pub use config::{KafkaConfig, StartFrom, Topics};
+pub use embedded::EmbeddedBroker;
+pub use feeder::Feeder;
+pub use sink::{KafkaSink, SinkProbe};
+pub use source::{EndPolicy, KafkaSource};

@@ -1,0 +1,306 @@
+//! Kafka egress: an idempotent producer that sends each output message to
+//! its topic, keyed by symbol, and confirms inputs as the brokers
+//! acknowledge their messages.
+//!
+//! Delivery is asynchronous. Each message carries its input's sequence as
+//! the delivery opaque; an input is confirmed once every message of it and
+//! of every earlier input is acknowledged. The highest confirmed sequence
+//! is written to the delivered mark, and recovery re-sends exactly the
+//! inputs after it, so downstream sees duplicates (same `(seq, idx)`,
+//! same bytes) but never a gap. Nothing is dropped: with no message
+//! timeout, an outage fills librdkafka's queue, `send_batch` waits for room,
+//! and that back-pressure stops the matcher and then ingress. This file
+//! allocates nothing per message.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::pipeline::{BoxError, Message, OutputSink, Topic};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::statistics::Statistics;
+
+use super::config::{KafkaConfig, Role};
+use super::logging::ClientLog;
+use crate::delivered::DeliveredMark;
+use crate::wire::{encode_message, message_symbol};
+
+/// Inputs that may be produced but unconfirmed at once; a power of two.
+/// Each holds at least one queued message, so librdkafka's own queue limit
+/// (100,000 messages by default) binds first in practice.
+const WINDOW: u64 = 1 << 17;
+/// How often the delivered mark is rewritten while inputs are confirmed.
+const MARK_EVERY: Duration = Duration::from_millis(1);
+/// How long `close` waits for the brokers to confirm what is queued.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+
+/// What the producer's callbacks share with the egress thread. Callbacks
+/// run inside `poll` on that same thread, so the atomics are uncontended.
+pub(crate) struct SinkContext {
+    log: ClientLog,
+    /// Unacknowledged messages per input, indexed by `seq % WINDOW`.
+    outstanding: Box<[AtomicU32]>,
+    failed: AtomicBool,
+    failure: Mutex<Option<String>>,
+    probe: SinkProbe,
+}
+
+impl ClientContext for SinkContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(&error, reason);
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        for topic in statistics.topics.values() {
+            self.probe
+                .max_batch
+                .fetch_max(topic.batchcnt.max, Ordering::Relaxed);
+        }
+    }
+}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        match result {
+            Ok(_) => {
+                self.outstanding[seq % WINDOW as usize].fetch_sub(1, Ordering::Relaxed);
+            }
+            Err((err, _)) => {
+                // Retries are librdkafka's job (idempotence, no timeout), so
+                // an error here is final: stop rather than skip the message.
+                if let Ok(mut failure) = self.failure.lock()
+                    && failure.is_none()
+                {
+                    *failure = Some(format!(
+                        "kafka refused an output message of input {seq}: {err}"
+                    ));
+                }
+                self.failed.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Figures the sink reports while the pipeline owns it.
+#[derive(Clone, Debug, Default)]
+pub struct SinkProbe {
+    /// The largest produce batch librdkafka's statistics reported, in
+    /// messages; -1 until statistics arrive (set `statistics.interval.ms`).
+    pub max_batch: Arc<AtomicI64>,
+}
+
+/// Produces output messages to Kafka.
+pub struct KafkaSink {
+    producer: BaseProducer<SinkContext>,
+    /// Output topic names, in `Topic::ALL` order.
+    topics: [String; 4],
+    mark: DeliveredMark,
+    /// Every message of every input up to here is acknowledged.
+    confirmed: u64,
+    /// Every message of every input up to here has been produced.
+    handed: u64,
+    last_mark: Instant,
+    scratch: Vec<u8>,
+}
+
+impl KafkaSink {
+    /// Creates the producer and opens the delivered mark at `mark_path`.
+    /// `extra` are `-X key=value` properties from the command line.
+    pub fn new(
+        config: &KafkaConfig,
+        bootstrap: &str,
+        extra: &[(String, String)],
+        mark_path: &Path,
+    ) -> Result<KafkaSink, BoxError> {
+        let probe = SinkProbe::default();
+        probe.max_batch.store(-1, Ordering::Relaxed);
+        let context = SinkContext {
+            log: ClientLog::new("producer"),
+            outstanding: (0..WINDOW).map(|_| AtomicU32::new(0)).collect(),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            probe,
+        };
+        let producer: BaseProducer<SinkContext> = config
+            .client_config(bootstrap, Role::Producer, extra)
+            .create_with_context(context)?;
+        let mark = DeliveredMark::open(mark_path)
+            .map_err(|e| format!("cannot open {}: {e}", mark_path.display()))?;
+        let confirmed = mark.get();
+        Ok(KafkaSink {
+            producer,
+            topics: Topic::ALL.map(|t| config.topics.output(t).to_owned()),
+            mark,
+            confirmed,
+            handed: confirmed,
+            last_mark: Instant::now(),
+            scratch: Vec::with_capacity(1024),
+        })
+    }
+
+    /// A handle on the sink's figures, readable after the sink is moved.
+    pub fn probe(&self) -> SinkProbe {
+        self.producer.context().probe.clone()
+    }
+
+    /// Serves delivery reports and advances the confirmed sequence.
+    fn reap(&mut self) -> Result<(), BoxError> {
+        self.producer.poll(Duration::ZERO);
+        let context = self.producer.context();
+        if context.failed.load(Ordering::Acquire) {
+            let failure = context.failure.lock().ok().and_then(|f| f.clone());
+            return Err(failure
+                .unwrap_or_else(|| "kafka refused an output message".into())
+                .into());
+        }
+        while self.confirmed < self.handed
+            && context.outstanding[((self.confirmed + 1) % WINDOW) as usize]
+                .load(Ordering::Relaxed)
+                == 0
+        {
+            self.confirmed += 1;
+        }
+        if self.confirmed > self.mark.get() && self.last_mark.elapsed() >= MARK_EVERY {
+            self.mark.store(self.confirmed)?;
+            self.last_mark = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Produces one message, waiting for queue room.
+    fn produce(&mut self, message: &Message) -> Result<(), BoxError> {
+        let mut stall = Stall::default();
+        while message.seq >= self.confirmed + WINDOW {
+            stall.note("too many inputs are unconfirmed", self.confirmed);
+            self.reap()?;
+        }
+        self.scratch.clear();
+        encode_message(message, &mut self.scratch);
+        let topic = &self.topics[topic_index(message.body.topic())];
+        let slot = &self.producer.context().outstanding[(message.seq % WINDOW) as usize];
+        slot.fetch_add(1, Ordering::Relaxed);
+        let mut record =
+            BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, message.seq as usize)
+                .payload(&self.scratch[..]);
+        if let Some(symbol) = message_symbol(message) {
+            record = record.key(symbol.as_bytes());
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    stall.note(
+                        "the producer queue is full (brokers unreachable or slow)",
+                        self.confirmed,
+                    );
+                    // Delivery reports free queue room. `record` borrows
+                    // this sink, so serve them without `reap`; it runs
+                    // after the send.
+                    self.producer.poll(Duration::ZERO);
+                    if self.producer.context().failed.load(Ordering::Acquire) {
+                        slot.fetch_sub(1, Ordering::Relaxed);
+                        return self.reap();
+                    }
+                }
+                Err((err, _)) => {
+                    slot.fetch_sub(1, Ordering::Relaxed);
+                    return Err(format!("kafka producer: {err}").into());
+                }
+            }
+        }
+        stall.end();
+        Ok(())
+    }
+}
+
+/// Logs a stall once, a second after it starts, and its end if logged.
+#[derive(Default)]
+struct Stall {
+    since: Option<Instant>,
+    logged: bool,
+}
+
+impl Stall {
+    fn note(&mut self, what: &str, confirmed: u64) {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if !self.logged && since.elapsed() >= Duration::from_secs(1) {
+            self.logged = true;
+            tracing::warn!(
+                confirmed,
+                "kafka: {what}; holding outputs, and so inputs, until the brokers acknowledge"
+            );
+        }
+        std::hint::spin_loop();
+    }
+
+    fn end(&self) {
+        if let Some(since) = self.since.filter(|_| self.logged) {
+            tracing::info!(
+                stalled_ms = since.elapsed().as_millis() as u64,
+                "kafka: the producer is moving again"
+            );
+        }
+    }
+}
+
+fn topic_index(topic: Topic) -> usize {
+    match topic {
+        Topic::Fills => 0,
+        Topic::Trades => 1,
+        Topic::Depth => 2,
+        Topic::OrderStatus => 3,
+    }
+}
+
+impl OutputSink for KafkaSink {
+    fn delivered_through(&mut self) -> Result<u64, BoxError> {
+        Ok(self.confirmed)
+    }
+
+    fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
+        for message in batch {
+            self.produce(message)?;
+        }
+        self.reap()
+    }
+
+    fn mark_delivered(&mut self, seq: u64) -> Result<(), BoxError> {
+        self.handed = self.handed.max(seq);
+        self.reap()
+    }
+
+    fn poll(&mut self) -> Result<(), BoxError> {
+        self.reap()
+    }
+
+    fn close(&mut self) -> Result<(), BoxError> {
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while self.confirmed < self.handed && Instant::now() < deadline {
+            self.producer.poll(Duration::from_millis(10));
+            self.reap()?;
+        }
+        if self.confirmed < self.handed {
+            tracing::warn!(
+                confirmed = self.confirmed,
+                produced = self.handed,
+                "kafka: outputs still unconfirmed at exit; the next start re-sends them"
+            );
+        }
+        self.reap()?;
+        self.mark.store(self.confirmed)?;
+        self.mark.sync()?;
+        Ok(())
+    }
+}

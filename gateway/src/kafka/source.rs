@@ -1,0 +1,294 @@
+//! Kafka ingress: consume `orders`, decode, and hand each message to the
+//! pipeline with its partition and offset.
+//!
+//! Offsets come from the journal: each partition resumes at its last
+//! journaled offset + 1, whether partitions are assigned from the config
+//! or by the consumer group, so a crash neither skips nor repeats an order.
+//! Committed group offsets are only for lag monitoring. `poll` never waits:
+//! the ingress thread busy-polls, and when the input ring is full it simply
+//! stops calling `poll`, which is the back-pressure on the brokers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::RejectReason;
+use engine::pipeline::{
+    BoxError, Input, InputSource, Malformed, SourceItem, SourcePoll, SourcePosition,
+    SourcePositions,
+};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+
+use super::config::{KafkaConfig, Role, StartFrom};
+use super::logging::ClientLog;
+use crate::wire::decode_order;
+
+/// How long start-up waits for the brokers to describe `orders`.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often an idle source that may end asks for the high watermarks.
+const END_CHECK: Duration = Duration::from_millis(200);
+
+/// When the source reports that it has ended.
+#[derive(Clone, Debug)]
+pub enum EndPolicy {
+    /// Never: a server runs until it is stopped.
+    Never,
+    /// Once `ready` is true and every assigned partition is consumed up to
+    /// its high watermark (for tests, benchmarks and batch runs; `ready`
+    /// lets a producer in the same process finish first).
+    CaughtUp {
+        /// Set when no more messages are coming.
+        ready: Arc<AtomicBool>,
+    },
+}
+
+/// The consumer's context: logging, and in group mode the positions a
+/// newly assigned partition resumes from.
+pub(crate) struct SourceContext {
+    log: ClientLog,
+    topic: String,
+    start: StartFrom,
+    /// The last offset journaled or consumed per partition; read when the
+    /// group assigns partitions.
+    positions: Mutex<SourcePositions>,
+}
+
+impl SourceContext {
+    fn resume_offset(&self, partition: i32) -> Offset {
+        let last = self
+            .positions
+            .lock()
+            .ok()
+            .and_then(|p| p.last_offset(partition));
+        match (last, self.start) {
+            (Some(offset), _) => Offset::Offset(offset + 1),
+            (None, StartFrom::Earliest) => Offset::Beginning,
+            (None, StartFrom::Latest) => Offset::End,
+        }
+    }
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(&error, reason);
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                for partition in &partitions {
+                    let offset = self.resume_offset(*partition);
+                    if let Err(err) = tpl.set_partition_offset(&self.topic, *partition, offset) {
+                        tracing::error!(%err, partition, "cannot set the resume offset");
+                    }
+                }
+                tracing::info!(?partitions, "kafka: group assigned partitions; resuming from the journal");
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!("kafka: group revoked partitions");
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::error!(?other, "kafka: rebalance failed");
+                consumer.unassign()
+            }
+        };
+        if let Err(err) = result {
+            tracing::error!(%err, "kafka: applying a rebalance failed");
+        }
+    }
+}
+
+/// Consumes `orders`.
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+    topic: String,
+    fixed: Option<Vec<i32>>,
+    subscribe: bool,
+    end: EndPolicy,
+    /// Last offset journaled or consumed per partition, for ending.
+    consumed: SourcePositions,
+    last_end_check: Instant,
+}
+
+impl KafkaSource {
+    /// Creates the consumer; it connects lazily and is positioned by
+    /// `resume`. `extra` are `-X key=value` properties from the command line.
+    pub fn new(
+        config: &KafkaConfig,
+        bootstrap: &str,
+        extra: &[(String, String)],
+        end: EndPolicy,
+    ) -> Result<KafkaSource, KafkaError> {
+        let context = SourceContext {
+            log: ClientLog::new("consumer"),
+            topic: config.topics.orders.clone(),
+            start: config.start,
+            positions: Mutex::new(SourcePositions::default()),
+        };
+        let consumer = config
+            .client_config(bootstrap, Role::Consumer, extra)
+            .create_with_context(context)?;
+        Ok(KafkaSource {
+            consumer,
+            topic: config.topics.orders.clone(),
+            fixed: config.partitions.clone(),
+            subscribe: config.subscribe,
+            end,
+            consumed: SourcePositions::default(),
+            last_end_check: Instant::now(),
+        })
+    }
+
+    /// Every partition of the topic, from the brokers' metadata.
+    fn all_partitions(&self) -> Result<Vec<i32>, BoxError> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), METADATA_TIMEOUT)
+            .map_err(|e| format!("cannot read the metadata of topic {:?}: {e}", self.topic))?;
+        let topic = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.topic)
+            .ok_or_else(|| format!("the brokers do not list topic {:?}", self.topic))?;
+        if let Some(err) = topic.error() {
+            return Err(format!(
+                "topic {:?} is not available ({err:?}); create it first",
+                self.topic
+            )
+            .into());
+        }
+        let partitions: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+        if partitions.is_empty() {
+            return Err(format!("topic {:?} has no partitions; create it first", self.topic).into());
+        }
+        Ok(partitions)
+    }
+
+    /// Whether every assigned partition is consumed to its high watermark.
+    fn caught_up(&self) -> Result<bool, BoxError> {
+        let assignment = self.consumer.assignment()?;
+        if assignment.count() == 0 {
+            return Ok(false);
+        }
+        for element in assignment.elements() {
+            let partition = element.partition();
+            let (low, high) =
+                self.consumer
+                    .fetch_watermarks(&self.topic, partition, METADATA_TIMEOUT)?;
+            let next = self
+                .consumed
+                .last_offset(partition)
+                .map_or(low, |offset| offset + 1);
+            if next < high {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl InputSource for KafkaSource {
+    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
+        self.consumed = journaled.clone();
+        if let Ok(mut positions) = self.consumer.context().positions.lock() {
+            *positions = journaled.clone();
+        }
+        if self.subscribe {
+            self.consumer.subscribe(&[&self.topic])?;
+            tracing::info!(topic = %self.topic, "kafka: joined the consumer group; waiting for an assignment");
+            return Ok(());
+        }
+        let partitions = match &self.fixed {
+            Some(partitions) => partitions.clone(),
+            None => self.all_partitions()?,
+        };
+        let mut assignment = TopicPartitionList::new();
+        for partition in &partitions {
+            let offset = self.consumer.context().resume_offset(*partition);
+            assignment.add_partition_offset(&self.topic, *partition, offset)?;
+            tracing::info!(topic = %self.topic, partition, ?offset, "kafka: resuming");
+        }
+        self.consumer.assign(&assignment)?;
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        match self.consumer.poll(Duration::ZERO) {
+            Some(Ok(message)) => {
+                let position = SourcePosition {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                };
+                let input = match message.payload() {
+                    Some(bytes) => decode_order(bytes),
+                    None => Input::Malformed(Malformed::bare(RejectReason::MalformedMessage)),
+                };
+                self.consumed.advance(position);
+                if self.subscribe
+                    && let Ok(mut positions) = self.consumer.context().positions.lock()
+                {
+                    positions.advance(position);
+                }
+                Ok(SourcePoll::Item(SourceItem {
+                    position,
+                    origin_ns: None,
+                    input,
+                }))
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => Ok(SourcePoll::Idle),
+            Some(Err(err)) => {
+                if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                    return Err(format!("kafka consumer failed: {code:?}: {reason}").into());
+                }
+                self.consumer.context().log.error(&err, "consumer");
+                Ok(SourcePoll::Idle)
+            }
+            None => {
+                if let EndPolicy::CaughtUp { ready } = &self.end
+                    && ready.load(Ordering::Acquire)
+                    && self.last_end_check.elapsed() >= END_CHECK
+                {
+                    self.last_end_check = Instant::now();
+                    match self.caught_up() {
+                        Ok(true) => return Ok(SourcePoll::Ended),
+                        Ok(false) => {}
+                        Err(err) => tracing::debug!(%err, "kafka: cannot read watermarks yet"),
+                    }
+                }
+                Ok(SourcePoll::Idle)
+            }
+        }
+    }
+}

@@ -406,19 +406,16 @@ fn serve(cli: Cli) -> Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let uses_kafka =
-        settings.output.is_none() || !matches!(settings.input, InputSpec::File(_));
+    let uses_kafka = settings.output.is_none() || !matches!(settings.input, InputSpec::File(_));
     // Kept alive until the run ends: dropping it stops the broker.
     let mut embedded = None;
     let bootstrap = match (&settings.kafka.brokers, uses_kafka) {
         (_, false) => String::new(),
         (Some(brokers), true) => brokers.clone(),
         (None, true) => {
-            let broker = EmbeddedBroker::start(
-                &settings.kafka.topics,
-                settings.kafka.embedded_partitions,
-            )
-            .context("cannot start the embedded Kafka broker")?;
+            let broker =
+                EmbeddedBroker::start(&settings.kafka.topics, settings.kafka.embedded_partitions)
+                    .context("cannot start the embedded Kafka broker")?;
             let bootstrap = broker.bootstrap();
             println!("kafka bootstrap: {bootstrap}");
             use std::io::Write as _;
@@ -431,14 +428,16 @@ fn serve(cli: Cli) -> Result<()> {
     let extra = &settings.kafka_properties;
     let journal_dir = &settings.pipeline.journal_dir;
     std::fs::create_dir_all(journal_dir).with_context(|| {
-        format!("cannot create the journal directory {}", journal_dir.display())
+        format!(
+            "cannot create the journal directory {}",
+            journal_dir.display()
+        )
     })?;
     let mut probe = None;
     let report = match &settings.output {
         Some(dir) => {
-            let sink = FileSink::open(dir).with_context(|| {
-                format!("cannot open the output directory {}", dir.display())
-            })?;
+            let sink = FileSink::open(dir)
+                .with_context(|| format!("cannot open the output directory {}", dir.display()))?;
             run_from(&settings, &bootstrap, sink, &stop)?
         }
         None => {

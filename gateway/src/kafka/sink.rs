@@ -165,8 +165,7 @@ impl KafkaSink {
                 .into());
         }
         while self.confirmed < self.handed
-            && context.outstanding[((self.confirmed + 1) % WINDOW) as usize]
-                .load(Ordering::Relaxed)
+            && context.outstanding[((self.confirmed + 1) % WINDOW) as usize].load(Ordering::Relaxed)
                 == 0
         {
             self.confirmed += 1;

@@ -8,6 +8,7 @@
 //! the ingress thread busy-polls, and when the input ring is full it simply
 //! stops calling `poll`, which is the back-pressure on the brokers.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,17 +32,20 @@ use crate::wire::decode_order;
 
 /// How long start-up waits for the brokers to describe `orders`.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often an idle source that may end asks for the high watermarks.
-const END_CHECK: Duration = Duration::from_millis(200);
+/// How long a source that may end must find nothing before it checks
+/// whether every partition is at its end, and how often it checks again.
+/// Generous, because brokers pause: tansu was seen serving nothing for
+/// 400 ms in the middle of a topic.
+const END_CHECK: Duration = Duration::from_secs(1);
 
 /// When the source reports that it has ended.
 #[derive(Clone, Debug)]
 pub enum EndPolicy {
     /// Never: a server runs until it is stopped.
     Never,
-    /// Once `ready` is true and every assigned partition is consumed up to
-    /// its high watermark (for tests, benchmarks and batch runs; `ready`
-    /// lets a producer in the same process finish first).
+    /// Once `ready` is true and every assigned partition is consumed to its
+    /// end (for tests, benchmarks and batch runs; `ready` lets a producer
+    /// in the same process finish first).
     CaughtUp {
         /// Set when no more messages are coming.
         ready: Arc<AtomicBool>,
@@ -104,7 +108,10 @@ impl ConsumerContext for SourceContext {
                         tracing::error!(%err, partition, "cannot set the resume offset");
                     }
                 }
-                tracing::info!(?partitions, "kafka: group assigned partitions; resuming from the journal");
+                tracing::info!(
+                    ?partitions,
+                    "kafka: group assigned partitions; resuming from the journal"
+                );
                 if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
@@ -139,7 +146,10 @@ pub struct KafkaSource {
     end: EndPolicy,
     /// Last offset journaled or consumed per partition, for ending.
     consumed: SourcePositions,
-    last_end_check: Instant,
+    /// When `poll` last found nothing after a message; `None` while busy.
+    idle_since: Option<Instant>,
+    /// Partitions whose end librdkafka reported after their last message.
+    at_end: BTreeSet<i32>,
 }
 
 impl KafkaSource {
@@ -157,9 +167,13 @@ impl KafkaSource {
             start: config.start,
             positions: Mutex::new(SourcePositions::default()),
         };
-        let consumer = config
-            .client_config(bootstrap, Role::Consumer, extra)
-            .create_with_context(context)?;
+        let mut client = config.client_config(bootstrap, Role::Consumer, extra);
+        if matches!(end, EndPolicy::CaughtUp { .. }) {
+            // End-of-partition events come from fetch responses; the
+            // watermarks some brokers (tansu) report separately can lag.
+            client.set("enable.partition.eof", "true");
+        }
+        let consumer = client.create_with_context(context)?;
         Ok(KafkaSource {
             consumer,
             topic: config.topics.orders.clone(),
@@ -167,7 +181,8 @@ impl KafkaSource {
             subscribe: config.subscribe,
             end,
             consumed: SourcePositions::default(),
-            last_end_check: Instant::now(),
+            idle_since: None,
+            at_end: BTreeSet::new(),
         })
     }
 
@@ -191,31 +206,22 @@ impl KafkaSource {
         }
         let partitions: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
         if partitions.is_empty() {
-            return Err(format!("topic {:?} has no partitions; create it first", self.topic).into());
+            return Err(
+                format!("topic {:?} has no partitions; create it first", self.topic).into(),
+            );
         }
         Ok(partitions)
     }
 
-    /// Whether every assigned partition is consumed to its high watermark.
+    /// Whether every assigned partition has reported its end since its
+    /// last message.
     fn caught_up(&self) -> Result<bool, BoxError> {
         let assignment = self.consumer.assignment()?;
-        if assignment.count() == 0 {
-            return Ok(false);
-        }
-        for element in assignment.elements() {
-            let partition = element.partition();
-            let (low, high) =
-                self.consumer
-                    .fetch_watermarks(&self.topic, partition, METADATA_TIMEOUT)?;
-            let next = self
-                .consumed
-                .last_offset(partition)
-                .map_or(low, |offset| offset + 1);
-            if next < high {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        Ok(assignment.count() > 0
+            && assignment
+                .elements()
+                .iter()
+                .all(|e| self.at_end.contains(&e.partition())))
     }
 }
 
@@ -256,6 +262,8 @@ impl InputSource for KafkaSource {
                     None => Input::Malformed(Malformed::bare(RejectReason::MalformedMessage)),
                 };
                 self.consumed.advance(position);
+                self.idle_since = None;
+                self.at_end.remove(&position.partition);
                 if self.subscribe
                     && let Ok(mut positions) = self.consumer.context().positions.lock()
                 {
@@ -267,7 +275,10 @@ impl InputSource for KafkaSource {
                     input,
                 }))
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => Ok(SourcePoll::Idle),
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                self.at_end.insert(partition);
+                Ok(SourcePoll::Idle)
+            }
             Some(Err(err)) => {
                 if let Some((code, reason)) = self.consumer.client().fatal_error() {
                     return Err(format!("kafka consumer failed: {code:?}: {reason}").into());
@@ -276,15 +287,16 @@ impl InputSource for KafkaSource {
                 Ok(SourcePoll::Idle)
             }
             None => {
+                let idle_since = *self.idle_since.get_or_insert_with(Instant::now);
+                // Idle for a while too, so an end reported just before
+                // more messages arrived does not count.
                 if let EndPolicy::CaughtUp { ready } = &self.end
                     && ready.load(Ordering::Acquire)
-                    && self.last_end_check.elapsed() >= END_CHECK
+                    && idle_since.elapsed() >= END_CHECK
                 {
-                    self.last_end_check = Instant::now();
-                    match self.caught_up() {
-                        Ok(true) => return Ok(SourcePoll::Ended),
-                        Ok(false) => {}
-                        Err(err) => tracing::debug!(%err, "kafka: cannot read watermarks yet"),
+                    self.idle_since = Some(Instant::now());
+                    if self.caught_up()? {
+                        return Ok(SourcePoll::Ended);
                     }
                 }
                 Ok(SourcePoll::Idle)

@@ -123,15 +123,19 @@ pub fn scenario(lines: usize, seed: u64) -> String {
 /// The outputs a correct engine produces for `input` read as a file, per
 /// topic file name (partition 0, offsets are line numbers).
 pub fn reference(input: &str) -> BTreeMap<String, Vec<String>> {
-    reference_of(input.lines().enumerate().filter_map(|(line_no, line)| {
-        (!line.trim().is_empty()).then(|| {
-            let source = SourcePosition {
-                partition: 0,
-                offset: line_no as i64 + 1,
-            };
-            (source, decode_order(line.as_bytes()))
-        })
-    }))
+    reference_of(
+        input
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(line_no, line)| {
+                let source = SourcePosition {
+                    partition: 0,
+                    offset: line_no as i64 + 1,
+                };
+                (source, decode_order(line.as_bytes()))
+            }),
+    )
 }
 
 /// The inputs a journal holds, in sequence order, with their positions.
@@ -269,4 +273,28 @@ pub fn summary(output: &Output) -> serde_json::Value {
         )
     });
     serde_json::from_str(line).unwrap()
+}
+
+/// Asserts two per-topic outputs are equal, reporting counts and the first
+/// difference rather than printing both.
+pub fn assert_same_outputs(
+    got: &BTreeMap<String, Vec<String>>,
+    expected: &BTreeMap<String, Vec<String>>,
+) {
+    let files: std::collections::BTreeSet<&String> = got.keys().chain(expected.keys()).collect();
+    for file in files {
+        let (g, e) = (
+            got.get(file).map_or(&[][..], Vec::as_slice),
+            expected.get(file).map_or(&[][..], Vec::as_slice),
+        );
+        if let Some(at) = (0..g.len().max(e.len())).find(|&i| g.get(i) != e.get(i)) {
+            panic!(
+                "{file}: {} messages, expected {}; first difference at {at}:\n got      {:?}\n expected {:?}",
+                g.len(),
+                e.len(),
+                g.get(at),
+                e.get(at)
+            );
+        }
+    }
 }

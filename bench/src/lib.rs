@@ -13,6 +13,9 @@
 //!   included, at a fixed rate and returns a [`PipelineReport`].
 //! - [`run_snapshot_once`] times the snapshot copy (the matcher's stall),
 //!   the serialisation and the restore for a book of N orders.
+//! - [`run_kafka_once`] sends orders through a Kafka broker (embedded or
+//!   real) to the in-process engine and back, and returns a
+//!   [`KafkaReport`] of wire-to-wire latency and where it goes.
 //! - [`pin_current_thread`] pins the timing thread.
 //!
 //! The `bench` binary wraps these in a command line; the criterion benches
@@ -38,6 +41,7 @@
 mod cores;
 mod glibc_rand;
 mod journal;
+mod kafka;
 mod matcher;
 mod pipeline;
 mod snapshot;
@@ -46,6 +50,7 @@ mod workload;
 pub use cores::{Pinning, pin_current_thread};
 pub use glibc_rand::GlibcRand;
 pub use journal::{JournalBenchConfig, JournalReport, median_journal, run_journal_once};
+pub use kafka::{KafkaBenchConfig, KafkaReport, Percentiles, run_kafka_once};
 pub use matcher::{MatcherReport, TradeTally, median, run_once};
 pub use pipeline::{
     CountingSink, PacedSource, PipelineBenchConfig, PipelineReport, run_pipeline_once,

@@ -34,6 +34,40 @@ enum Mode {
     Pipeline(PipelineArgs),
     /// What a snapshot costs the matcher and what a restore costs recovery.
     Snapshot(SnapshotArgs),
+    /// Kafka to Kafka through the engine: sustained orders/s and
+    /// wire-to-wire latency, against the embedded broker or real ones.
+    Kafka(KafkaArgs),
+}
+
+#[derive(Args)]
+struct KafkaArgs {
+    /// Orders to send.
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: usize,
+    /// Orders per second offered; 0 sends as fast as the producer can.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Bootstrap servers of real brokers, whose topics orders, fills,
+    /// trades, depth and order_status must exist [default: the embedded
+    /// mock cluster].
+    #[arg(long, value_name = "HOST:PORT")]
+    brokers: Option<String>,
+    /// Partitions per topic on the embedded broker. It keeps about 5 MB
+    /// per partition, so a fast producer needs many.
+    #[arg(long, default_value_t = 16)]
+    partitions: i32,
+    /// Core per pipeline thread [default: chosen for this host].
+    #[arg(long)]
+    cores: Option<CorePlan>,
+    /// spin or yield [default: spin only when every thread has a core].
+    #[arg(long)]
+    wait: Option<WaitMode>,
+    /// Where to create the scratch journal (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -174,7 +208,64 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Mode::Journal(args) => journal(args),
         Mode::Pipeline(args) => pipeline(args),
         Mode::Snapshot(args) => snapshot(args),
+        Mode::Kafka(args) => kafka(args),
     }
+}
+
+fn kafka(args: KafkaArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.orders > 0, "--orders must be at least 1");
+    anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
+    let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
+    let cores = args.cores.unwrap_or_else(|| CorePlan::for_host(available));
+    let (wait, why) = cores.choose_wait(args.wait, available);
+    if let Some(why) = why {
+        eprintln!("bench: {why}");
+    }
+    let config = bench::KafkaBenchConfig {
+        orders: args.orders,
+        rate: (args.rate > 0).then_some(args.rate),
+        brokers: args.brokers,
+        partitions: args.partitions,
+        scratch: args.dir,
+        cores,
+        wait,
+    };
+    let report = bench::run_kafka_once(&config)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("running the Kafka benchmark")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!(
+        "kafka         {} orders via {}, offered {}, sent {:.0}/s, sustained {:.0}/s, {} output messages",
+        report.orders,
+        report.broker,
+        if report.rate == 0 {
+            "as fast as possible".to_string()
+        } else {
+            format!("{}/s", report.rate)
+        },
+        report.sent_per_s,
+        report.sustained_per_s,
+        report.messages
+    );
+    for (name, p) in [
+        ("wire to wire", report.wire),
+        ("  broker in (produce -> ingress)", report.broker_in),
+        ("  engine + broker out (ingress -> consumed)", report.engine_and_out),
+        ("    engine only (ingress -> handed to producer)", report.engine_only),
+    ] {
+        println!(
+            "{name:<48} p50 {:>9} p90 {:>9} p99 {:>9} p99.9 {:>9} max {:>9}",
+            human_ns(p.p50),
+            human_ns(p.p90),
+            human_ns(p.p99),
+            human_ns(p.p999),
+            human_ns(p.max)
+        );
+    }
+    Ok(())
 }
 
 fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {

@@ -34,6 +34,10 @@ use serde::Serialize;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Orders sent but not yet answered, at most. Sending as fast as possible
+/// then measures the sustained rate with a bounded queue in the brokers.
+const MAX_BACKLOG: u64 = 100_000;
+
 /// How the Kafka benchmark runs.
 #[derive(Clone, Debug)]
 pub struct KafkaBenchConfig {
@@ -159,7 +163,9 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
         kafka.start = StartFrom::Latest;
         kafka.group_id = run_id.clone();
     }
-    let scratch = config.scratch.join(format!("bench-kafka-{}-{run_id}", std::process::id()));
+    let scratch = config
+        .scratch
+        .join(format!("bench-kafka-{}-{run_id}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let mut pipeline = PipelineConfig::new(scratch.join("journal"), EngineConfig::default());
     pipeline.journal = JournalOptions::new().durability(Durability::None);
@@ -169,9 +175,14 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
     pipeline.snapshot_every = None;
     let ready = Arc::new(AtomicBool::new(false));
     let stop = AtomicBool::new(false);
-    let source = KafkaSource::new(&kafka, &bootstrap, &[], EndPolicy::CaughtUp {
-        ready: Arc::clone(&ready),
-    })?;
+    let source = KafkaSource::new(
+        &kafka,
+        &bootstrap,
+        &[],
+        EndPolicy::CaughtUp {
+            ready: Arc::clone(&ready),
+        },
+    )?;
     let sink = KafkaSink::new(&kafka, &bootstrap, &[], &scratch.join("delivered.seq"))?;
 
     let consumer: BaseConsumer = ClientConfig::new()
@@ -197,6 +208,7 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
         })?;
     let mut sent_ns = vec![0u64; config.orders];
     let mut received_ns: HashMap<u64, u64> = HashMap::with_capacity(config.orders);
+    let answered = AtomicU64::new(0);
     let mut first_send = 0u64;
     let mut last_send = 0u64;
 
@@ -206,7 +218,8 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
             // Let the engine's consumer resolve "latest" before sending.
             std::thread::sleep(Duration::from_secs(3));
         }
-        let reader = scope.spawn(|| -> Result<HashMap<u64, u64>, BoxError> {
+        let answered = &answered;
+        let reader = scope.spawn(move || -> Result<HashMap<u64, u64>, BoxError> {
             let mut received: HashMap<u64, u64> = HashMap::with_capacity(config.orders);
             let deadline = Instant::now() + Duration::from_secs(600);
             while received.len() < config.orders && Instant::now() < deadline {
@@ -224,6 +237,7 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
                     && key.idx == 0
                 {
                     received.entry(key.seq).or_insert(now);
+                    answered.store(received.len() as u64, Ordering::Relaxed);
                 }
             }
             Ok(received)
@@ -236,10 +250,17 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
         for (index, sent) in sent_ns.iter_mut().enumerate() {
             if let Some(rate) = config.rate {
                 let due = Duration::from_secs_f64(index as f64 / rate as f64);
+                // Sleep rather than spin: on a small host the broker's and
+                // the clients' threads need the cores.
                 while started.elapsed() < due {
                     producer.poll(Duration::ZERO);
-                    std::hint::spin_loop();
+                    std::thread::sleep(Duration::from_micros(50));
                 }
+            }
+            // Keep the backlog bounded: the embedded broker drops the
+            // oldest messages of a partition past about 5 MB.
+            while index as u64 - answered.load(Ordering::Relaxed) >= MAX_BACKLOG {
+                producer.poll(Duration::from_micros(100));
             }
             let command = feed.next_command()?;
             payload.clear();

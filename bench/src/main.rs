@@ -253,8 +253,14 @@ fn kafka(args: KafkaArgs) -> anyhow::Result<()> {
     for (name, p) in [
         ("wire to wire", report.wire),
         ("  broker in (produce -> ingress)", report.broker_in),
-        ("  engine + broker out (ingress -> consumed)", report.engine_and_out),
-        ("    engine only (ingress -> handed to producer)", report.engine_only),
+        (
+            "  engine + broker out (ingress -> consumed)",
+            report.engine_and_out,
+        ),
+        (
+            "    engine only (ingress -> handed to producer)",
+            report.engine_only,
+        ),
     ] {
         println!(
             "{name:<48} p50 {:>9} p90 {:>9} p99 {:>9} p99.9 {:>9} max {:>9}",

@@ -23,22 +23,22 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// a missing one gets its own reason code rather than a generic parse error.
 #[derive(Deserialize)]
 struct WireOrder<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     action: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     symbol: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     order_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     user_id: Option<Cow<'a, str>>,
     is_buy: Option<bool>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     side: Option<Cow<'a, str>>,
     price: Option<u64>,
     quantity: Option<u64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     order_type: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     tif: Option<Cow<'a, str>>,
     post_only: Option<bool>,
     stop_price: Option<u64>,
@@ -47,6 +47,18 @@ struct WireOrder<'a> {
     /// Accepted for compatibility; the engine stamps its own time.
     #[allow(dead_code)]
     client_ts: Option<serde_json::Value>,
+}
+
+/// Deserialises an optional string without copying it unless it holds
+/// escapes. (`#[serde(borrow)]` alone does not reach through `Option`, so
+/// `Option<Cow<str>>` would allocate for every field of every order.)
+fn borrowed<'de, D>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Text<'de>>::deserialize(deserializer)?.map(|text| text.0))
 }
 
 /// Just the identifiers, for naming the order in a rejection when the

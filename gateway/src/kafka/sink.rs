@@ -103,7 +103,7 @@ pub struct SinkProbe {
 /// Produces output messages to Kafka.
 pub struct KafkaSink {
     producer: BaseProducer<SinkContext>,
-    /// Output topic names, in `Topic::ALL` order.
+    /// Output topic names, by `topic_index`.
     topics: [String; 4],
     mark: DeliveredMark,
     /// Every message of every input up to here is acknowledged.
@@ -138,9 +138,13 @@ impl KafkaSink {
         let mark = DeliveredMark::open(mark_path)
             .map_err(|e| format!("cannot open {}: {e}", mark_path.display()))?;
         let confirmed = mark.get();
+        let mut topics: [String; 4] = Default::default();
+        for topic in Topic::ALL {
+            topics[topic_index(topic)] = config.topics.output(topic).to_owned();
+        }
         Ok(KafkaSink {
             producer,
-            topics: Topic::ALL.map(|t| config.topics.output(t).to_owned()),
+            topics,
             mark,
             confirmed,
             handed: confirmed,

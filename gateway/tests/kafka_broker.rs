@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use common::kafka::{KillOnDrop, OUTPUT_TOPICS, assert_success, crash_and_compare, topics_config};
+use common::kafka::{
+    KillOnDrop, OUTPUT_TOPICS, assert_success, crash_and_compare, spawn_engine_kafka, topics_config,
+};
 use common::{ENGINE, dedup, journaled_inputs, reference_of, scenario, summary};
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_client.py");
@@ -240,21 +242,7 @@ fn a_tansu_restart_mid_stream_loses_nothing() {
     let journal = dir.path().join("j");
     let config = dir.path().join("engine.toml");
     topics_config(&config, "orders", "");
-    let engine = KillOnDrop(
-        Process::new(ENGINE)
-            .args([
-                "--journal",
-                journal.to_str().unwrap(),
-                "--brokers",
-                &bootstrap,
-            ])
-            .args(["--config", config.to_str().unwrap()])
-            .args(["--clock", "sequence", "--wait", "yield", "--exit-at-end"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let engine = spawn_engine_kafka(&journal, &bootstrap, &config);
     std::thread::sleep(Duration::from_millis(1500));
     tansu.stop();
     std::thread::sleep(Duration::from_secs(4));

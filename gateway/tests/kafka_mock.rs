@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::kafka::{
     OUTPUT_TOPICS, assert_success, crash_and_compare, produce_lines, read_outputs_of, read_topics,
-    run_engine_kafka, symbol_of, topics_config,
+    run_engine_kafka, spawn_engine_kafka, symbol_of, topics_config,
 };
 use common::{ENGINE, dedup, journaled_inputs, reference_of, scenario, summary};
 use gateway::kafka::{EmbeddedBroker, Topics};
@@ -126,20 +126,7 @@ fn a_broker_outage_holds_the_engine_and_loses_nothing() {
     let journal = dir.path().join("j");
     let config = dir.path().join("engine.toml");
     topics_config(&config, "orders", "");
-    let child = Process::new(ENGINE)
-        .args([
-            "--journal",
-            journal.to_str().unwrap(),
-            "--brokers",
-            &bootstrap,
-        ])
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--clock", "sequence", "--wait", "yield", "--exit-at-end"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let guard = common::kafka::KillOnDrop(child);
+    let guard = spawn_engine_kafka(&journal, &bootstrap, &config);
     // Let it get going, then take the only broker away mid-stream.
     std::thread::sleep(Duration::from_millis(700));
     broker.set_up(false).unwrap();

@@ -132,6 +132,26 @@ pub fn run_engine_kafka(journal: &Path, bootstrap: &str, extra: &[&str]) -> Outp
         .unwrap()
 }
 
+/// Starts `engine` on `journal` against `bootstrap` with a config file,
+/// to the end of its input, with both pipes captured.
+pub fn spawn_engine_kafka(journal: &Path, bootstrap: &str, config: &Path) -> KillOnDrop {
+    KillOnDrop(
+        Process::new(ENGINE)
+            .args([
+                "--journal",
+                journal.to_str().unwrap(),
+                "--brokers",
+                bootstrap,
+            ])
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--clock", "sequence", "--wait", "yield", "--exit-at-end"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// Panics with the engine's stderr unless it succeeded.
 pub fn assert_success(output: &Output) {
     assert!(

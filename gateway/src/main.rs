@@ -210,9 +210,10 @@ fn settings(cli: Cli) -> Result<Settings> {
         .validate()
         .map_err(|e| anyhow::anyhow!("{e} (in the config file's [kafka] table)"))?;
     let uses_demo_dir = cli.demo && cli.journal.is_none() && file.journal.is_none();
-    let demo_dir = match (cli.demo, uses_demo_dir) {
-        (true, true) => Some(clear_demo_dir()?),
-        _ => None,
+    let demo_dir = if uses_demo_dir {
+        Some(clear_demo_dir()?)
+    } else {
+        None
     };
     let journal_dir = cli
         .journal

@@ -60,12 +60,14 @@ use transport::{ChannelOutbox, Inbox, Outbox, RingOutbox};
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum PipelineError {
+    // The messages embed the cause, so these are not `#[source]`: a
+    // printer that walks the chain (`{:#}`) would say it twice.
     /// The journal failed: opening, appending or syncing.
     #[error("journal: {0}")]
-    Journal(#[from] journal::Error),
+    Journal(journal::Error),
     /// The engine configuration is invalid.
     #[error("engine configuration: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// The input source failed.
     #[error("input: {0}")]
     Source(BoxError),
@@ -106,6 +108,18 @@ pub enum PipelineError {
     /// A pipeline thread panicked.
     #[error("the {0} thread panicked")]
     Panicked(&'static str),
+}
+
+impl From<journal::Error> for PipelineError {
+    fn from(err: journal::Error) -> PipelineError {
+        PipelineError::Journal(err)
+    }
+}
+
+impl From<ConfigError> for PipelineError {
+    fn from(err: ConfigError) -> PipelineError {
+        PipelineError::Config(err)
+    }
 }
 
 /// Everything [`run`] needs besides the source and sink.

@@ -144,8 +144,6 @@ pub struct KafkaSource {
     fixed: Option<Vec<i32>>,
     subscribe: bool,
     end: EndPolicy,
-    /// Last offset journaled or consumed per partition, for ending.
-    consumed: SourcePositions,
     /// When `poll` last found nothing after a message; `None` while busy.
     idle_since: Option<Instant>,
     /// Partitions whose end librdkafka reported after their last message.
@@ -180,7 +178,6 @@ impl KafkaSource {
             fixed: config.partitions.clone(),
             subscribe: config.subscribe,
             end,
-            consumed: SourcePositions::default(),
             idle_since: None,
             at_end: BTreeSet::new(),
         })
@@ -227,7 +224,6 @@ impl KafkaSource {
 
 impl InputSource for KafkaSource {
     fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
-        self.consumed = journaled.clone();
         if let Ok(mut positions) = self.consumer.context().positions.lock() {
             *positions = journaled.clone();
         }
@@ -261,7 +257,6 @@ impl InputSource for KafkaSource {
                     Some(bytes) => decode_order(bytes),
                     None => Input::Malformed(Malformed::bare(RejectReason::MalformedMessage)),
                 };
-                self.consumed.advance(position);
                 self.idle_since = None;
                 self.at_end.remove(&position.partition);
                 if self.subscribe

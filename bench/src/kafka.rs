@@ -19,14 +19,15 @@ use std::time::{Duration, Instant};
 use engine::EngineConfig;
 use engine::pipeline::{CorePlan, IngressClock, PipelineConfig, WaitMode, now_ns, run};
 use gateway::demo::DemoFeed;
-use gateway::kafka::{EmbeddedBroker, EndPolicy, KafkaConfig, KafkaSink, KafkaSource, StartFrom};
+use gateway::kafka::{
+    EmbeddedBroker, EndPolicy, KafkaConfig, KafkaSink, KafkaSource, StartFrom, send_when_room,
+};
 use gateway::wire::encode_order;
 use hdrhistogram::Histogram;
 use journal::{Durability, JournalOptions};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message as _};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -265,20 +266,11 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
             let command = feed.next_command()?;
             payload.clear();
             encode_order(&command, &mut payload);
-            let mut record = BaseRecord::with_opaque_to(&kafka.topics.orders, index)
+            let record = BaseRecord::with_opaque_to(&kafka.topics.orders, index)
                 .key(command.symbol.as_str())
                 .payload(&payload[..]);
             *sent = now_ns();
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        producer.poll(Duration::from_millis(1));
-                    }
-                    Err((err, _)) => return Err(err.into()),
-                }
-            }
+            send_when_room(&producer, record, &|| false)?;
             producer.poll(Duration::ZERO);
         }
         last_send = now_ns();

@@ -18,9 +18,10 @@ use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use common::kafka::{
-    KillOnDrop, OUTPUT_TOPICS, assert_success, crash_and_compare, spawn_engine_kafka, topics_config,
+    KillOnDrop, OUTPUT_TOPICS, assert_success, crash_and_compare, run_engine_kafka,
+    spawn_engine_kafka, topics_config,
 };
-use common::{ENGINE, dedup, journaled_inputs, reference_of, scenario, summary};
+use common::{dedup, journaled_inputs, reference_of, scenario, summary};
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_client.py");
 
@@ -189,17 +190,7 @@ fn orders_from_python_through_tansu_equal_the_model() {
 
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("j");
-    let run = Process::new(ENGINE)
-        .args([
-            "--journal",
-            journal.to_str().unwrap(),
-            "--brokers",
-            &bootstrap,
-        ])
-        .args(["--clock", "sequence", "--wait", "yield", "--exit-at-end"])
-        .args(["-X", "statistics.interval.ms=100"])
-        .output()
-        .unwrap();
+    let run = run_engine_kafka(&journal, &bootstrap, &["-X", "statistics.interval.ms=100"]);
     assert_success(&run);
     assert_eq!(summary(&run)["inputs"], text.lines().count() as u64);
     assert!(summary(&run)["kafka_max_batch"].as_i64().unwrap() <= 100);

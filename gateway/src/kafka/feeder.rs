@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use engine::pipeline::BoxError;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
 use super::config::{KafkaConfig, Role};
 use super::logging::{ClientLog, LoggingContext};
@@ -95,24 +96,45 @@ fn feed_loop(
         let command = feed.next_command()?;
         payload.clear();
         encode_order(&command, &mut payload);
-        let mut record = BaseRecord::to(topic)
+        let record = BaseRecord::to(topic)
             .key(command.symbol.as_str())
             .payload(&payload[..]);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(1));
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(sent);
-                    }
-                }
-                Err((err, _)) => return Err(format!("demo feeder: {err}").into()),
-            }
+        let queued = send_when_room(producer, record, &|| stop.load(Ordering::Relaxed))
+            .map_err(|err| format!("demo feeder: {err}"))?;
+        if !queued {
+            return Ok(sent);
         }
         sent += 1;
         producer.poll(Duration::ZERO);
     }
     Ok(sent)
+}
+
+/// Sends `record`, serving delivery reports while librdkafka's queue is
+/// full, until it is queued (`Ok(true)`) or `give_up` says so (`Ok(false)`).
+/// For producers that may wait: the engine's sink has its own loop, which
+/// logs the stall.
+pub fn send_when_room<C, K, P>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+    give_up: &dyn Fn() -> bool,
+) -> Result<bool, KafkaError>
+where
+    C: ProducerContext,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(true),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(1));
+                if give_up() {
+                    return Ok(false);
+                }
+            }
+            Err((err, _)) => return Err(err),
+        }
+    }
 }

@@ -19,6 +19,6 @@ pub mod source;
 
 pub use config::{KafkaConfig, StartFrom, Topics};
 pub use embedded::EmbeddedBroker;
-pub use feeder::Feeder;
+pub use feeder::{Feeder, send_when_room};
 pub use sink::{KafkaSink, SinkProbe};
 pub use source::{EndPolicy, KafkaSource};

@@ -56,7 +56,10 @@ pub struct OrderSpec {
     pub tif: TimeInForce,
     /// Reject instead of taking liquidity. Only for GTC limit orders.
     pub post_only: bool,
-    /// The limit price for `Limit` and `StopLimit`; `0` otherwise.
+    /// The limit price for `Limit` and `StopLimit`. `Market` and `Stop`
+    /// orders trade at any price: a price sent with one is accepted and
+    /// ignored (the engine treats it as `0`), because upstream clients send
+    /// a price with every order.
     pub price: Price,
     /// The trigger price for `Stop` and `StopLimit`; `0` otherwise.
     pub stop_price: Price,
@@ -65,6 +68,17 @@ pub struct OrderSpec {
 }
 
 impl OrderSpec {
+    /// The terms the engine acts on: the same, except that a price on an
+    /// order without a limit price is dropped, so it can neither be refused
+    /// nor show up in events.
+    pub fn in_force(self) -> OrderSpec {
+        if self.order_type.has_limit_price() {
+            self
+        } else {
+            OrderSpec { price: 0, ..self }
+        }
+    }
+
     /// A GTC limit order, the most common kind.
     pub fn limit(side: Side, price: Price, quantity: Qty) -> OrderSpec {
         OrderSpec {

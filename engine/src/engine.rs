@@ -255,6 +255,7 @@ impl Engine {
     // ----- commands -------------------------------------------------------
 
     fn add<S: EventSink + ?Sized>(&mut self, cmd: &Command, spec: OrderSpec, sink: &mut S) {
+        let spec = spec.in_force();
         let order_ref = order_ref(cmd);
         let reject = |sink: &mut S, reason| {
             sink.on_event(&Event::Rejected {
@@ -745,12 +746,9 @@ fn check_new_order(
     if spec.post_only && (spec.order_type != OrderType::Limit || spec.tif != TimeInForce::Gtc) {
         return Err(RejectReason::InvalidOrderCombination);
     }
-    match spec.order_type {
-        OrderType::Limit | OrderType::StopLimit => check_price(rules, reference, spec.price)?,
-        OrderType::Market | OrderType::Stop if spec.price != 0 => {
-            return Err(RejectReason::InvalidPrice);
-        }
-        OrderType::Market | OrderType::Stop => {}
+    // `spec` is in force: market and stop orders arrive here without a price.
+    if spec.order_type.has_limit_price() {
+        check_price(rules, reference, spec.price)?;
     }
     let needs_stop = spec.order_type.is_stop();
     let stop_ok = if needs_stop {

@@ -89,6 +89,12 @@ impl OrderType {
     pub fn is_stop(self) -> bool {
         matches!(self, OrderType::Stop | OrderType::StopLimit)
     }
+
+    /// Whether the order has a limit price. `Market` and `Stop` orders
+    /// trade at any price, so a price sent with one is ignored.
+    pub fn has_limit_price(self) -> bool {
+        matches!(self, OrderType::Limit | OrderType::StopLimit)
+    }
 }
 
 /// How long an order may stay open.

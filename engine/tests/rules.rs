@@ -264,6 +264,81 @@ fn market_order_into_an_empty_book_expires_whole() {
     assert_eq!(s.engine.live_orders(), 0);
 }
 
+/// Upstream REST clients must send a price with every order, market ones
+/// included (prior-design 003 §6.4), so the price is accepted and ignored:
+/// the order trades exactly as it would without one, through any price, and
+/// even a price off the tick grid or outside the band is not a reason to
+/// refuse it. See issue 12.
+#[test]
+fn market_order_with_a_price_ignores_it() {
+    let rules = SymbolRules {
+        tick_size: 5,
+        price_band_bps: Some(1_000),
+        reference_price: Some(100),
+        ..SymbolRules::default()
+    };
+    let priced = |session: &mut Session, id: &str, price| {
+        let spec = OrderSpec {
+            price,
+            ..OrderSpec::market(Side::Buy, 30)
+        };
+        session.add("b", id, spec)
+    };
+    for price in [1, 103, 100, 5_000] {
+        let config = EngineConfig {
+            default_rules: rules,
+            ..EngineConfig::default()
+        };
+        let mut with = Session::with(config.clone());
+        let mut without = Session::with(config);
+        for s in [&mut with, &mut without] {
+            s.limit("a", "s1", Side::Sell, 100, 10);
+            s.limit("a", "s2", Side::Sell, 105, 10);
+        }
+        let got = priced(&mut with, "m1", price);
+        let expected = without.add("b", "m1", OrderSpec::market(Side::Buy, 30));
+        assert_eq!(got, expected, "market buy with price {price}");
+        assert_eq!(statuses(&got), vec!["ACCEPTED m1", "EXPIRED m1 10"]);
+        assert_eq!(
+            trades(&got),
+            vec![trade(100, 10, "m1", "s1"), trade(105, 10, "m1", "s2")]
+        );
+    }
+}
+
+/// A stop-market order's price is ignored in the same way: it rests as a
+/// stop, triggers, and then trades at market.
+#[test]
+fn stop_order_with_a_price_ignores_it() {
+    let mut s = Session::new();
+    s.limit("m", "s1", Side::Sell, 100, 5);
+    s.limit("m", "s2", Side::Sell, 103, 50);
+    let priced = OrderSpec {
+        price: 1,
+        ..stop(Side::Buy, 101, None, 10)
+    };
+    let events = s.add("t", "stop", priced);
+    assert_eq!(
+        events,
+        vec![Event::Accepted {
+            order: engine::OrderRef {
+                symbol: sym("AAPL"),
+                user_id: user("t"),
+                order_id: oid("stop"),
+            },
+            spec: stop(Side::Buy, 101, None, 10),
+        }],
+        "the ignored price is not echoed"
+    );
+    // A trade at 100 is below the stop; one at 103 triggers it at market.
+    s.limit("x", "b1", Side::Buy, 100, 5);
+    let events = s.limit("x", "b2", Side::Buy, 103, 1);
+    assert_eq!(
+        trades(&events),
+        vec![trade(103, 1, "b2", "s2"), trade(103, 10, "stop", "s2")]
+    );
+}
+
 #[test]
 fn ioc_trades_what_it_can_and_expires_the_rest() {
     let mut s = Session::new();
@@ -726,13 +801,6 @@ fn every_reject_reason_of_an_add_is_reported() {
         (
             stop(Side::Buy, 10_001, None, 20),
             RejectReason::InvalidStopPrice,
-        ),
-        (
-            OrderSpec {
-                price: 10_000,
-                ..OrderSpec::market(Side::Buy, 20)
-            },
-            RejectReason::InvalidPrice,
         ),
     ];
     for (i, (spec, reason)) in cases.into_iter().enumerate() {

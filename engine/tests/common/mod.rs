@@ -137,7 +137,13 @@ fn order_spec(prices: Prices) -> impl Strategy<Value = OrderSpec> {
         .prop_map(
             |(side, order_type, tif, post_only, p, stop, quantity, malformed)| {
                 let limit_priced = matches!(order_type, OrderType::Limit | OrderType::StopLimit);
-                let price = if limit_priced != malformed { p } else { 0 };
+                // Upstream clients send a price with every order, market and
+                // stop included, where it is ignored; so half of those carry one.
+                let price = if limit_priced != malformed || p % 2 == 0 {
+                    p
+                } else {
+                    0
+                };
                 let stop_price = if order_type.is_stop() != malformed {
                     stop
                 } else {

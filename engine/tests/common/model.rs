@@ -132,7 +132,12 @@ impl Model {
         out
     }
 
-    fn add(&mut self, cmd: &Command, spec: OrderSpec, out: &mut Vec<Event>) {
+    fn add(&mut self, cmd: &Command, mut spec: OrderSpec, out: &mut Vec<Event>) {
+        // Market and stop orders trade at any price: a price sent with one
+        // is ignored, as if it had not been sent.
+        if matches!(spec.order_type, OrderType::Market | OrderType::Stop) {
+            spec.price = 0;
+        }
         let order = OrderRef {
             symbol: cmd.symbol,
             user_id: cmd.user_id,
@@ -309,12 +314,8 @@ impl Model {
             return Some(RejectReason::InvalidOrderCombination);
         }
         let limit_priced = matches!(spec.order_type, OrderType::Limit | OrderType::StopLimit);
-        if limit_priced {
-            if let Some(reason) = self.invalid_price(b, spec.price) {
-                return Some(reason);
-            }
-        } else if spec.price != 0 {
-            return Some(RejectReason::InvalidPrice);
+        if limit_priced && let Some(reason) = self.invalid_price(b, spec.price) {
+            return Some(reason);
         }
         let is_stop = matches!(spec.order_type, OrderType::Stop | OrderType::StopLimit);
         let tick = self.books[b].rules.tick_size;

@@ -22,7 +22,7 @@ use gateway::demo::DemoFeed;
 use gateway::kafka::{
     EmbeddedBroker, EndPolicy, KafkaConfig, KafkaSink, KafkaSource, StartFrom, send_when_room,
 };
-use gateway::wire::encode_order;
+use gateway::wire::{Decoder, encode_order};
 use hdrhistogram::Histogram;
 use journal::{Durability, JournalOptions};
 use rdkafka::client::ClientContext;
@@ -183,6 +183,7 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
         EndPolicy::CaughtUp {
             ready: Arc::clone(&ready),
         },
+        Decoder::default(),
     )?;
     let sink = KafkaSink::new(&kafka, &bootstrap, &[], &scratch.join("delivered.seq"))?;
 

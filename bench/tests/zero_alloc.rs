@@ -365,7 +365,14 @@ fn kafka_ingress_and_egress_allocate_only_rdkafkas_one_per_message() {
         }
     }
     producer.flush(std::time::Duration::from_secs(30)).unwrap();
-    let mut source = KafkaSource::new(&config, &bootstrap, &[], EndPolicy::Never).unwrap();
+    let mut source = KafkaSource::new(
+        &config,
+        &bootstrap,
+        &[],
+        EndPolicy::Never,
+        gateway::wire::Decoder::default(),
+    )
+    .unwrap();
     source.resume(&SourcePositions::default()).unwrap();
     let take = |source: &mut KafkaSource, n: usize| {
         let mut got = 0;

@@ -46,7 +46,8 @@ pub enum RejectReason {
     UnknownSymbol = 1,
     /// The user already has a live order with this id.
     DuplicateOrderId = 2,
-    /// The quantity is zero.
+    /// The quantity is zero, or (from the gateway) negative, fractional or
+    /// too large for 64 bits.
     InvalidQuantity = 3,
     /// The quantity is below the symbol's minimum.
     QuantityBelowMinimum = 4,
@@ -54,13 +55,15 @@ pub enum RejectReason {
     QuantityAboveMaximum = 5,
     /// The quantity is not a multiple of the symbol's lot size.
     LotSizeViolation = 6,
-    /// A limit price is missing (zero) where one is required.
+    /// A limit price is zero where one is required, or (from the gateway)
+    /// negative, too large, or finer than the symbol's price scale.
     InvalidPrice = 7,
     /// The price is not a multiple of the symbol's tick size.
     TickSizeViolation = 8,
     /// The price is outside the band around the reference price.
     PriceOutOfBand = 9,
-    /// The stop price is missing or not on the tick grid.
+    /// The stop price is missing or not on the tick grid, or (from the
+    /// gateway) negative, too large, or finer than the price scale.
     InvalidStopPrice = 10,
     /// A post-only order would have taken liquidity.
     PostOnlyWouldTake = 11,
@@ -80,8 +83,8 @@ pub enum RejectReason {
     UnknownAction = 17,
     /// A field the action needs is absent.
     MissingField = 18,
-    /// A field has the wrong type or a value outside its enumeration or
-    /// range (an unknown `order_type`, a negative price).
+    /// A field has the wrong JSON type, a value outside its enumeration (an
+    /// unknown `order_type`), appears twice, or contradicts another field.
     InvalidFieldValue = 19,
     /// The symbol does not match `^[A-Z0-9]{1,10}$`.
     InvalidSymbol = 20,
@@ -309,7 +312,8 @@ pub enum Event {
     Accepted {
         /// The order.
         order: OrderRef,
-        /// Its terms as submitted.
+        /// Its terms in force: as submitted, except that a market or stop
+        /// order's ignored price is `0`.
         spec: OrderSpec,
     },
     /// An `ADD` was refused; nothing changed.

@@ -23,8 +23,10 @@ pub struct DeliveredMark {
 }
 
 impl DeliveredMark {
-    /// Opens (creating) the mark at `path` and reads its value; an empty or
-    /// unreadable file reads as 0, which re-sends everything.
+    /// Opens (creating) the mark at `path` and reads its value. A new,
+    /// empty file reads as 0: nothing was delivered yet. Anything else that
+    /// is not a number is an error naming the file and what it holds, since
+    /// reading it as 0 would silently re-send the whole journal.
     pub fn open(path: &Path) -> std::io::Result<DeliveredMark> {
         let mut file = OpenOptions::new()
             .create(true)
@@ -32,9 +34,25 @@ impl DeliveredMark {
             .read(true)
             .write(true)
             .open(path)?;
-        let mut text = String::new();
-        file.read_to_string(&mut text)?;
-        let stored = text.trim().parse().unwrap_or(0);
+        let mut bytes = Vec::with_capacity(WIDTH);
+        file.read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let stored = if text.trim().is_empty() {
+            0
+        } else {
+            text.trim().parse().map_err(|_| {
+                let shown: String = text.chars().take(40).collect();
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "the delivered mark {} holds {shown:?}, not a sequence number. It records \
+                         the last input whose outputs were all delivered; write that number into \
+                         it (or 0 to re-send every output the journal can re-create) and restart",
+                        path.display()
+                    ),
+                )
+            })?
+        };
         Ok(DeliveredMark { file, stored })
     }
 
@@ -90,11 +108,23 @@ mod tests {
         assert_eq!(DeliveredMark::open(&path).unwrap().get(), u64::MAX);
     }
 
+    /// Issue 12: a damaged mark used to read as 0 and re-send everything
+    /// without a word.
     #[test]
-    fn garbage_reads_as_zero() {
+    fn garbage_is_an_error_that_names_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("delivered.seq");
         std::fs::write(&path, "not a number").unwrap();
+        let err = DeliveredMark::open(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("delivered.seq") && err.contains("\"not a number\""),
+            "{err}"
+        );
+        assert!(err.contains("or 0 to re-send"), "{err}");
+        // What an operator writes by hand is fine.
+        std::fs::write(&path, "1234\n").unwrap();
+        assert_eq!(DeliveredMark::open(&path).unwrap().get(), 1234);
+        std::fs::write(&path, "").unwrap();
         assert_eq!(DeliveredMark::open(&path).unwrap().get(), 0);
     }
 }

@@ -17,7 +17,7 @@ use engine::pipeline::{
 };
 
 use crate::delivered::DeliveredMark;
-use crate::wire::{MAX_MESSAGE_BYTES, decode_order, encode_message};
+use crate::wire::{Decoder, MAX_MESSAGE_BYTES, encode_message};
 
 /// Reads `orders` messages from a JSON-lines file.
 pub struct FileSource {
@@ -30,12 +30,17 @@ pub struct FileSource {
     line_number: i64,
     skip_through: i64,
     follow: bool,
+    decoder: Decoder,
 }
 
 impl FileSource {
-    /// Opens `path`. With `follow`, reaching the end waits for more lines
-    /// (like `tail -f`) instead of ending.
-    pub fn open(path: impl Into<PathBuf>, follow: bool) -> std::io::Result<FileSource> {
+    /// Opens `path`, decoding lines with `decoder`. With `follow`, reaching
+    /// the end waits for more lines (like `tail -f`) instead of ending.
+    pub fn open(
+        path: impl Into<PathBuf>,
+        follow: bool,
+        decoder: Decoder,
+    ) -> std::io::Result<FileSource> {
         let path = path.into();
         let file = File::open(&path)?;
         Ok(FileSource {
@@ -46,6 +51,7 @@ impl FileSource {
             line_number: 0,
             skip_through: 0,
             follow,
+            decoder,
         })
     }
 
@@ -103,13 +109,10 @@ impl InputSource for FileSource {
             self.line_number += 1;
             let oversized = self.line_len > MAX_MESSAGE_BYTES;
             let blank = self.line.iter().all(u8::is_ascii_whitespace) && !oversized;
-            let input = (!blank && self.line_number > self.skip_through).then(|| {
-                if oversized {
-                    decode_order(&vec![b' '; MAX_MESSAGE_BYTES + 1])
-                } else {
-                    decode_order(&self.line)
-                }
-            });
+            // An oversized line is cut to MAX_MESSAGE_BYTES + 1 bytes, which
+            // is all the decoder needs to refuse it as too long.
+            let input = (!blank && self.line_number > self.skip_through)
+                .then(|| self.decoder.decode(&self.line));
             self.line.clear();
             self.line_len = 0;
             if let Some(input) = input {

@@ -1,27 +1,35 @@
 //! The `engine` server: recover from the journal, then run the pipeline from
 //! an input to an output until the input ends or a signal arrives.
 //!
-//! This file only turns flags and a TOML file into a `PipelineConfig` and
-//! Kafka clients, starts the embedded broker when no brokers are
-//! configured, prints the start-up table and the final figures, and maps
-//! errors to exit codes. It holds no engine logic.
+//! This file turns flags and the config file into settings (parsing only),
+//! then does what they say: starts the embedded broker when no brokers are
+//! configured, prints the start-up table, runs the pipeline, prints the
+//! final figures, and maps errors to the documented exit codes. It holds no
+//! engine logic.
+//!
+//! Exit codes: 0 a clean stop; 1 a failure not listed here (Kafka, input,
+//! output); 2 a usage or configuration error; 3 the journal or a snapshot
+//! could not be written (a full disk, most often; nothing journaled is
+//! lost, free space and restart); 4 the journal or a snapshot is damaged
+//! (see docs/replay.md).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use engine::EngineConfig;
 use engine::pipeline::{
-    CorePlan, IngressClock, PipelineConfig, RingKind, RunReport, WaitMode, human_ns, isolated_cpus,
-    run,
+    CorePlan, IngressClock, PipelineConfig, PipelineError, Retention, RingKind, RunReport,
+    WaitMode, human_ns, isolated_cpus, run,
 };
+use gateway::config::{ConfigFile, parse_size};
 use gateway::file::{FileSink, FileSource};
 use gateway::kafka::{EmbeddedBroker, EndPolicy, Feeder, KafkaConfig, KafkaSink, KafkaSource};
+use gateway::wire::{Decoder, PriceFormat};
 use journal::{Durability, JournalOptions};
-use serde::Deserialize;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -29,7 +37,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// LMAX-style matching engine: journal every input, match on one pinned
 /// thread, emit results in batches.
 #[derive(Parser, Debug)]
-#[command(name = "engine", version, about)]
+#[command(
+    name = "engine",
+    version,
+    about,
+    after_help = "Exit codes: 0 clean stop, 1 other failure, 2 usage or configuration error, \
+                  3 journal or snapshot could not be written (free space and restart), \
+                  4 journal or snapshot damaged."
+)]
 struct Cli {
     /// TOML configuration file; flags override its values.
     #[arg(long, value_name = "FILE")]
@@ -40,6 +55,14 @@ struct Cli {
     /// How durable a journaled input must be before its outputs leave.
     #[arg(long, value_name = "none|batch|sync")]
     durability: Option<Durability>,
+    /// Bytes per journal segment file, e.g. 64MiB [default: 1GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    segment_size: Option<u64>,
+    /// What happens to journal segments once a snapshot covers them and
+    /// their outputs are delivered: keep, delete or archive:DIR
+    /// [default: keep].
+    #[arg(long, value_name = "keep|delete|archive:DIR")]
+    retention: Option<Retention>,
     /// Where orders come from: kafka (the default) or file:PATH (JSON lines).
     #[arg(long, value_name = "kafka|file:PATH")]
     input: Option<String>,
@@ -47,6 +70,10 @@ struct Cli {
     /// file per topic).
     #[arg(long, value_name = "kafka|file:DIR")]
     output: Option<String>,
+    /// How prices are written in orders: ticks (integers, the default) or
+    /// decimal (currency units, scaled by each symbol's price_decimals).
+    #[arg(long, value_name = "ticks|decimal")]
+    price_format: Option<PriceFormat>,
     /// Kafka bootstrap servers. Without them (here or in the config file)
     /// the engine starts an embedded in-memory broker and prints its address.
     #[arg(long, value_name = "HOST:PORT,...")]
@@ -88,26 +115,6 @@ struct Cli {
     /// Stop the demo after this many orders (with --exit-at-end, exit then).
     #[arg(long, requires = "demo")]
     demo_orders: Option<u64>,
-}
-
-/// The TOML file. Every key is optional; unknown keys are errors.
-#[derive(Deserialize, Default, Debug)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    journal: Option<PathBuf>,
-    durability: Option<String>,
-    input: Option<String>,
-    output: Option<String>,
-    exit_at_end: Option<bool>,
-    cores: Option<String>,
-    snapshot_every: Option<u64>,
-    stats_interval: Option<String>,
-    wait: Option<String>,
-    clock: Option<String>,
-    /// Kafka topics, partitions, batch size and client properties.
-    kafka: Option<KafkaConfig>,
-    /// Matching rules, as `EngineConfig` reads them.
-    engine: Option<toml::Table>,
 }
 
 fn parse_property(text: &str) -> Result<(String, String), String> {
@@ -167,41 +174,51 @@ enum InputSpec {
     Demo { rate: u64, orders: Option<u64> },
 }
 
+/// Everything the flags and the file said, checked, before anything runs.
 struct Settings {
     pipeline: PipelineConfig,
     input: InputSpec,
     /// `None` for Kafka.
     output: Option<PathBuf>,
+    decoder: Decoder,
     kafka: KafkaConfig,
     kafka_properties: Vec<(String, String)>,
     exit_at_end: bool,
+    /// The demo's scratch directory, to empty before the run.
+    demo_dir: Option<PathBuf>,
+    /// Why spinning was refused, if it was.
+    wait_note: Option<String>,
 }
 
-/// The demo's scratch directory, emptied when a demo uses it, so each
-/// demo starts fresh.
-fn clear_demo_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join("engine-demo");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot clear the demo directory {}", dir.display()))?;
+/// A configuration problem: exit code 2, like a bad flag.
+#[derive(Debug)]
+struct ConfigProblem(String);
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    Ok(dir)
 }
+
+impl std::error::Error for ConfigProblem {}
 
 fn settings(cli: Cli) -> Result<Settings> {
-    let file: FileConfig = match &cli.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the config file {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?
-        }
-        None => FileConfig::default(),
+    let file = match &cli.config {
+        Some(path) => ConfigFile::load(path).map_err(ConfigProblem)?,
+        None => ConfigFile::default(),
     };
-    let engine = match file.engine {
-        Some(table) => EngineConfig::from_toml_str(&toml::to_string(&table)?)
-            .context("the [engine] table of the config file")?,
-        None => EngineConfig::default(),
-    };
+    settings_from(cli, file).map_err(|e| ConfigProblem(format!("{e:#}")).into())
+}
+
+fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
+    let (engine, decimals) = file.engine_rules().map_err(anyhow::Error::msg)?;
+    let price_format = flag_or_file(
+        cli.price_format,
+        file.price_format,
+        "price_format",
+        str::parse,
+    )?
+    .unwrap_or_default();
     let mut kafka = file.kafka.unwrap_or_default();
     if let Some(brokers) = cli.brokers {
         kafka.brokers = Some(brokers);
@@ -210,11 +227,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         .validate()
         .map_err(|e| anyhow::anyhow!("{e} (in the config file's [kafka] table)"))?;
     let uses_demo_dir = cli.demo && cli.journal.is_none() && file.journal.is_none();
-    let demo_dir = if uses_demo_dir {
-        Some(clear_demo_dir()?)
-    } else {
-        None
-    };
+    let demo_dir = uses_demo_dir.then(|| std::env::temp_dir().join("engine-demo"));
     let journal_dir = cli
         .journal
         .or(file.journal)
@@ -230,6 +243,20 @@ fn settings(cli: Cli) -> Result<Settings> {
         } else {
             Durability::Batch
         });
+    let mut journal = JournalOptions::new().durability(durability);
+    if let Some(bytes) = flag_or_file(
+        cli.segment_size,
+        file.segment_size,
+        "segment_size",
+        parse_size,
+    )? {
+        journal = journal.segment_size(bytes);
+    }
+    journal
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e} (--segment-size / segment_size)"))?;
+    let retention =
+        flag_or_file(cli.retention, file.retention, "retention", str::parse)?.unwrap_or_default();
     let input = if cli.demo {
         InputSpec::Demo {
             rate: cli.demo_rate,
@@ -248,14 +275,6 @@ fn settings(cli: Cli) -> Result<Settings> {
         Some(spec) => parse_endpoint(&spec, "output")?,
         None => None,
     };
-    if cli.demo {
-        eprintln!(
-            "demo: journal {} (durability {}), {} orders/s",
-            journal_dir.display(),
-            durability.as_str(),
-            cli.demo_rate
-        );
-    }
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
     let cores = flag_or_file(cli.cores, file.cores, "cores", str::parse)?
         .unwrap_or_else(|| CorePlan::for_host(available));
@@ -270,17 +289,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         }
     }
     let asked_wait = flag_or_file(cli.wait, file.wait, "wait", str::parse)?;
-    let (wait, why) = cores.choose_wait(asked_wait, available);
-    let isolated = isolated_cpus();
-    let (table, warnings) = cores.describe(&isolated);
-    eprint!("{table}");
-    eprintln!("wait strategy: {}", wait.as_str());
-    if let Some(why) = why {
-        tracing::warn!("{why}");
-    }
-    for warning in warnings {
-        tracing::warn!("{warning}");
-    }
+    let (wait, wait_note) = cores.choose_wait(asked_wait, available);
     let stats_interval = flag_or_file(
         cli.stats_interval,
         file.stats_interval,
@@ -295,22 +304,49 @@ fn settings(cli: Cli) -> Result<Settings> {
         .or(file.snapshot_every)
         .unwrap_or(1_000_000);
     let mut pipeline = PipelineConfig::new(journal_dir, engine);
-    pipeline.journal = JournalOptions::new().durability(durability);
+    pipeline.journal = journal;
     pipeline.cores = cores;
     pipeline.wait = wait;
     pipeline.ring = RingKind::Disruptor;
     pipeline.snapshot_every = (snapshot_every > 0).then_some(snapshot_every);
+    pipeline.retention = retention;
     pipeline.stats_interval = stats_interval;
     pipeline.clock = clock;
     pipeline.batch_size = kafka.batch_size;
+    pipeline.check()?;
     Ok(Settings {
         pipeline,
         input,
         output,
+        decoder: Decoder::new(price_format, decimals),
         kafka,
         kafka_properties: cli.kafka_properties,
         exit_at_end: cli.exit_at_end || file.exit_at_end.unwrap_or(false),
+        demo_dir,
+        wait_note,
     })
+}
+
+/// Prints which core each thread runs on and warns about what will hurt
+/// latency.
+fn print_startup(settings: &Settings) {
+    let p = &settings.pipeline;
+    let (table, warnings) = p.cores.describe(&isolated_cpus());
+    eprint!("{table}");
+    eprintln!("wait strategy: {}", p.wait.as_str());
+    if let Some(why) = &settings.wait_note {
+        tracing::warn!("{why}");
+    }
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    if let InputSpec::Demo { rate, .. } = settings.input {
+        eprintln!(
+            "demo: journal {} (durability {}), {rate} orders/s",
+            p.journal_dir.display(),
+            p.journal.durability_mode().as_str(),
+        );
+    }
 }
 
 fn print_report(report: &RunReport, kafka_max_batch: Option<i64>) {
@@ -354,11 +390,12 @@ fn print_report(report: &RunReport, kafka_max_batch: Option<i64>) {
     }
     let s = &report.snapshots;
     eprintln!(
-        "snapshots: {} written, matcher stall max {} (largest {} orders), write max {:.1} ms",
+        "snapshots: {} written, matcher stall max {} (largest {} orders), write max {:.1} ms, {} segments retired",
         s.written,
         human_ns(s.max_stall.as_nanos() as u64),
         s.max_orders,
-        s.max_write.as_secs_f64() * 1e3
+        s.max_write.as_secs_f64() * 1e3,
+        s.segments_retired
     );
     // One machine-readable line on stdout for scripts and tests.
     println!(
@@ -371,6 +408,7 @@ fn print_report(report: &RunReport, kafka_max_batch: Option<i64>) {
             "resent": r.resent,
             "recovery_ms": r.took.as_secs_f64() * 1e3,
             "snapshot_stall_max_ns": s.max_stall.as_nanos() as u64,
+            "segments_retired": s.segments_retired,
             "messages": report.messages,
             "trades": report.trades,
             "kafka_max_batch": kafka_max_batch.filter(|n| *n >= 0),
@@ -378,26 +416,55 @@ fn print_report(report: &RunReport, kafka_max_batch: Option<i64>) {
     );
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal()) // no escape codes in journald
         .with_target(false)
         .init();
     let cli = Cli::parse();
-    match serve(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match settings(cli).and_then(serve) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("engine: {err:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// The documented exit code for an error (see the file's doc comment).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<ConfigProblem>().is_some() {
+        return 2;
+    }
+    match err.downcast_ref::<PipelineError>() {
+        Some(PipelineError::Settings(_) | PipelineError::Config(_)) => 2,
+        Some(PipelineError::Storage(_)) => 3,
+        Some(
+            PipelineError::HashMismatch { .. }
+            | PipelineError::Journal(
+                journal::Error::Corrupt { .. }
+                | journal::Error::BadSegmentHeader { .. }
+                | journal::Error::BadSnapshot { .. },
+            ),
+        ) => 4,
+        _ => 1,
     }
 }
 
 /// The name of the Kafka sink's delivered mark, in the journal directory.
 const KAFKA_DELIVERED_FILE: &str = "kafka-delivered.seq";
 
-fn serve(cli: Cli) -> Result<()> {
-    let settings = settings(cli)?;
+fn serve(settings: Settings) -> Result<()> {
+    print_startup(&settings);
+    if let Some(dir) = &settings.demo_dir
+        && dir.exists()
+    {
+        // Each demo starts fresh.
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot clear the demo directory {}", dir.display()))?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while draining exits at once; the journal is
@@ -468,6 +535,7 @@ fn run_from(
 ) -> Result<RunReport> {
     let kafka = &settings.kafka;
     let extra = &settings.kafka_properties;
+    let decoder = settings.decoder.clone();
     let caught_up = |ready: Arc<AtomicBool>| {
         if settings.exit_at_end {
             EndPolicy::CaughtUp { ready }
@@ -477,7 +545,7 @@ fn run_from(
     };
     let report = match &settings.input {
         InputSpec::File(path) => {
-            let source = FileSource::open(path, !settings.exit_at_end)
+            let source = FileSource::open(path, !settings.exit_at_end, decoder)
                 .with_context(|| format!("cannot open the input {}", path.display()))?;
             run(&settings.pipeline, source, sink, stop)?
         }
@@ -487,6 +555,7 @@ fn run_from(
                 bootstrap,
                 extra,
                 caught_up(Arc::new(AtomicBool::new(true))),
+                decoder,
             )
             .context("cannot create the Kafka consumer")?;
             run(&settings.pipeline, source, sink, stop)?
@@ -494,8 +563,14 @@ fn run_from(
         InputSpec::Demo { rate, orders } => {
             let feeder = Feeder::start(kafka, bootstrap, extra, *rate, *orders, Arc::clone(stop))
                 .map_err(|e| anyhow::anyhow!("cannot start the demo feeder: {e}"))?;
-            let source = KafkaSource::new(kafka, bootstrap, extra, caught_up(feeder.finished()))
-                .context("cannot create the Kafka consumer")?;
+            let source = KafkaSource::new(
+                kafka,
+                bootstrap,
+                extra,
+                caught_up(feeder.finished()),
+                decoder,
+            )
+            .context("cannot create the Kafka consumer")?;
             let report = run(&settings.pipeline, source, sink, stop);
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let sent = feeder

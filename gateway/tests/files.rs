@@ -105,20 +105,28 @@ fn bad_lines_are_rejected_with_reason_and_line_and_the_run_continues() {
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let rejected: Vec<(&str, Option<i64>)> = parsed
+    let rejected: Vec<(&str, &str, Option<i64>)> = parsed
         .iter()
         .filter(|v| v["status"] == "REJECTED")
-        .map(|v| (v["reason"].as_str().unwrap(), v["offset"].as_i64()))
+        .map(|v| {
+            // Every rejection says what was wrong, for people.
+            assert!(v["detail"].as_str().is_some_and(|d| d.len() > 10), "{v}");
+            (
+                v["reason"].as_str().unwrap(),
+                v["field"].as_str().unwrap(),
+                v["offset"].as_i64(),
+            )
+        })
         .collect();
     assert_eq!(
         rejected,
         vec![
-            ("MALFORMED_MESSAGE", Some(2)),
-            ("UNKNOWN_ACTION", Some(3)),
-            ("INVALID_SYMBOL", Some(4)),
-            ("INVALID_QUANTITY", None), // the matcher's own rule: no source needed
-            ("INVALID_IDENTIFIER", Some(6)),
-            ("MESSAGE_TOO_LARGE", Some(7)),
+            ("MALFORMED_MESSAGE", "message", Some(2)),
+            ("UNKNOWN_ACTION", "action", Some(3)),
+            ("INVALID_SYMBOL", "symbol", Some(4)),
+            ("INVALID_QUANTITY", "quantity", None), // the matcher's own rule
+            ("INVALID_IDENTIFIER", "order_id", Some(6)),
+            ("MESSAGE_TOO_LARGE", "message", Some(7)),
         ]
     );
     for v in parsed.iter().filter(|v| v["offset"].is_i64()) {
@@ -172,6 +180,29 @@ fn wrong_flags_say_what_to_do() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+
+    // Issue 12's settings: each bad value says what to write instead, and
+    // usage errors exit 2.
+    for (flag, value, hint) in [
+        ("--retention", "purge", "keep, delete or archive:DIR"),
+        ("--segment-size", "64MB", "64MiB"),
+        ("--price-format", "cents", "ticks or decimal"),
+    ] {
+        let out = Process::new(ENGINE)
+            .args(["--journal", dir.path().to_str().unwrap(), flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(hint), "{flag} {value}: {err}");
+    }
+    let out = Process::new(ENGINE)
+        .args(["--journal", dir.path().to_str().unwrap()])
+        .args(["--segment-size", "8KiB", "--input", "file:x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("segment_size"));
 }
 
 #[test]

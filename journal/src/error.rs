@@ -144,6 +144,13 @@ pub enum Corruption {
 }
 
 impl Error {
+    /// Whether this is the file system running out of space (or of the
+    /// user's quota): freeing space and retrying will fix it.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
             action,

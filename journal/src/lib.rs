@@ -155,9 +155,10 @@
 //!
 //! # Retention
 //!
-//! Nothing is deleted implicitly. [`Writer::retire_segments`] deletes or
-//! moves segments whose records are all covered by the newest valid
-//! snapshot.
+//! Nothing is deleted implicitly. [`retire_segments`] deletes or moves
+//! segments whose records are all covered by a valid snapshot at or below
+//! a limit the caller gives; it never touches the newest segment, so it
+//! can run beside the writer.
 
 mod error;
 mod format;
@@ -178,7 +179,8 @@ pub use format::{FRAME_HEADER_LEN, RecordMeta, SEGMENT_FORMAT_VERSION, SEGMENT_M
 pub use options::{Durability, JournalOptions};
 pub use reader::{Cursor, Reader, Record};
 pub use recovery::{Journal, Recovered, RecoveryReport, TornTail};
-pub use retention::{Retire, Retired};
+pub use retention::{Retire, Retired, retire_segments};
+pub use segment::free_space;
 pub use snapshot::{SNAPSHOT_FILE_MAGIC, SNAPSHOT_FILE_VERSION, Snapshot, SnapshotStore};
 pub use sync::{DurableSequence, SyncPath};
 pub use writer::Writer;

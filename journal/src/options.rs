@@ -138,6 +138,16 @@ impl JournalOptions {
         self
     }
 
+    /// The durability these options ask for.
+    pub fn durability_mode(&self) -> Durability {
+        self.durability
+    }
+
+    /// Bytes per segment file these options create.
+    pub fn segment_size_bytes(&self) -> u64 {
+        self.segment_size
+    }
+
     /// The largest frame these options produce.
     pub(crate) fn max_frame_length(&self) -> u32 {
         frame_length_for(self.max_payload) as u32

@@ -1,9 +1,10 @@
 //! Retiring old segments once a snapshot covers them.
 //!
 //! Only an explicit call retires anything, and only segments whose every
-//! record is at or below the newest snapshot that verifies. The active
-//! segment is never touched. Readers that already mapped a retired segment
-//! keep reading it; new seeks into it fail with `SequenceRetired`.
+//! record is at or below a snapshot that verifies. The newest segment, which
+//! a writer may be appending to, is never touched, so this may run on any
+//! thread beside a live writer. Readers that already mapped a retired
+//! segment keep reading it; new seeks into it fail with `SequenceRetired`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,18 +32,36 @@ pub struct Retired {
     pub segments: Vec<PathBuf>,
 }
 
-pub(crate) fn retire(dir: &Path, active_first: Option<u64>, how: &Retire) -> Result<Retired> {
-    let Some(snapshot) = SnapshotStore::new(dir).latest_valid()? else {
+/// Deletes or moves away (`how`) the segments of the journal in `dir` whose
+/// every record is covered by the newest valid snapshot at or below `limit`.
+///
+/// `limit` lets the caller keep what it still needs: a server passes the
+/// highest sequence whose outputs are delivered, so that recovery, which
+/// restarts from a snapshot at or before that point, always finds the
+/// records after its snapshot. Pass `u64::MAX` to use the newest snapshot.
+/// The newest segment is never retired.
+pub fn retire_segments(dir: &Path, how: &Retire, limit: u64) -> Result<Retired> {
+    let store = SnapshotStore::new(dir);
+    let mut covering = None;
+    for sequence in store.list()?.into_iter().filter(|s| *s <= limit) {
+        match store.load(sequence) {
+            Ok(snapshot) => {
+                covering = Some(snapshot.sequence());
+                break;
+            }
+            Err(err) => tracing::warn!(error = %err, "skipping a snapshot that does not verify"),
+        }
+    }
+    let Some(covered_through) = covering else {
         return Ok(Retired::default());
     };
-    let covered_through = snapshot.sequence();
     let segments = list_segments(dir)?;
     let mut retired = Vec::new();
-    // Segment i ends just before segment i + 1 starts.
+    // Segment i ends just before segment i + 1 starts; the last has no
+    // successor, so `windows` never offers it.
     for pair in segments.windows(2) {
         let (segment, next) = (&pair[0], &pair[1]);
-        if Some(segment.first_sequence) == active_first || next.first_sequence > covered_through + 1
-        {
+        if next.first_sequence > covered_through + 1 {
             break;
         }
         match how {

@@ -130,25 +130,39 @@ pub(crate) fn open_write(path: &Path, first_sequence: u64) -> Result<(File, Segm
 
 /// Creates the segment described by `header` in `dir`: a temporary file is
 /// pre-allocated, given its header, synced, then renamed into place and the
-/// directory synced. Returns the open file.
+/// directory synced. Returns the open file. On failure (a full disk, most
+/// often) the temporary file is removed, so it holds no space.
 pub(crate) fn create(dir: &Path, header: &SegmentHeader) -> Result<(PathBuf, File)> {
     let path = segment_path(dir, header.first_sequence);
     let temp = path.with_extension(TEMP_EXT);
+    let prepared = prepare(&temp, header);
+    let file = match prepared {
+        Ok(file) => file,
+        Err(err) => {
+            let _ = fs::remove_file(&temp);
+            return Err(err);
+        }
+    };
+    fs::rename(&temp, &path).map_err(|e| Error::io("rename into place", &temp, e))?;
+    sync_dir(dir)?;
+    Ok((path, file))
+}
+
+/// Writes a complete, synced segment file at `temp`.
+fn prepare(temp: &Path, header: &SegmentHeader) -> Result<File> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
-        .open(&temp)
-        .map_err(|e| Error::io("create", &temp, e))?;
+        .open(temp)
+        .map_err(|e| Error::io("create", temp, e))?;
     file.set_len(header.segment_size)
-        .map_err(|e| Error::io("size", &temp, e))?;
-    preallocate(&file, &temp, header.segment_size)?;
-    io::Write::write_all(&mut file, &header.encode()).map_err(|e| Error::io("write", &temp, e))?;
-    file.sync_all().map_err(|e| Error::io("sync", &temp, e))?;
-    fs::rename(&temp, &path).map_err(|e| Error::io("rename into place", &temp, e))?;
-    sync_dir(dir)?;
-    Ok((path, file))
+        .map_err(|e| Error::io("size", temp, e))?;
+    preallocate(&file, temp, header.segment_size)?;
+    io::Write::write_all(&mut file, &header.encode()).map_err(|e| Error::io("write", temp, e))?;
+    file.sync_all().map_err(|e| Error::io("sync", temp, e))?;
+    Ok(file)
 }
 
 /// Reserves the file's blocks so that a write through the map can never
@@ -196,6 +210,14 @@ pub(crate) fn zero_tail(file: &File, map: &mut WriteMap, from: usize) {
             }
         }
     }
+}
+
+/// Bytes an unprivileged writer can still use on the file system that
+/// holds `dir`.
+pub fn free_space(dir: &Path) -> Result<u64> {
+    let stats = rustix::fs::statvfs(dir)
+        .map_err(|e| Error::io("stat the file system of", dir, e.into()))?;
+    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 /// fsyncs a directory, making renames and unlinks in it durable.

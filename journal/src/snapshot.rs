@@ -68,7 +68,8 @@ impl SnapshotStore {
     }
 
     /// Writes a snapshot of the state after `sequence`: temporary file,
-    /// fsync, rename, fsync of the directory. Returns the file's path.
+    /// fsync, rename, fsync of the directory. Returns the file's path. If
+    /// writing fails, the temporary file is removed.
     pub fn write(&self, sequence: u64, payload: &[u8]) -> Result<PathBuf> {
         let path = self.path_for(sequence);
         let temp = path.with_extension(TEMP_EXT);
@@ -83,17 +84,23 @@ impl SnapshotStore {
         let crc = header_crc(&header);
         header[SN_HEADER_CRC..SN_HEADER_CRC + 4].copy_from_slice(&crc.to_le_bytes());
 
-        let mut file = OpenOptions::new()
+        let written = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&temp)
-            .map_err(|e| Error::io("create", &temp, e))?;
-        file.write_all(&header)
-            .and_then(|()| file.write_all(payload))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("write", &temp, e))?;
-        drop(file);
+            .map_err(|e| Error::io("create", &temp, e))
+            .and_then(|mut file| {
+                file.write_all(&header)
+                    .and_then(|()| file.write_all(payload))
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| Error::io("write", &temp, e))
+            });
+        if let Err(err) = written {
+            // A full disk is the usual cause: give the space back.
+            let _ = fs::remove_file(&temp);
+            return Err(err);
+        }
         fs::rename(&temp, &path).map_err(|e| Error::io("rename into place", &temp, e))?;
         sync_dir(&self.dir)?;
         Ok(path)

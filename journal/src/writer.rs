@@ -15,7 +15,6 @@ use crate::format::{
 use crate::map::{FrameSource, WriteMap};
 use crate::options::{Durability, JournalOptions};
 use crate::prefault::{Prefaulter, REPORT_EVERY};
-use crate::retention::{self, Retire, Retired};
 use crate::segment;
 use crate::sync::{DurableSequence, SyncPath, UringSync};
 
@@ -312,14 +311,6 @@ impl Writer {
             self.sync()?;
         }
         Ok(())
-    }
-
-    /// Deletes or moves away segments whose every record is at or below the
-    /// newest valid snapshot's sequence. Never touches the active segment,
-    /// and never runs implicitly.
-    pub fn retire_segments(&self, how: &Retire) -> Result<Retired> {
-        let active_first = self.active.as_ref().map(|a| a.header.first_sequence);
-        retention::retire(&self.dir, active_first, how)
     }
 
     /// Closes the active segment with an end marker, makes it durable if the

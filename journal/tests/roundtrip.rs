@@ -9,7 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{check_record, meta_for, payload_for, small_segments};
-use journal::{Durability, Error, Journal, Reader, RecordMeta, Retire, SnapshotStore, SyncPath};
+use journal::{
+    Durability, Error, Journal, Reader, RecordMeta, Retire, Retired, SnapshotStore, SyncPath,
+    retire_segments,
+};
 
 fn append_range(writer: &mut journal::Writer, from: u64, to: u64) {
     for sequence in from..=to {
@@ -294,8 +297,7 @@ fn retiring_removes_only_segments_a_valid_snapshot_covers() {
     append_range(&mut writer, 1, 3_000);
     // No snapshot: nothing is covered.
     assert!(
-        writer
-            .retire_segments(&Retire::Delete)
+        retire_segments(dir.path(), &Retire::Delete, u64::MAX)
             .unwrap()
             .segments
             .is_empty()
@@ -306,9 +308,12 @@ fn retiring_removes_only_segments_a_valid_snapshot_covers() {
         .write(1_200, b"state at 1200")
         .unwrap();
     let archive = dir.path().join("archive");
-    let retired = writer
-        .retire_segments(&Retire::MoveTo(archive.clone()))
-        .unwrap();
+    // A limit below the snapshot: it is not used, so nothing goes.
+    assert_eq!(
+        retire_segments(dir.path(), &Retire::Delete, 1_199).unwrap(),
+        Retired::default()
+    );
+    let retired = retire_segments(dir.path(), &Retire::MoveTo(archive.clone()), 1_200).unwrap();
     assert_eq!(retired.covered_through, Some(1_200));
     assert!(!retired.segments.is_empty());
     assert_eq!(segment_count(dir.path()) + retired.segments.len(), before);

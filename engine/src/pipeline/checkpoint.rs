@@ -16,6 +16,8 @@
 //! engine snapshot bytes (Engine::snapshot)
 //! ```
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
@@ -23,16 +25,13 @@ use journal::{DurableSequence, SnapshotStore};
 
 use super::PipelineError;
 use super::input::{SourcePosition, SourcePositions};
+use super::retention::{self, Retention};
 use crate::Engine;
 
 const MAGIC: [u8; 8] = *b"MXCKPT\0\0";
 const VERSION: u32 = 1;
 const HEADER_LEN: usize = 32;
 const POSITION_LEN: usize = 16;
-
-/// How many snapshot files the pipeline keeps; older ones are removed
-/// after a new one is written.
-pub const SNAPSHOTS_KEPT: usize = 3;
 
 /// A decoded pipeline snapshot.
 #[derive(Debug)]
@@ -130,22 +129,49 @@ pub struct SnapshotStats {
     /// The longest time serialising, hashing and writing one took, off the
     /// matcher.
     pub max_write: Duration,
+    /// Journal segments retired (deleted or archived) after snapshots.
+    pub segments_retired: u64,
+}
+
+/// What the snapshot thread works with besides the requests.
+pub(crate) struct SnapshotWriter<'a> {
+    pub store: SnapshotStore,
+    pub journal_dir: PathBuf,
+    pub retention: Retention,
+    pub durable: DurableSequence,
+    /// The highest input whose outputs are delivered, as the sink records it.
+    pub delivered: &'a AtomicU64,
+    /// Raised by a failing stage; raised here when a snapshot cannot be
+    /// written, which stops input.
+    pub failed: &'a AtomicBool,
 }
 
 /// Writes snapshots as they arrive until the matcher hangs up, handing
-/// each copy back to the matcher as the next spare.
+/// each copy back to the matcher as the next spare, and applies retention
+/// after each one. A snapshot that cannot be written stops the pipeline:
+/// carrying on would let the journal grow with no snapshot to cut it.
 pub(crate) fn run_snapshot_thread(
     requests: Receiver<SnapshotRequest>,
     recycle: Sender<Box<Engine>>,
-    store: SnapshotStore,
-    durable: DurableSequence,
-    failed: &std::sync::atomic::AtomicBool,
+    writer: SnapshotWriter<'_>,
+) -> Result<SnapshotStats, PipelineError> {
+    let result = write_snapshots(requests, recycle, &writer);
+    if result.is_err() {
+        writer.failed.store(true, Ordering::Release);
+    }
+    result
+}
+
+fn write_snapshots(
+    requests: Receiver<SnapshotRequest>,
+    recycle: Sender<Box<Engine>>,
+    writer: &SnapshotWriter<'_>,
 ) -> Result<SnapshotStats, PipelineError> {
     let mut stats = SnapshotStats::default();
     for request in requests {
         // The journal must hold the sequence before a snapshot may claim it.
-        while durable.get() < request.sequence {
-            if failed.load(std::sync::atomic::Ordering::Acquire) {
+        while writer.durable.get() < request.sequence {
+            if writer.failed.load(Ordering::Acquire) {
                 return Ok(stats);
             }
             std::thread::sleep(Duration::from_micros(200));
@@ -153,16 +179,31 @@ pub(crate) fn run_snapshot_thread(
         let started = Instant::now();
         let state = request.state.snapshot();
         let (payload, state_hash) = encode(request.sequence, &request.positions, &state);
-        store.write(request.sequence, &payload)?;
-        for old in store.list()?.into_iter().skip(SNAPSHOTS_KEPT) {
-            store.remove(old)?;
-        }
+        writer
+            .store
+            .write(request.sequence, &payload)
+            .map_err(|cause| {
+                PipelineError::storage(
+                    "write a snapshot",
+                    &writer.journal_dir,
+                    payload.len(),
+                    cause,
+                )
+            })?;
         let took = started.elapsed();
+        let delivered = writer.delivered.load(Ordering::Acquire);
+        let cleanup = |cause| {
+            PipelineError::storage("apply journal retention", &writer.journal_dir, 0, cause)
+        };
+        retention::prune_snapshots(&writer.store, delivered).map_err(cleanup)?;
+        let retired = retention::retire(&writer.journal_dir, &writer.retention, delivered)
+            .map_err(cleanup)?;
         tracing::info!(
             sequence = request.sequence,
             orders = request.state.live_orders(),
             stall_us = request.stall.as_micros() as u64,
             write_ms = took.as_millis() as u64,
+            segments_retired = retired.segments.len(),
             "snapshot written"
         );
         stats.written += 1;
@@ -172,6 +213,7 @@ pub(crate) fn run_snapshot_thread(
         stats.total_stall += request.stall;
         stats.max_orders = stats.max_orders.max(request.state.live_orders());
         stats.max_write = stats.max_write.max(took);
+        stats.segments_retired += retired.segments.len() as u64;
         // The matcher may have stopped listening; then the memory is freed.
         let _ = recycle.send(request.state);
     }

@@ -23,13 +23,19 @@ pub enum Input {
     Malformed(Malformed),
 }
 
-/// A message the gateway could not turn into a command, with whatever
-/// identifiers it could still read, so the rejection can name the order.
+/// A message the gateway could not turn into a command, with what was
+/// wrong, where, and whatever identifiers it could still read, so the
+/// rejection can name the order and tell the client what to fix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug))]
 pub struct Malformed {
-    /// Why it was refused.
+    /// Why it was refused: the code clients act on.
     pub reason: RejectReason,
+    /// The field at fault, or [`InputField::Message`] for the message as a
+    /// whole.
+    pub field: InputField,
+    /// What is wrong with that field.
+    pub problem: Problem,
     /// The symbol, if the message held a valid one.
     pub symbol: Option<Symbol>,
     /// The user id, if the message held a valid one.
@@ -40,14 +46,129 @@ pub struct Malformed {
 
 impl Malformed {
     /// A rejection that names no order.
-    pub fn bare(reason: RejectReason) -> Malformed {
+    pub fn new(reason: RejectReason, field: InputField, problem: Problem) -> Malformed {
         Malformed {
             reason,
+            field,
+            problem,
             symbol: None,
             user_id: None,
             order_id: None,
         }
     }
+}
+
+/// A field of an `orders` message, as the canonical wire form names it.
+///
+/// Stored in the journal: codes are explicit and never reused; append new
+/// fields with the next free code.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[rkyv(derive(Debug, PartialEq, Eq))]
+#[repr(u8)]
+pub enum InputField {
+    /// The message as a whole.
+    Message = 0,
+    /// `action`.
+    Action = 1,
+    /// `symbol`.
+    Symbol = 2,
+    /// `order_id` (or `orderId`).
+    OrderId = 3,
+    /// `user_id` (or `userId`).
+    UserId = 4,
+    /// `is_buy`.
+    IsBuy = 5,
+    /// `side`.
+    Side = 6,
+    /// `price`.
+    Price = 7,
+    /// `quantity`.
+    Quantity = 8,
+    /// `order_type` (or `orderType`).
+    OrderType = 9,
+    /// `tif` (or `timeInForce`).
+    TimeInForce = 10,
+    /// `post_only` (or `postOnly`).
+    PostOnly = 11,
+    /// `stop_price` (or `stopPrice`).
+    StopPrice = 12,
+    /// `new_price` (or `newPrice`).
+    NewPrice = 13,
+    /// `new_quantity` (or `newQuantity`).
+    NewQuantity = 14,
+}
+
+impl InputField {
+    /// The field's canonical wire name; `message` for the whole message.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputField::Message => "message",
+            InputField::Action => "action",
+            InputField::Symbol => "symbol",
+            InputField::OrderId => "order_id",
+            InputField::UserId => "user_id",
+            InputField::IsBuy => "is_buy",
+            InputField::Side => "side",
+            InputField::Price => "price",
+            InputField::Quantity => "quantity",
+            InputField::OrderType => "order_type",
+            InputField::TimeInForce => "tif",
+            InputField::PostOnly => "post_only",
+            InputField::StopPrice => "stop_price",
+            InputField::NewPrice => "new_price",
+            InputField::NewQuantity => "new_quantity",
+        }
+    }
+}
+
+/// What is wrong with a field of a message that did not decode.
+///
+/// Stored in the journal: codes are explicit and never reused.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[rkyv(derive(Debug, PartialEq, Eq))]
+#[repr(u8)]
+pub enum Problem {
+    /// The bytes are not JSON.
+    NotJson = 0,
+    /// The message is JSON but not an object.
+    NotAnObject = 1,
+    /// The message is longer than the gateway accepts.
+    TooLong = 2,
+    /// The message has no payload at all.
+    Empty = 3,
+    /// A required field is absent (or `null`).
+    Missing = 4,
+    /// The field appears twice, for example as `order_id` and `orderId`.
+    GivenTwice = 5,
+    /// The field must be a string.
+    NotAString = 6,
+    /// The field must be a JSON number.
+    NotANumber = 7,
+    /// The field must be `true` or `false`.
+    NotABoolean = 8,
+    /// The string is not one of the field's accepted values.
+    UnknownValue = 9,
+    /// The number is below zero.
+    Negative = 10,
+    /// The number has a fraction where the field takes whole units (ticks
+    /// or quantities), or more decimal places than the symbol's prices have.
+    TooPrecise {
+        /// The decimal places the field accepts.
+        decimals: u8,
+    } = 11,
+    /// The number does not fit in 64 bits once scaled.
+    TooLarge = 12,
+    /// The symbol does not match `^[A-Z0-9]{1,10}$`.
+    BadSymbol = 13,
+    /// The id is empty, longer than 32 bytes, or holds a space or control
+    /// character.
+    BadIdentifier = 14,
+    /// `is_buy` and `side` are both given and disagree.
+    Conflict = 15,
 }
 
 /// Where an input came from: a Kafka partition and offset, or for file

@@ -26,6 +26,7 @@ mod cores;
 mod input;
 mod output;
 mod recovery;
+mod retention;
 mod stages;
 mod stats;
 mod transport;
@@ -40,14 +41,15 @@ use disruptor::{BusySpin, build_single_producer};
 use journal::{JournalOptions, SyncPath};
 use thiserror::Error;
 
-pub use checkpoint::{SNAPSHOTS_KEPT, SnapshotStats};
+pub use checkpoint::SnapshotStats;
 pub use cores::{CorePlan, PIPELINE_THREADS, isolated_cpus, parse_cpu_list};
 pub use input::{
-    BoxError, Input, InputSource, Malformed, SourceItem, SourcePoll, SourcePosition,
-    SourcePositions,
+    BoxError, Input, InputField, InputSource, Malformed, Problem, SourceItem, SourcePoll,
+    SourcePosition, SourcePositions,
 };
 pub use output::{FillParty, Message, MessageBody, OutputSink, Topic};
 pub use recovery::RecoveryStats;
+pub use retention::{Retention, SNAPSHOTS_KEPT};
 pub use stats::{LatencySummary, StageLatencies, human_ns, now_ns};
 pub use transport::{RingKind, WaitMode};
 
@@ -102,6 +104,18 @@ pub enum PipelineError {
     /// A pipeline setting is unusable.
     #[error("pipeline configuration: {0}")]
     Settings(String),
+    /// The journal or a snapshot could not be written (a full disk, most
+    /// often). Input stopped; everything journaled is safe.
+    #[error("{0}")]
+    Storage(Box<StorageFailure>),
+    /// A pipeline thread could not be started.
+    #[error("cannot start the {thread} thread: {cause}")]
+    Spawn {
+        /// The thread's name.
+        thread: &'static str,
+        /// Why.
+        cause: std::io::Error,
+    },
     /// A stage stopped because another one failed.
     #[error("stopped because another stage failed")]
     Stopped,
@@ -121,6 +135,71 @@ impl From<ConfigError> for PipelineError {
         PipelineError::Config(err)
     }
 }
+
+/// What could not be written, where, and how much room there was.
+#[derive(Debug)]
+pub struct StorageFailure {
+    /// What the engine was doing, as a verb phrase.
+    pub action: &'static str,
+    /// The journal directory.
+    pub dir: PathBuf,
+    /// Bytes free on its file system when it failed, if known.
+    pub free: Option<u64>,
+    /// Bytes the failed step needed, if known.
+    pub needed: Option<u64>,
+    /// What failed, naming the file.
+    pub cause: journal::Error,
+}
+
+impl PipelineError {
+    /// A failure to write to the journal's directory while `action`.
+    pub(crate) fn storage(
+        action: &'static str,
+        dir: &std::path::Path,
+        needed: usize,
+        cause: journal::Error,
+    ) -> PipelineError {
+        PipelineError::Storage(Box::new(StorageFailure {
+            action,
+            dir: dir.to_path_buf(),
+            free: journal::free_space(dir).ok(),
+            needed: (needed > 0).then_some(needed as u64),
+            cause,
+        }))
+    }
+}
+
+/// Says what failed, that nothing journaled is lost, and what to do.
+impl std::fmt::Display for StorageFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot {}: {}. The engine stopped taking input; every input already journaled is \
+             safe and is replayed on restart.",
+            self.action, self.cause
+        )?;
+        if !self.cause.is_storage_full() {
+            return f.write_str(" Fix the cause above, then restart the engine.");
+        }
+        let mib = |bytes: u64| bytes as f64 / f64::from(1u32 << 20);
+        write!(f, " The file system holding {} is full", self.dir.display())?;
+        if let Some(free) = self.free {
+            write!(f, " ({:.1} MiB free", mib(free))?;
+            if let Some(needed) = self.needed {
+                write!(f, ", {:.1} MiB needed", mib(needed))?;
+            }
+            f.write_str(")")?;
+        }
+        f.write_str(
+            ": free space there (move old segments away, or set retention = \"delete\" or \
+             \"archive:DIR\", or a smaller segment_size), then restart the engine.",
+        )
+    }
+}
+
+/// The largest output batch: it bounds egress's batch buffer, which is
+/// allocated once.
+pub const MAX_BATCH_SIZE: usize = 100_000;
 
 /// Everything [`run`] needs besides the source and sink.
 #[derive(Clone, Debug)]
@@ -143,6 +222,9 @@ pub struct PipelineConfig {
     pub output_ring: usize,
     /// Snapshot every this many sequences (and always at a clean exit).
     pub snapshot_every: Option<u64>,
+    /// What happens to segments and snapshots recovery no longer needs,
+    /// applied after each snapshot.
+    pub retention: Retention,
     /// Print a statistics line this often.
     pub stats_interval: Option<Duration>,
     /// Messages per delivered batch, at most.
@@ -173,6 +255,31 @@ impl std::str::FromStr for IngressClock {
 }
 
 impl PipelineConfig {
+    /// Rejects settings the pipeline cannot run with, before anything
+    /// starts.
+    pub fn check(&self) -> Result<(), PipelineError> {
+        for (name, slots) in [
+            ("input_ring", self.input_ring),
+            ("output_ring", self.output_ring),
+        ] {
+            if !slots.is_power_of_two() {
+                return Err(PipelineError::Settings(format!(
+                    "{name} has {slots} slots; ring sizes must be powers of two, e.g. {}",
+                    slots.next_power_of_two()
+                )));
+            }
+        }
+        // A batch is flushed when it reaches this size, so 0 would never
+        // flush until idle, and the batch buffer would grow without bound.
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return Err(PipelineError::Settings(format!(
+                "batch_size is {}; use 1 to {MAX_BATCH_SIZE} (Kafka's default is 100)",
+                self.batch_size
+            )));
+        }
+        Ok(())
+    }
+
     /// Defaults for everything but the journal directory and rules.
     pub fn new(journal_dir: impl Into<PathBuf>, engine: EngineConfig) -> PipelineConfig {
         PipelineConfig {
@@ -185,6 +292,7 @@ impl PipelineConfig {
             input_ring: 1 << 16,
             output_ring: 1 << 16,
             snapshot_every: Some(1_000_000),
+            retention: Retention::Keep,
             stats_interval: None,
             batch_size: 100,
             clock: IngressClock::Wall,
@@ -225,11 +333,7 @@ pub fn run<S: InputSource, K: OutputSink>(
     sink: K,
     stop: &AtomicBool,
 ) -> Result<RunReport, PipelineError> {
-    if !config.input_ring.is_power_of_two() || !config.output_ring.is_power_of_two() {
-        return Err(PipelineError::Replay(
-            "ring sizes must be powers of two".into(),
-        ));
-    }
+    config.check()?;
     let recovered = recovery::recover(config, sink)?;
     tracing::info!(
         snapshot = ?recovered.stats.snapshot,
@@ -288,7 +392,7 @@ fn spawn<'scope, T: Send + 'scope>(
     name: &'static str,
     core: Option<usize>,
     f: impl FnOnce() -> T + Send + 'scope,
-) -> std::thread::ScopedJoinHandle<'scope, T> {
+) -> Result<std::thread::ScopedJoinHandle<'scope, T>, PipelineError> {
     let run = move || {
         if let Some(id) = core
             && !core_affinity::set_for_current(core_affinity::CoreId { id })
@@ -301,13 +405,13 @@ fn spawn<'scope, T: Send + 'scope>(
         }
         f()
     };
-    match std::thread::Builder::new()
+    std::thread::Builder::new()
         .name(name.into())
         .spawn_scoped(scope, run)
-    {
-        Ok(handle) => handle,
-        Err(err) => panic!("cannot start the {name} thread: {err}"),
-    }
+        .map_err(|cause| PipelineError::Spawn {
+            thread: name,
+            cause,
+        })
 }
 
 fn join<T>(
@@ -364,15 +468,26 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let outcome = std::thread::scope(|scope| {
         let control = &control;
         let counters = &counters;
+        // A thread that cannot start fails the run. Returning early drops
+        // the ring ends not yet handed to a thread, which closes the rings,
+        // so the threads already running drain and end.
+        let not_started = |err| {
+            control.fail();
+            stats_done.store(true, Ordering::Release);
+            err
+        };
+        let snapshot_writer = checkpoint::SnapshotWriter {
+            store,
+            journal_dir: config.journal_dir.clone(),
+            retention: config.retention.clone(),
+            durable: durable.clone(),
+            delivered: &counters.delivered,
+            failed: &control.failed,
+        };
         let snapshots = spawn(scope, "snapshot", helper_core, || {
-            checkpoint::run_snapshot_thread(
-                snapshot_rx,
-                recycle_tx,
-                store,
-                durable.clone(),
-                &control.failed,
-            )
-        });
+            checkpoint::run_snapshot_thread(snapshot_rx, recycle_tx, snapshot_writer)
+        })
+        .map_err(not_started)?;
         let printer = spawn(scope, "stats", helper_core, || {
             stats::run_stats_thread(
                 config.stats_interval,
@@ -381,7 +496,8 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 (config.input_ring, config.output_ring),
                 &stats_done,
             )
-        });
+        })
+        .map_err(not_started)?;
         let egress = spawn(scope, "egress", cores.egress, || {
             let mut recorder = LatencyRecorder::new(&shared_latency);
             let result = stages::egress(
@@ -396,7 +512,8 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 control.fail();
             }
             result
-        });
+        })
+        .map_err(not_started)?;
         // A clean exit snapshots unless the newest snapshot is already at the
         // last sequence, so inputs replayed at start-up are not replayed again.
         let snapshotter = stages::Snapshotter::new(
@@ -417,14 +534,18 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 control,
                 counters,
             )
-        });
+        })
+        .map_err(not_started)?;
         let journaler = spawn(scope, "journal", cores.journal, || {
-            let result = stages::journaler(journal_in, &mut writer, control, counters);
+            let segment_size = config.journal.segment_size_bytes();
+            let result =
+                stages::journaler(journal_in, &mut writer, segment_size, control, counters);
             if result.is_err() {
                 control.fail();
             }
             result
-        });
+        })
+        .map_err(not_started)?;
         let ingress = spawn(scope, "ingress", cores.ingress, || {
             let result = stages::ingress(
                 &mut source,
@@ -438,7 +559,8 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 control.fail();
             }
             result
-        });
+        })
+        .map_err(not_started)?;
         let ingress = join(ingress, "ingress");
         let journaler = join(journaler, "journal");
         let matcher = join(matcher, "matcher");
@@ -446,9 +568,9 @@ fn run_stages<S: InputSource, K: OutputSink>(
         let snapshots = join(snapshots, "snapshot");
         stats_done.store(true, Ordering::Release);
         let latencies = join(printer, "stats");
-        (ingress, journaler, matcher, egress, snapshots, latencies)
+        Ok::<_, PipelineError>((ingress, journaler, matcher, egress, snapshots, latencies))
     });
-    let (ingress, journaler, matcher, egress, snapshots, latencies) = outcome;
+    let (ingress, journaler, matcher, egress, snapshots, latencies) = outcome?;
     // The first real failure wins; `Stopped` only echoes it.
     ingress??;
     journaler??;

@@ -102,8 +102,10 @@ pub struct Message {
 
 /// Where egress delivers messages: files, Kafka, or a benchmark's counter.
 pub trait OutputSink: Send {
-    /// The highest input sequence all of whose messages an earlier run
-    /// delivered, or 0. Recovery re-sends everything after it.
+    /// The highest input sequence all of whose messages are recorded as
+    /// delivered, durably enough for a restart to rely on, or 0. Recovery
+    /// re-sends everything after it, and retention keeps what that needs.
+    /// Called once per egress poll, so it must be cheap.
     fn delivered_through(&mut self) -> Result<u64, BoxError>;
 
     /// Delivers one batch of at most the configured batch size. A
@@ -154,7 +156,11 @@ impl Default for OutputSlot {
             source: SourcePosition::default(),
             origin_ns: 0,
             last: false,
-            output: Output::Undecodable(Malformed::bare(crate::RejectReason::MalformedMessage)),
+            output: Output::Undecodable(Malformed::new(
+                crate::RejectReason::MalformedMessage,
+                super::input::InputField::Message,
+                super::input::Problem::Empty,
+            )),
         }
     }
 }
@@ -269,6 +275,11 @@ impl<K: OutputSink> Emitter<K> {
             self.sink.mark_delivered(self.delivered_through)?;
         }
         Ok(())
+    }
+
+    /// The highest input whose messages the sink records as delivered.
+    pub fn delivered(&mut self) -> Result<u64, BoxError> {
+        self.sink.delivered_through()
     }
 
     /// Lets the sink reap acknowledgements while there is nothing to send.

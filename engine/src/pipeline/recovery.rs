@@ -178,7 +178,9 @@ fn choose_start(
     first: Option<u64>,
 ) -> Result<Start, PipelineError> {
     let mut later = Vec::new();
-    let mut newest_valid = None;
+    // The oldest snapshot after the delivered point whose following records
+    // the journal still holds: the fallback that re-sends the most.
+    let mut fallback = None;
     for seq in store.list()? {
         if seq > last {
             tracing::warn!(
@@ -208,10 +210,21 @@ fn choose_start(
         };
         if seq > delivered {
             later.push((seq, checkpoint.state_hash));
-            if newest_valid.is_none() {
-                newest_valid = Some(seq);
+            if first.is_none_or(|first| first <= seq + 1) {
+                fallback = Some(seq);
             }
             continue;
+        }
+        if first.is_some_and(|first| first > seq + 1) {
+            // Retention went by a delivered mark newer than the one read now
+            // (one lost in a power failure): the records after this
+            // snapshot are gone, and older snapshots are further back.
+            tracing::warn!(
+                seq,
+                first = first.unwrap_or(0),
+                "the journal no longer holds the records after the snapshot at the delivered mark"
+            );
+            break;
         }
         let engine = restore(config, checkpoint.engine, snapshot.path())?;
         return Ok((seq, engine, checkpoint.positions, later));
@@ -226,7 +239,7 @@ fn choose_start(
             later,
         ));
     }
-    let Some(seq) = newest_valid else {
+    let Some(seq) = fallback else {
         return Err(PipelineError::Replay(format!(
             "the journal starts at sequence {} and no valid snapshot covers what came before",
             first.unwrap_or(0)
@@ -235,8 +248,8 @@ fn choose_start(
     tracing::warn!(
         seq,
         delivered,
-        "no snapshot precedes the last delivered output and the journal's start was retired; \
-         outputs between them cannot be re-sent"
+        "no usable snapshot precedes the last delivered output and the journal's start was \
+         retired; outputs between them cannot be re-sent"
     );
     let snapshot = store.load(seq)?;
     let checkpoint = checkpoint::decode(snapshot.payload()).map_err(PipelineError::Replay)?;

@@ -18,7 +18,9 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use super::checkpoint::SnapshotRequest;
-use super::input::{Input, InputSource, Malformed, SourcePoll, SourcePosition, SourcePositions};
+use super::input::{
+    Input, InputField, InputSource, Malformed, Problem, SourcePoll, SourcePosition, SourcePositions,
+};
 use super::output::{Emitter, Message, Output, OutputSink, OutputSlot};
 use super::stats::{Counters, LatencyRecorder, now_ns};
 use super::transport::{Drained, Inbox, Outbox, WaitMode};
@@ -44,7 +46,11 @@ impl Default for InputSlot {
             seq: 0,
             meta: RecordMeta::unsourced(0),
             origin_ns: 0,
-            input: Input::Malformed(Malformed::bare(RejectReason::MalformedMessage)),
+            input: Input::Malformed(Malformed::new(
+                RejectReason::MalformedMessage,
+                InputField::Message,
+                Problem::Empty,
+            )),
         }
     }
 }
@@ -148,13 +154,24 @@ pub(crate) fn encode_input(input: &Input, buffer: &mut AlignedVec) {
 }
 
 /// Appends every input to the journal and ends a journal batch per ring
-/// batch, so `batch` durability syncs once per ring batch.
+/// batch, so `batch` durability syncs once per ring batch. A write that
+/// fails (a full disk when the next segment is pre-allocated, most often)
+/// stops the pipeline: nothing more is journaled, so nothing more is
+/// matched into outputs, and ingress stops taking input.
 pub(crate) fn journaler(
     mut inbox: impl Inbox<InputSlot>,
     writer: &mut Writer,
+    segment_size: u64,
     control: &Control<'_>,
     counters: &Counters,
 ) -> Result<(), PipelineError> {
+    let dir = writer.dir().to_path_buf();
+    let failed_write = |cause: journal::Error| match cause {
+        journal::Error::Io { .. } => {
+            PipelineError::storage("append to the journal", &dir, segment_size as usize, cause)
+        }
+        cause => PipelineError::Journal(cause),
+    };
     let mut buffer = AlignedVec::new();
     let mut error: Option<PipelineError> = None;
     let mut appended = 0u64;
@@ -172,7 +189,7 @@ pub(crate) fn journaler(
                         ring: slot.seq,
                     });
                 }
-                Err(err) => error = Some(err.into()),
+                Err(err) => error = Some(failed_write(err)),
             }
         });
         if error.is_none() {
@@ -181,7 +198,7 @@ pub(crate) fn journaler(
                 Drained::Empty | Drained::Closed => writer.poll(),
             };
             if let Err(err) = step {
-                error = Some(err.into());
+                error = Some(failed_write(err));
             }
         }
         if error.is_some() && !control.failed() {
@@ -198,7 +215,7 @@ pub(crate) fn journaler(
         Some(err) => Err(err),
         // Make the tail durable whatever the mode, so the final snapshot
         // and the last outputs can go.
-        None => writer.sync().map_err(PipelineError::from),
+        None => writer.sync().map_err(failed_write),
     }
 }
 
@@ -462,6 +479,12 @@ pub(crate) fn egress<K: OutputSink>(
         }
         counters.outputs_consumed.store(consumed, Ordering::Relaxed);
         counters.trades.store(emitter.trades, Ordering::Relaxed);
+        if error.is_none() {
+            match emitter.delivered() {
+                Ok(seq) => counters.delivered.store(seq, Ordering::Release),
+                Err(err) => error = Some(PipelineError::Sink(err)),
+            }
+        }
         recorder.publish(false);
         if let Some(err) = error {
             control.fail();

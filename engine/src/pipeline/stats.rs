@@ -32,6 +32,9 @@ pub(crate) struct Counters {
     pub outputs_consumed: CachePadded<AtomicU64>,
     /// `trades` messages delivered.
     pub trades: CachePadded<AtomicU64>,
+    /// The highest input whose outputs the sink records as delivered;
+    /// retention never retires what recovery would re-send from.
+    pub delivered: CachePadded<AtomicU64>,
 }
 
 fn histogram() -> Histogram<u64> {

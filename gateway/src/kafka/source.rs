@@ -13,10 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::RejectReason;
 use engine::pipeline::{
-    BoxError, Input, InputSource, Malformed, SourceItem, SourcePoll, SourcePosition,
-    SourcePositions,
+    BoxError, InputSource, SourceItem, SourcePoll, SourcePosition, SourcePositions,
 };
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -28,7 +26,7 @@ use rdkafka::types::RDKafkaRespErr;
 
 use super::config::{KafkaConfig, Role, StartFrom};
 use super::logging::ClientLog;
-use crate::wire::decode_order;
+use crate::wire::Decoder;
 
 /// How long start-up waits for the brokers to describe `orders`.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -144,6 +142,7 @@ pub struct KafkaSource {
     fixed: Option<Vec<i32>>,
     subscribe: bool,
     end: EndPolicy,
+    decoder: Decoder,
     /// When `poll` last found nothing after a message; `None` while busy.
     idle_since: Option<Instant>,
     /// Partitions whose end librdkafka reported after their last message.
@@ -158,6 +157,7 @@ impl KafkaSource {
         bootstrap: &str,
         extra: &[(String, String)],
         end: EndPolicy,
+        decoder: Decoder,
     ) -> Result<KafkaSource, KafkaError> {
         let context = SourceContext {
             log: ClientLog::new("consumer"),
@@ -178,6 +178,7 @@ impl KafkaSource {
             fixed: config.partitions.clone(),
             subscribe: config.subscribe,
             end,
+            decoder,
             idle_since: None,
             at_end: BTreeSet::new(),
         })
@@ -253,10 +254,8 @@ impl InputSource for KafkaSource {
                     partition: message.partition(),
                     offset: message.offset(),
                 };
-                let input = match message.payload() {
-                    Some(bytes) => decode_order(bytes),
-                    None => Input::Malformed(Malformed::bare(RejectReason::MalformedMessage)),
-                };
+                // A record without a payload decodes as an empty message.
+                let input = self.decoder.decode(message.payload().unwrap_or_default());
                 self.idle_since = None;
                 self.at_end.remove(&position.partition);
                 if self.subscribe

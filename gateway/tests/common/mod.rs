@@ -17,7 +17,7 @@ use engine::{
     Command, EngineConfig, Event, OrderId, OrderSpec, OrderType, ReplaceSpec, Side, Symbol,
     TimeInForce, UserId,
 };
-use gateway::wire::{decode_order, encode_message, encode_order};
+use gateway::wire::{Decoder, encode_message, encode_order};
 
 pub const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
 
@@ -133,7 +133,7 @@ pub fn reference(input: &str) -> BTreeMap<String, Vec<String>> {
                     partition: 0,
                     offset: line_no as i64 + 1,
                 };
-                (source, decode_order(line.as_bytes()))
+                (source, Decoder::default().decode(line.as_bytes()))
             }),
     )
 }
@@ -167,7 +167,15 @@ pub fn journaled_inputs(journal: &Path) -> Vec<(SourcePosition, Input)> {
 pub fn reference_of(
     inputs: impl IntoIterator<Item = (SourcePosition, Input)>,
 ) -> BTreeMap<String, Vec<String>> {
-    let mut model = model::Model::new(EngineConfig::default());
+    reference_for(&EngineConfig::default(), inputs)
+}
+
+/// [`reference_of`] for an engine with `config`.
+pub fn reference_for(
+    config: &EngineConfig,
+    inputs: impl IntoIterator<Item = (SourcePosition, Input)>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut model = model::Model::new(config.clone());
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut seq = 0u64;
     for (source, input) in inputs {

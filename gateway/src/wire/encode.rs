@@ -1,198 +1,26 @@
-//! The JSON wire formats of DESIGN.md §4: decoding `orders` messages into
-//! [`Input`]s and encoding output [`Message`]s for each topic.
+//! Encoding output messages as the JSON their topics carry (DESIGN.md §4),
+//! and `orders` messages in the canonical form for generators and tests.
 //!
-//! Decoding never fails: a message that cannot become a command becomes a
-//! [`Malformed`] input with a reason code and whatever ids it held, and is
-//! journaled and answered like any other input. Encoding is deterministic:
-//! the same message always gives the same bytes, fields in a fixed order.
-//! Nothing here reads a clock or does I/O.
+//! Encoding is deterministic: the same message always gives the same bytes,
+//! fields in a fixed order, so a replay re-creates outputs byte for byte.
+//! Every rejection names the field at fault and says in a short `detail`
+//! what was wrong. Nothing here allocates per message beyond the caller's
+//! buffer, reads a clock or does I/O.
 
-use std::borrow::Cow;
+use std::fmt;
 
-use engine::pipeline::{FillParty, Input, Malformed, Message, MessageBody};
+use engine::pipeline::{FillParty, InputField, Malformed, Message, MessageBody, Problem};
 use engine::{
-    Action, Command, DEPTH_LEVELS, DepthSide, Event, OrderId, OrderSpec, OrderType, RejectReason,
-    ReplaceSpec, Side, Symbol, TimeInForce, Trade, UserId,
+    Action, Command, DEPTH_LEVELS, DepthSide, Event, OrderId, RejectReason, Side, Symbol, Trade,
+    UserId,
 };
-use serde::{Deserialize, Serialize};
+use serde::{Serialize, Serializer};
 
-/// The longest `orders` message accepted, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 4096;
-
-/// An `orders` message as it arrives. Every field is optional here so that
-/// a missing one gets its own reason code rather than a generic parse error.
-#[derive(Deserialize)]
-struct WireOrder<'a> {
-    #[serde(borrow, default, deserialize_with = "borrowed")]
-    action: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
-    symbol: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
-    order_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
-    user_id: Option<Cow<'a, str>>,
-    is_buy: Option<bool>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
-    side: Option<Cow<'a, str>>,
-    price: Option<u64>,
-    quantity: Option<u64>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
-    order_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
-    tif: Option<Cow<'a, str>>,
-    post_only: Option<bool>,
-    stop_price: Option<u64>,
-    new_price: Option<u64>,
-    new_quantity: Option<u64>,
-    /// Accepted for compatibility; the engine stamps its own time.
-    #[allow(dead_code)]
-    client_ts: Option<serde_json::Value>,
-}
-
-/// Deserialises an optional string without copying it unless it holds
-/// escapes. (`#[serde(borrow)]` alone does not reach through `Option`, so
-/// `Option<Cow<str>>` would allocate for every field of every order.)
-fn borrowed<'de, D>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    #[derive(Deserialize)]
-    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-    Ok(Option::<Text<'de>>::deserialize(deserializer)?.map(|text| text.0))
-}
-
-/// Just the identifiers, for naming the order in a rejection when the
-/// message as a whole did not parse.
-#[derive(Deserialize)]
-struct WireIds {
-    symbol: Option<serde_json::Value>,
-    order_id: Option<serde_json::Value>,
-    user_id: Option<serde_json::Value>,
-}
-
-/// Decodes one `orders` message. Never fails: bad messages become
-/// [`Input::Malformed`] with a reason. `ts` is left 0 for ingress to stamp.
-pub fn decode_order(bytes: &[u8]) -> Input {
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Input::Malformed(Malformed::bare(RejectReason::MessageTooLarge));
-    }
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Input::Malformed(Malformed::bare(RejectReason::MalformedMessage));
-    }
-    match serde_json::from_slice::<WireOrder<'_>>(bytes) {
-        Ok(order) => match to_command(&order) {
-            Ok(command) => Input::Command(command),
-            Err(reason) => Input::Malformed(Malformed {
-                reason,
-                symbol: order.symbol.as_deref().and_then(|s| Symbol::new(s).ok()),
-                user_id: order.user_id.as_deref().and_then(|s| UserId::new(s).ok()),
-                order_id: order.order_id.as_deref().and_then(|s| OrderId::new(s).ok()),
-            }),
-        },
-        Err(err) if err.classify() == serde_json::error::Category::Data => {
-            // Well-formed JSON with a field of the wrong type or range.
-            let ids = serde_json::from_slice::<WireIds>(bytes).ok();
-            let text = |v: &Option<serde_json::Value>| {
-                v.as_ref().and_then(|v| v.as_str().map(str::to_owned))
-            };
-            Input::Malformed(Malformed {
-                reason: RejectReason::InvalidFieldValue,
-                symbol: ids
-                    .as_ref()
-                    .and_then(|i| text(&i.symbol))
-                    .and_then(|s| Symbol::new(&s).ok()),
-                user_id: ids
-                    .as_ref()
-                    .and_then(|i| text(&i.user_id))
-                    .and_then(|s| UserId::new(&s).ok()),
-                order_id: ids
-                    .as_ref()
-                    .and_then(|i| text(&i.order_id))
-                    .and_then(|s| OrderId::new(&s).ok()),
-            })
-        }
-        Err(_) => Input::Malformed(Malformed::bare(RejectReason::MalformedMessage)),
-    }
-}
-
-fn to_command(order: &WireOrder<'_>) -> Result<Command, RejectReason> {
-    use RejectReason::{InvalidFieldValue, InvalidIdentifier, MissingField};
-    let action = order.action.as_deref().ok_or(MissingField)?;
-    if !matches!(action, "ADD" | "CANCEL" | "REPLACE") {
-        return Err(RejectReason::UnknownAction);
-    }
-    let symbol = order.symbol.as_deref().ok_or(MissingField)?;
-    let symbol = Symbol::new(symbol).map_err(|_| RejectReason::InvalidSymbol)?;
-    let user = order.user_id.as_deref().ok_or(MissingField)?;
-    let user = UserId::new(user).map_err(|_| InvalidIdentifier)?;
-    let id = order.order_id.as_deref().ok_or(MissingField)?;
-    let id = OrderId::new(id).map_err(|_| InvalidIdentifier)?;
-    match action {
-        "CANCEL" => Ok(Command::cancel(0, symbol, user, id)),
-        "REPLACE" => {
-            let spec = ReplaceSpec {
-                new_price: order.new_price,
-                new_quantity: order.new_quantity,
-            };
-            Ok(Command::replace(0, symbol, user, id, spec))
-        }
-        _ => {
-            let side = match (order.is_buy, order.side.as_deref()) {
-                (Some(true), None | Some("BUY")) | (None, Some("BUY")) => Side::Buy,
-                (Some(false), None | Some("SELL")) | (None, Some("SELL")) => Side::Sell,
-                (None, None) => return Err(MissingField),
-                _ => return Err(InvalidFieldValue),
-            };
-            let order_type = match order.order_type.as_deref().unwrap_or("LIMIT") {
-                "LIMIT" => OrderType::Limit,
-                "MARKET" => OrderType::Market,
-                "STOP" => OrderType::Stop,
-                "STOP_LIMIT" => OrderType::StopLimit,
-                _ => return Err(InvalidFieldValue),
-            };
-            let default_tif = match order_type {
-                // A market remainder never rests, so IOC is what it means.
-                OrderType::Market | OrderType::Stop => "IOC",
-                OrderType::Limit | OrderType::StopLimit => "GTC",
-            };
-            let tif = match order.tif.as_deref().unwrap_or(default_tif) {
-                "GTC" => TimeInForce::Gtc,
-                "IOC" => TimeInForce::Ioc,
-                "FOK" => TimeInForce::Fok,
-                _ => return Err(InvalidFieldValue),
-            };
-            let needs_price = matches!(order_type, OrderType::Limit | OrderType::StopLimit);
-            let needs_stop = order_type.is_stop();
-            let spec = OrderSpec {
-                side,
-                order_type,
-                tif,
-                post_only: order.post_only.unwrap_or(false),
-                price: if needs_price {
-                    order.price.ok_or(MissingField)?
-                } else {
-                    order.price.unwrap_or(0)
-                },
-                stop_price: if needs_stop {
-                    order.stop_price.ok_or(MissingField)?
-                } else {
-                    order.stop_price.unwrap_or(0)
-                },
-                quantity: order.quantity.ok_or(MissingField)?,
-            };
-            Ok(Command {
-                ts: 0,
-                symbol,
-                user_id: user,
-                order_id: id,
-                action: Action::Add(spec),
-            })
-        }
-    }
-}
+use super::decode::MAX_MESSAGE_BYTES;
 
 /// Encodes an `orders` message in the canonical form, for generators and
-/// tests. The inverse of [`decode_order`] for valid commands.
+/// tests. The inverse of [`Decoder::decode`](super::Decoder::decode) with
+/// `ticks` prices, for valid commands.
 pub fn encode_order(command: &Command, out: &mut Vec<u8>) {
     #[derive(Serialize)]
     struct Out<'a> {
@@ -322,6 +150,12 @@ struct Status<'a> {
     reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason_code: Option<u16>,
+    /// The field at fault, for rejections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'static str>,
+    /// What was wrong with it, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<Detail>,
     #[serde(skip_serializing_if = "Option::is_none")]
     partition: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -407,6 +241,8 @@ pub fn encode_message(message: &Message, out: &mut Vec<u8>) {
                 user_id: m.user_id.as_ref().map(UserId::as_str),
                 reason: Some(m.reason.as_str()),
                 reason_code: Some(m.reason.code()),
+                field: Some(m.field.as_str()),
+                detail: Some(Detail::Decode(*m)),
                 partition: Some(message.source.partition),
                 offset: Some(message.source.offset),
                 ..Status::default()
@@ -496,7 +332,16 @@ fn named<'a>(seq: u64, idx: u32, status: &'static str, order: &'a engine::OrderR
 
 fn status_of(seq: u64, idx: u32, event: &Event) -> Status<'_> {
     let named = |status, order| named(seq, idx, status, order);
-    let reason = |r: &RejectReason| (Some(r.as_str()), Some(r.code()));
+    let refused = |status, order, reason: &RejectReason, replace| {
+        let (field, detail) = engine_refusal(*reason, replace);
+        Status {
+            reason: Some(reason.as_str()),
+            reason_code: Some(reason.code()),
+            field: Some(field),
+            detail: Some(Detail::Engine(field, detail)),
+            ..named(status, order)
+        }
+    };
     match event {
         Event::Accepted { order, spec } => Status {
             side: Some(spec.side.as_str()),
@@ -507,29 +352,10 @@ fn status_of(seq: u64, idx: u32, event: &Event) -> Status<'_> {
             quantity: Some(spec.quantity),
             ..named("ACCEPTED", order)
         },
-        Event::Rejected { order, reason: r } => {
-            let (reason, reason_code) = reason(r);
-            Status {
-                reason,
-                reason_code,
-                ..named("REJECTED", order)
-            }
-        }
-        Event::CancelRejected { order, reason: r } => {
-            let (reason, reason_code) = reason(r);
-            Status {
-                reason,
-                reason_code,
-                ..named("CANCEL_REJECTED", order)
-            }
-        }
-        Event::ReplaceRejected { order, reason: r } => {
-            let (reason, reason_code) = reason(r);
-            Status {
-                reason,
-                reason_code,
-                ..named("REPLACE_REJECTED", order)
-            }
+        Event::Rejected { order, reason } => refused("REJECTED", order, reason, false),
+        Event::CancelRejected { order, reason } => refused("CANCEL_REJECTED", order, reason, false),
+        Event::ReplaceRejected { order, reason } => {
+            refused("REPLACE_REJECTED", order, reason, true)
         }
         Event::Cancelled {
             order,
@@ -578,146 +404,141 @@ fn status_of(seq: u64, idx: u32, event: &Event) -> Status<'_> {
     }
 }
 
+/// The `detail` of a rejection: a short sentence for the client, written
+/// straight into the JSON without an intermediate string.
+#[derive(Clone, Copy)]
+enum Detail {
+    /// A message that did not decode.
+    Decode(Malformed),
+    /// A command the matcher refused: the field and what is wrong with it.
+    Engine(&'static str, &'static str),
+}
+
+impl Serialize for Detail {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::Engine(field, text) => write!(f, "{field} {text}"),
+            Detail::Decode(m) => {
+                let field = m.field.as_str();
+                match m.problem {
+                    Problem::NotJson => write!(f, "{field} is not valid JSON"),
+                    Problem::NotAnObject => write!(f, "{field} must be a JSON object"),
+                    Problem::TooLong => {
+                        write!(f, "{field} is longer than {MAX_MESSAGE_BYTES} bytes")
+                    }
+                    Problem::Empty => write!(f, "{field} is empty"),
+                    Problem::Missing => write!(f, "{field} is missing"),
+                    Problem::GivenTwice => write!(
+                        f,
+                        "{field} is given twice (perhaps under both its snake_case and camelCase names)"
+                    ),
+                    Problem::NotAString => write!(f, "{field} must be a string"),
+                    Problem::NotANumber => write!(f, "{field} must be a number"),
+                    Problem::NotABoolean => write!(f, "{field} must be true or false"),
+                    Problem::UnknownValue => {
+                        write!(f, "{field} must be one of {}", accepted_values(m.field))
+                    }
+                    Problem::Negative => write!(f, "{field} must not be negative"),
+                    Problem::TooPrecise { decimals: 0 } => {
+                        write!(f, "{field} must be a whole number")
+                    }
+                    Problem::TooPrecise { decimals } => write!(
+                        f,
+                        "{field} has more than {decimals} decimal places, the price scale of {}",
+                        m.symbol.as_ref().map_or("this symbol", Symbol::as_str)
+                    ),
+                    Problem::TooLarge => write!(f, "{field} is too large"),
+                    Problem::BadSymbol => {
+                        write!(f, "{field} must be 1 to 10 characters of A-Z and 0-9")
+                    }
+                    Problem::BadIdentifier => write!(
+                        f,
+                        "{field} must be 1 to 32 printable ASCII characters without spaces"
+                    ),
+                    Problem::Conflict => write!(f, "{field} disagrees with is_buy"),
+                }
+            }
+        }
+    }
+}
+
+/// The values a field with an enumeration accepts, for the detail text.
+fn accepted_values(field: InputField) -> &'static str {
+    match field {
+        InputField::Action => "ADD, CANCEL, REPLACE",
+        InputField::Side => "BUY, SELL",
+        InputField::OrderType => "LIMIT, MARKET, STOP, STOP_LIMIT",
+        InputField::TimeInForce => "GTC, IOC, FOK",
+        _ => "the documented values",
+    }
+}
+
+/// The field a matcher rejection is about, and what is wrong with it.
+/// `replace` says the command was a `REPLACE`, whose price and quantity
+/// are `new_price` and `new_quantity`.
+fn engine_refusal(reason: RejectReason, replace: bool) -> (&'static str, &'static str) {
+    let price = if replace { "new_price" } else { "price" };
+    let quantity = if replace { "new_quantity" } else { "quantity" };
+    match reason {
+        RejectReason::UnknownSymbol => (
+            "symbol",
+            "is not configured and the engine already holds max_symbols symbols",
+        ),
+        RejectReason::DuplicateOrderId => ("order_id", "is already live for this user"),
+        RejectReason::InvalidQuantity => (quantity, "must be at least 1"),
+        RejectReason::QuantityBelowMinimum => (quantity, "is below the symbol's min_quantity"),
+        RejectReason::QuantityAboveMaximum => (quantity, "is above the symbol's max_quantity"),
+        RejectReason::LotSizeViolation => (quantity, "is not a multiple of the symbol's lot_size"),
+        RejectReason::InvalidPrice => (price, "must be above zero for a limit order"),
+        RejectReason::TickSizeViolation => (price, "is not a multiple of the symbol's tick_size"),
+        RejectReason::PriceOutOfBand => (
+            price,
+            "is outside the symbol's price band around the last trade",
+        ),
+        RejectReason::InvalidStopPrice => (
+            "stop_price",
+            "is missing or off the tick grid on a stop order, or given on another order type",
+        ),
+        RejectReason::PostOnlyWouldTake => {
+            ("post_only", "is set but the order would trade on arrival")
+        }
+        RejectReason::InvalidOrderCombination => {
+            ("post_only", "is only allowed on GTC limit orders")
+        }
+        RejectReason::UnknownOrder => (
+            "order_id",
+            "is not a live order of this user on this symbol",
+        ),
+        RejectReason::OrderNotReplaceable => (
+            "order_id",
+            "is an untriggered stop order, which can be cancelled but not replaced",
+        ),
+        RejectReason::EmptyReplace => ("new_price", "and new_quantity are both missing"),
+        // Codes from decoding travel as `Malformed`, never as matcher events.
+        _ => ("message", "was refused"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
     use super::*;
-    use engine::pipeline::SourcePosition;
+    use crate::wire::Decoder;
+    use engine::pipeline::{Input, SourcePosition};
     use engine::{OrderRef, TradeParty};
 
     fn command(json: &str) -> Command {
-        match decode_order(json.as_bytes()) {
+        match Decoder::default().decode(json.as_bytes()) {
             Input::Command(c) => c,
             Input::Malformed(m) => panic!("{json} was rejected: {m:?}"),
         }
-    }
-
-    fn rejected(json: &str) -> Malformed {
-        match decode_order(json.as_bytes()) {
-            Input::Malformed(m) => m,
-            Input::Command(c) => panic!("{json} was accepted: {c:?}"),
-        }
-    }
-
-    #[test]
-    fn canonical_and_side_forms_decode_alike() {
-        let a = command(
-            r#"{"action":"ADD","symbol":"AAPL","order_id":"order-001","user_id":"user123","is_buy":true,"price":15000,"quantity":100}"#,
-        );
-        let b = command(
-            r#"{"action":"ADD","symbol":"AAPL","order_id":"order-001","user_id":"user123","side":"BUY","price":15000,"quantity":100,"client_ts":17}"#,
-        );
-        assert_eq!(a, b);
-        assert_eq!(
-            a.action,
-            Action::Add(OrderSpec::limit(Side::Buy, 15_000, 100))
-        );
-        assert_eq!(
-            (a.symbol.as_str(), a.order_id.as_str(), a.user_id.as_str()),
-            ("AAPL", "order-001", "user123")
-        );
-    }
-
-    #[test]
-    fn optional_fields_and_other_actions() {
-        let c = command(
-            r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","side":"SELL","order_type":"STOP_LIMIT","stop_price":90,"price":89,"quantity":5,"tif":"FOK","post_only":false}"#,
-        );
-        let Action::Add(spec) = c.action else {
-            panic!()
-        };
-        assert_eq!(
-            (spec.order_type, spec.stop_price, spec.price, spec.tif),
-            (OrderType::StopLimit, 90, 89, TimeInForce::Fok)
-        );
-        let m = command(
-            r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":false,"order_type":"MARKET","quantity":5}"#,
-        );
-        assert_eq!(m.action, Action::Add(OrderSpec::market(Side::Sell, 5)));
-        let r = command(
-            r#"{"action":"REPLACE","symbol":"X","order_id":"o","user_id":"u","new_quantity":3}"#,
-        );
-        assert_eq!(
-            r.action,
-            Action::Replace(ReplaceSpec {
-                new_price: None,
-                new_quantity: Some(3)
-            })
-        );
-        let x = command(r#"{"action":"CANCEL","symbol":"X","order_id":"o","user_id":"u"}"#);
-        assert_eq!(x.action, Action::Cancel);
-    }
-
-    #[test]
-    fn each_problem_has_its_reason() {
-        use RejectReason::*;
-        let cases = [
-            ("{\"action\":", MalformedMessage),
-            ("[1,2]", MalformedMessage),
-            (
-                r#"{"action":"BUY","symbol":"X","order_id":"o","user_id":"u"}"#,
-                UnknownAction,
-            ),
-            (
-                r#"{"symbol":"X","order_id":"o","user_id":"u"}"#,
-                MissingField,
-            ),
-            (
-                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":1}"#,
-                MissingField,
-            ),
-            (
-                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","price":1,"quantity":1}"#,
-                MissingField,
-            ),
-            (
-                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","side":"BOTH","price":1,"quantity":1}"#,
-                InvalidFieldValue,
-            ),
-            (
-                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"side":"SELL","price":1,"quantity":1}"#,
-                InvalidFieldValue,
-            ),
-            (
-                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":1,"quantity":1,"tif":"DAY"}"#,
-                InvalidFieldValue,
-            ),
-            (
-                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":1.5,"quantity":1}"#,
-                InvalidFieldValue,
-            ),
-            (
-                r#"{"action":"ADD","symbol":"X","order_id":"o","user_id":"u","is_buy":true,"price":-1,"quantity":1}"#,
-                InvalidFieldValue,
-            ),
-            (
-                r#"{"action":"ADD","symbol":"toolongsymbol","order_id":"o","user_id":"u","is_buy":true,"price":1,"quantity":1}"#,
-                InvalidSymbol,
-            ),
-            (
-                r#"{"action":"CANCEL","symbol":"X","order_id":"has space","user_id":"u"}"#,
-                InvalidIdentifier,
-            ),
-        ];
-        for (json, reason) in cases {
-            assert_eq!(rejected(json).reason, reason, "{json}");
-        }
-        let big = format!(
-            r#"{{"action":"ADD","pad":"{}"}}"#,
-            "x".repeat(MAX_MESSAGE_BYTES)
-        );
-        assert_eq!(rejected(&big).reason, MessageTooLarge);
-    }
-
-    #[test]
-    fn rejections_keep_the_ids_they_could_read() {
-        let m = rejected(
-            r#"{"action":"ADD","symbol":"AAPL","order_id":"o9","user_id":"u","is_buy":true,"price":"high","quantity":1}"#,
-        );
-        assert_eq!(m.reason, RejectReason::InvalidFieldValue);
-        assert_eq!(m.symbol.map(|s| s.to_string()), Some("AAPL".into()));
-        assert_eq!(m.order_id.map(|s| s.to_string()), Some("o9".into()));
     }
 
     #[test]
@@ -786,13 +607,46 @@ mod tests {
                 order,
                 reason: RejectReason::UnknownOrder
             })),
-            r#"{"seq":7,"idx":2,"status":"CANCEL_REJECTED","symbol":"AAPL","order_id":"b","user_id":"ub","reason":"UNKNOWN_ORDER","reason_code":13}"#
+            r#"{"seq":7,"idx":2,"status":"CANCEL_REJECTED","symbol":"AAPL","order_id":"b","user_id":"ub","reason":"UNKNOWN_ORDER","reason_code":13,"field":"order_id","detail":"order_id is not a live order of this user on this symbol"}"#
         );
         assert_eq!(
-            message(MessageBody::Undecodable(Malformed::bare(
-                RejectReason::MalformedMessage
-            ))),
-            r#"{"seq":7,"idx":2,"status":"REJECTED","reason":"MALFORMED_MESSAGE","reason_code":16,"partition":0,"offset":9}"#
+            message(MessageBody::Status(Event::ReplaceRejected {
+                order,
+                reason: RejectReason::TickSizeViolation
+            })),
+            r#"{"seq":7,"idx":2,"status":"REPLACE_REJECTED","symbol":"AAPL","order_id":"b","user_id":"ub","reason":"TICK_SIZE_VIOLATION","reason_code":8,"field":"new_price","detail":"new_price is not a multiple of the symbol's tick_size"}"#
         );
+        assert_eq!(
+            message(MessageBody::Undecodable(Malformed::new(
+                RejectReason::MalformedMessage,
+                InputField::Message,
+                Problem::NotJson,
+            ))),
+            r#"{"seq":7,"idx":2,"status":"REJECTED","reason":"MALFORMED_MESSAGE","reason_code":16,"field":"message","detail":"message is not valid JSON","partition":0,"offset":9}"#
+        );
+        let too_precise = Malformed {
+            symbol: Some(trade.symbol),
+            ..Malformed::new(
+                RejectReason::InvalidPrice,
+                InputField::Price,
+                Problem::TooPrecise { decimals: 2 },
+            )
+        };
+        assert_eq!(
+            message(MessageBody::Undecodable(too_precise)),
+            r#"{"seq":7,"idx":2,"status":"REJECTED","symbol":"AAPL","reason":"INVALID_PRICE","reason_code":7,"field":"price","detail":"price has more than 2 decimal places, the price scale of AAPL","partition":0,"offset":9}"#
+        );
+    }
+
+    /// Every reason the matcher can give maps to a field of the message.
+    #[test]
+    fn every_matcher_reason_names_a_field() {
+        for reason in RejectReason::ALL.into_iter().take(15) {
+            for replace in [false, true] {
+                let (field, detail) = engine_refusal(reason, replace);
+                assert_ne!(field, "message", "{reason:?}");
+                assert!(!detail.is_empty());
+            }
+        }
     }
 }

@@ -124,7 +124,7 @@ fn retention_delete_keeps_the_journal_bounded_and_survives_a_kill() {
     let all = segments(&journal);
     let first = first_sequence(&all[0]);
     let per_segment = first_sequence(&all[1]) - first;
-    let kept_whole = lines as u64 / per_segment << 20;
+    let kept_whole = (lines as u64 / per_segment) << 20;
     eprintln!(
         "journal peaked at {:.1} MiB; kept whole it would take {} MiB",
         largest as f64 / f64::from(1 << 20),

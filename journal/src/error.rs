@@ -128,10 +128,17 @@ pub enum Corruption {
     },
     /// Valid records follow a damaged or blank frame, so it is not a torn
     /// tail but a hole in the middle of the log.
-    #[error("sequence {expected_sequence} is unreadable but later records follow it")]
+    #[error(
+        "sequence {expected_sequence} is unreadable but later records follow it \
+         (sequence {next_sequence} at byte offset {next_offset})"
+    )]
     HoleBeforeValidRecords {
         /// The unreadable sequence.
         expected_sequence: u64,
+        /// A later valid record's sequence.
+        next_sequence: u64,
+        /// That record's byte offset in the same file.
+        next_offset: u64,
     },
     /// A segment ends before the next one begins.
     #[error("the segment ends at sequence {last} but the next segment starts at {next_first}")]

@@ -128,9 +128,13 @@
 //! 3. An end marker or a full segment ends the walk cleanly.
 //! 4. A frame with a valid CRC but the wrong sequence (a gap, or a step
 //!    backwards) is an error naming the segment and offset.
-//! 5. A blank or damaged frame followed, within `max frame` bytes, by a valid
-//!    frame holding the following sequence is a hole in the log, not a torn
-//!    tail: an error naming the segment and offset.
+//! 5. A blank or damaged frame followed by any valid record with a later
+//!    sequence is a hole in the log, not a torn tail: an error naming the
+//!    segment and offset, and the later record. Later records are looked
+//!    for where the next frame would start (within `max frame` bytes), at
+//!    every sparse-index slot past the stop, and at every 8-byte boundary
+//!    in the next 1 MiB. Damage longer than 1 MiB with fewer than
+//!    `idx stride` records after it is the one shape this does not see.
 //! 6. Otherwise the frame is the torn tail: everything from it to the end of
 //!    the segment is zeroed (whole pages by `fallocate`), stale sparse-index
 //!    slots are cleared, and a warning is logged. No acknowledged record is

@@ -13,7 +13,7 @@ use crate::format::{INDEX_SLOT_LEN, SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::map::{FrameSource, WriteMap};
 use crate::options::JournalOptions;
 use crate::reader::Reader;
-use crate::scan::{Frame, valid_record_follows, walk};
+use crate::scan::{Frame, later_record, walk};
 use crate::segment::{self, list_segments};
 use crate::snapshot::SnapshotStore;
 use crate::writer::{ActiveSegment, Writer};
@@ -121,12 +121,15 @@ impl Journal {
             }
             // R5: a blank or damaged frame followed by a valid record is a hole.
             Frame::Blank | Frame::Invalid(_)
-                if valid_record_follows(&map, &header, end.pos, end.next_sequence) =>
+                if let Some((next_offset, next_sequence)) =
+                    later_record(&map, &header, end.pos, end.next_sequence) =>
             {
                 return Err(corrupt(match end.stop {
                     Frame::Invalid(problem) => problem,
                     _ => Corruption::HoleBeforeValidRecords {
                         expected_sequence: end.next_sequence,
+                        next_sequence,
+                        next_offset: next_offset as u64,
                     },
                 }));
             }

@@ -114,22 +114,64 @@ pub(crate) fn walk(
     }
 }
 
-/// Whether a valid record for `expected + 1` starts anywhere a frame for
-/// `expected` at `pos` could have ended. If one does, the frame at `pos` is
-/// a hole in the log, not a torn tail.
-pub(crate) fn valid_record_follows(
+/// How far past a stop recovery scans for a later valid record (rule R5).
+/// Bounded so that opening stays cheap: the normal end of a log is a blank
+/// frame followed by zeros, and this much of them is read on every open.
+pub(crate) const HOLE_SCAN: usize = 1 << 20;
+
+/// A valid record with a sequence after `expected` that starts after `pos`,
+/// where a frame for `expected` stopped being valid: proof that `pos` is a
+/// hole in the log rather than its torn end (rule R5). Looks, in order:
+/// 1. where the next record would start if the frame at `pos` had any
+///    length up to `max frame`;
+/// 2. at every sparse-index slot for a later sequence (each names a record
+///    the writer had finished);
+/// 3. at every 8-byte boundary in the next [`HOLE_SCAN`] bytes.
+///
+/// Returns the record's offset and sequence.
+pub(crate) fn later_record(
     src: &impl FrameSource,
     header: &SegmentHeader,
     pos: usize,
     expected: u64,
-) -> bool {
+) -> Option<(usize, u64)> {
     let limit = (header.segment_size as usize).min(src.len());
-    let last_start = pos + header.max_frame_length as usize;
-    (pos + FRAME_ALIGN..=last_start)
+    let valid_at = |q: usize, sequence: u64| {
+        q + FRAME_HEADER_LEN <= limit
+            && matches!(check_frame(src, header, q, sequence), Frame::Valid(_))
+    };
+    let next_start = (pos + FRAME_ALIGN..=pos + header.max_frame_length as usize)
         .step_by(FRAME_ALIGN)
         .take_while(|q| q + FRAME_HEADER_LEN <= limit)
-        .filter(|&q| frame_sequence(src.bytes(q, FRAME_HEADER_LEN)) == expected + 1)
-        .any(|q| matches!(check_frame(src, header, q, expected + 1), Frame::Valid(_)))
+        .find(|&q| {
+            frame_sequence(src.bytes(q, FRAME_HEADER_LEN)) == expected + 1
+                && valid_at(q, expected + 1)
+        });
+    if let Some(q) = next_start {
+        return Some((q, expected + 1));
+    }
+    let stride = u64::from(header.index_stride);
+    let first_slot = (expected - header.first_sequence) / stride + 1;
+    for slot in first_slot..u64::from(header.index_slots) {
+        let sequence = header.first_sequence + slot * stride;
+        let Some(at) = header.index_slot_offset(sequence) else {
+            break;
+        };
+        let offset = src.index_slot(at) as usize;
+        if offset > pos && offset.is_multiple_of(FRAME_ALIGN) && valid_at(offset, sequence) {
+            return Some((offset, sequence));
+        }
+    }
+    // Sequences that could fit in the window, for a cheap first filter.
+    let most = (HOLE_SCAN / FRAME_HEADER_LEN) as u64;
+    (pos + FRAME_ALIGN..limit.min(pos + HOLE_SCAN))
+        .step_by(FRAME_ALIGN)
+        .take_while(|q| q + FRAME_HEADER_LEN <= limit)
+        .find_map(|q| {
+            let sequence = frame_sequence(src.bytes(q, FRAME_HEADER_LEN));
+            (sequence > expected && sequence - expected <= most && valid_at(q, sequence))
+                .then_some((q, sequence))
+        })
 }
 
 /// The closest known frame at or before `target`: the highest sparse-index

@@ -130,7 +130,8 @@ fn a_damaged_length_field_mid_segment_is_an_error_not_an_end() {
         let dir = tempfile::tempdir().unwrap();
         write_journal(dir.path(), one_segment(), 500);
         let segment = &segments(dir.path())[0];
-        let frame = frame_offsets(segment)[249]; // sequence 250
+        let frames = frame_offsets(segment);
+        let frame = frames[249]; // sequence 250
         let mut bytes = fs::read(segment).unwrap();
         let field = &mut bytes[frame as usize..frame as usize + 4];
         if zeroed {
@@ -145,7 +146,9 @@ fn a_damaged_length_field_mid_segment_is_an_error_not_an_end() {
             assert_eq!(
                 problem,
                 Corruption::HoleBeforeValidRecords {
-                    expected_sequence: 250
+                    expected_sequence: 250,
+                    next_sequence: 251,
+                    next_offset: frames[250],
                 }
             );
         } else {
@@ -364,4 +367,63 @@ fn seeks_after_a_cut_never_land_on_stale_index_slots() {
         assert_eq!(record.sequence(), start);
         assert_eq!(record.payload().len(), 700 - start as usize);
     }
+}
+
+/// Found by the fuzzing campaign of issue 12: rule 5 used to look only for
+/// the very next record, so damage to two frames in a row in the middle of
+/// the last segment was taken for a torn tail, and recovery cut off the
+/// thousand acknowledged records after it with only a warning.
+#[test]
+fn damage_to_several_frames_mid_segment_is_a_hole_not_a_tail() {
+    for damaged in [2, 7, 300] {
+        let dir = tempfile::tempdir().unwrap();
+        write_journal(dir.path(), one_segment(), 2_000);
+        let segment = &segments(dir.path())[0];
+        let frames = frame_offsets(segment);
+        // The CRC field of each: damage whatever the payload's length.
+        for frame in &frames[999..999 + damaged] {
+            patch(segment, frame + 4, |b| *b ^= 0xff);
+        }
+        let damaged_bytes = fs::read(segment).unwrap();
+        let problem = expect_corrupt(
+            Journal::open(dir.path(), one_segment()),
+            segment,
+            frames[999],
+        );
+        assert_eq!(
+            problem,
+            Corruption::BadCrc {
+                expected_sequence: 1_000
+            },
+            "{damaged} frames"
+        );
+        // Nothing was cut: the file is as the damage left it.
+        assert!(
+            fs::read(segment).unwrap() == damaged_bytes,
+            "{damaged} frames"
+        );
+    }
+}
+
+/// A run of zeroed pages (lost in a power failure) in the middle of the
+/// last segment is a hole, and the error points at the next good record.
+#[test]
+fn zeroed_pages_mid_segment_are_a_hole_that_names_the_next_record() {
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(dir.path(), one_segment(), 2_000);
+    let segment = &segments(dir.path())[0];
+    let frames = frame_offsets(segment);
+    let (from, to) = (frames[500], frames[800]);
+    let mut bytes = fs::read(segment).unwrap();
+    bytes[from as usize..to as usize].fill(0);
+    fs::write(segment, bytes).unwrap();
+    let problem = expect_corrupt(Journal::open(dir.path(), one_segment()), segment, from);
+    assert_eq!(
+        problem,
+        Corruption::HoleBeforeValidRecords {
+            expected_sequence: 501,
+            next_sequence: 801,
+            next_offset: to,
+        }
+    );
 }

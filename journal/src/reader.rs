@@ -29,9 +29,21 @@ pub struct Record<'a> {
     sequence: u64,
     meta: RecordMeta,
     payload: &'a [u8],
+    segment: &'a Path,
+    offset: u64,
 }
 
 impl<'a> Record<'a> {
+    /// The segment file the record is in.
+    pub fn segment(&self) -> &'a Path {
+        self.segment
+    }
+
+    /// The byte offset of the record's frame in its segment file.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// The record's journal sequence.
     pub fn sequence(&self) -> u64 {
         self.sequence
@@ -78,6 +90,8 @@ pub struct Cursor {
     /// lists the directory O(1) times, not N.
     known: Vec<SegmentName>,
     current: Option<OpenSegment>,
+    /// The first sequence of the segment the cursor last read to its end.
+    finished: Option<u64>,
     position: usize,
     next_sequence: u64,
 }
@@ -135,6 +149,7 @@ impl Reader {
         let mut cursor = Cursor {
             dir: self.dir.clone(),
             known: segments,
+            finished: None,
             current: Some(open),
             position,
             next_sequence: at,
@@ -183,6 +198,7 @@ impl Cursor {
             dir: dir.to_path_buf(),
             known,
             current: None,
+            finished: None,
             position: 0,
             next_sequence: sequence,
         }
@@ -211,8 +227,8 @@ impl Cursor {
                 self.next_sequence,
             ) {
                 Frame::Valid(frame) => break (self.position, frame),
-                Frame::End => self.current = None,
-                Frame::Blank if segment.has_successor => self.current = None,
+                Frame::End => self.finish_segment(),
+                Frame::Blank if segment.has_successor => self.finish_segment(),
                 Frame::Blank => return Ok(None),
                 Frame::Invalid(problem) => {
                     return Err(Error::Corrupt {
@@ -234,7 +250,14 @@ impl Cursor {
             payload: segment
                 .map
                 .bytes(pos + FRAME_HEADER_LEN, frame.payload_length as usize),
+            segment: &segment.path,
+            offset: pos as u64,
         }))
+    }
+
+    /// Leaves the current segment at its end.
+    fn finish_segment(&mut self) {
+        self.finished = self.current.take().map(|s| s.header.first_sequence);
     }
 
     /// Moves to the segment that must start at `next_sequence`. Returns
@@ -248,6 +271,25 @@ impl Cursor {
             self.known = list_segments(&self.dir)?;
         }
         match find(&self.known, self.next_sequence) {
+            // The segment that should hold `next_sequence` just ended
+            // without a record: only damage does that (a writer rolls only
+            // to put a record in the new segment). Reading it again would
+            // loop forever.
+            Ok(index) if Some(self.known[index].first_sequence) == self.finished => {
+                let Some(after) = self.known.get(index + 1) else {
+                    return Ok(false);
+                };
+                let empty = &self.known[index];
+                let (_, header) = segment::open_read(&empty.path, empty.first_sequence)?;
+                Err(Error::Corrupt {
+                    path: empty.path.clone(),
+                    offset: header.data_offset,
+                    problem: Corruption::SegmentGap {
+                        last: self.next_sequence - 1,
+                        next_first: after.first_sequence,
+                    },
+                })
+            }
             Ok(index) => {
                 let named = &self.known[index];
                 let segment = OpenSegment::open(

@@ -162,15 +162,13 @@ pub(crate) fn later_record(
             return Some((offset, sequence));
         }
     }
-    // Sequences that could fit in the window, for a cheap first filter.
-    let most = (HOLE_SCAN / FRAME_HEADER_LEN) as u64;
+    // Zeros, the normal content past the end, fail the first comparison.
     (pos + FRAME_ALIGN..limit.min(pos + HOLE_SCAN))
         .step_by(FRAME_ALIGN)
         .take_while(|q| q + FRAME_HEADER_LEN <= limit)
         .find_map(|q| {
             let sequence = frame_sequence(src.bytes(q, FRAME_HEADER_LEN));
-            (sequence > expected && sequence - expected <= most && valid_at(q, sequence))
-                .then_some((q, sequence))
+            (sequence > expected && valid_at(q, sequence)).then_some((q, sequence))
         })
 }
 

@@ -427,3 +427,40 @@ fn zeroed_pages_mid_segment_are_a_hole_that_names_the_next_record() {
         }
     );
 }
+
+/// Found by the fuzzing campaign of issue 12: a segment whose first frame
+/// is blank, with another segment after it, made every reader (and so
+/// recovery's replay) reopen it forever. It is a gap, named.
+#[test]
+fn a_segment_without_records_before_another_is_a_gap_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(dir.path(), small_segments(), 3_000);
+    let all = segments(dir.path());
+    let middle = &all[1];
+    let first_frame = frame_offsets(middle)[0];
+    let mut bytes = fs::read(middle).unwrap();
+    bytes[first_frame as usize..].fill(0);
+    fs::write(middle, bytes).unwrap();
+
+    let mut cursor = Reader::open(dir.path()).unwrap().read_all().unwrap();
+    let err = loop {
+        match cursor.next() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the reader ended instead of reporting the gap"),
+            Err(err) => break err,
+        }
+    };
+    let Error::Corrupt {
+        path,
+        offset,
+        problem,
+    } = err
+    else {
+        panic!("expected Corrupt, got {err}");
+    };
+    assert_eq!((&path, offset), (middle, first_frame));
+    assert!(
+        matches!(problem, Corruption::SegmentGap { .. }),
+        "{problem:?}"
+    );
+}

@@ -70,7 +70,10 @@ pub fn encode_order(command: &Command, out: &mut Vec<u8>) {
             o.order_type = Some(spec.order_type.as_str());
             o.tif = Some(spec.tif.as_str());
             o.post_only = spec.post_only.then_some(true);
-            o.stop_price = spec.order_type.is_stop().then_some(spec.stop_price);
+            // A stop price on a non-stop order is kept: the matcher refuses
+            // it, and the canonical form must say what was sent.
+            o.stop_price =
+                (spec.order_type.is_stop() || spec.stop_price != 0).then_some(spec.stop_price);
         }
         Action::Cancel => o.action = "CANCEL",
         Action::Replace(spec) => {

@@ -15,8 +15,9 @@ use crate::config::{ConfigError, EngineConfig, SelfTradePrevention, SymbolRules}
 use crate::event::{
     CancelReason, Depth, Event, EventSink, OrderRef, RejectReason, Trade, TradeParty,
 };
-use crate::ids::{OrderId, Symbol, UserId};
-use crate::orders::{NIL, Order, Orders, key_hash};
+use crate::ids::Symbol;
+use crate::orders::{Order, OrderView, Orders, key_hash};
+use crate::slot::NIL;
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 
 /// The matching engine: every symbol's book and every live order.
@@ -103,27 +104,6 @@ pub struct BookSummary {
     pub last_price: Option<Price>,
     /// The last trade quantity, `0` if none.
     pub last_qty: Qty,
-}
-
-/// A read-only view of one live order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OrderView {
-    /// The owner.
-    pub user_id: UserId,
-    /// The client's order id.
-    pub order_id: OrderId,
-    /// Buy or sell.
-    pub side: Side,
-    /// The order type as submitted (a triggered stop-limit stays `StopLimit`).
-    pub order_type: OrderType,
-    /// The limit price; `0` for a stop-market order.
-    pub price: Price,
-    /// The trigger price; `0` unless a stop.
-    pub stop_price: Price,
-    /// The total quantity, filled part included.
-    pub quantity: Qty,
-    /// How much has traded.
-    pub filled: Qty,
 }
 
 /// How matching an aggressor ended.

@@ -33,7 +33,7 @@
 //! This module knows nothing about orders; the caller supplies equality and
 //! each slot's hash.
 
-use crate::orders::NIL;
+use crate::slot::NIL;
 
 const EMPTY: u64 = u64::MAX;
 

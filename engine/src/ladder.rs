@@ -38,7 +38,8 @@
 //! it does not decide who trades.
 
 use crate::event::{DEPTH_LEVELS, DepthLevel, DepthSide};
-use crate::orders::{NIL, Orders};
+use crate::orders::Orders;
+use crate::slot::NIL;
 use crate::types::{Price, Qty, Side};
 
 /// A sweep runs when empty levels exceed `SWEEP_RATIO` times the live ones

@@ -66,6 +66,7 @@ mod index;
 mod ladder;
 mod orders;
 pub mod pipeline;
+mod slot;
 mod snapshot;
 mod stops;
 mod types;
@@ -75,11 +76,12 @@ pub use config::{
     ConfigError, EngineConfig, MAX_SYMBOLS_LIMIT, MemoryConfig, ORDER_CAPACITY_LIMIT,
     SelfTradePrevention, SymbolRules,
 };
-pub use engine::{BookSummary, Engine, OrderView};
+pub use engine::{BookSummary, Engine};
 pub use event::{
     CancelReason, DEPTH_LEVELS, Depth, DepthLevel, DepthSide, Event, EventSink, OrderRef,
     RejectReason, Trade, TradeParty,
 };
 pub use ids::{IdError, OrderId, Symbol, UserId};
+pub use orders::OrderView;
 pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotError};
 pub use types::{OrderType, Price, Qty, Side, TimeInForce};

@@ -16,13 +16,31 @@ use std::hash::Hasher;
 
 use rustc_hash::FxHasher;
 
-use crate::engine::OrderView;
 use crate::ids::{OrderId, UserId};
 use crate::index::OrderIndex;
+use crate::slot::NIL;
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 
-/// The "no slot" marker in intrusive links.
-pub(crate) const NIL: u32 = u32::MAX;
+/// A read-only view of one live order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    /// The owner.
+    pub user_id: UserId,
+    /// The client's order id.
+    pub order_id: OrderId,
+    /// Buy or sell.
+    pub side: Side,
+    /// The order type as submitted (a triggered stop-limit stays `StopLimit`).
+    pub order_type: OrderType,
+    /// The limit price; `0` for a stop-market order.
+    pub price: Price,
+    /// The trigger price; `0` unless a stop.
+    pub stop_price: Price,
+    /// The total quantity, filled part included.
+    pub quantity: Qty,
+    /// How much has traded.
+    pub filled: Qty,
+}
 
 /// One live order.
 #[derive(Clone, Copy, Debug)]

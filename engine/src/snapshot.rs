@@ -34,7 +34,8 @@ use crate::book::Book;
 use crate::config::{EngineConfig, MemoryConfig, SelfTradePrevention, SymbolRules};
 use crate::engine::Engine;
 use crate::ids::{OrderId, Symbol, UserId};
-use crate::orders::{NIL, Order, key_hash};
+use crate::orders::{Order, key_hash};
+use crate::slot::NIL;
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 
 /// The first eight bytes of every snapshot.

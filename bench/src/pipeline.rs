@@ -13,9 +13,10 @@ use std::sync::atomic::AtomicBool;
 
 use engine::Command;
 use engine::pipeline::{
-    BoxError, CorePlan, Input, InputSource, Message, OutputSink, PipelineConfig, RingKind,
-    SourceItem, SourcePoll, SourcePosition, SourcePositions, WaitMode, now_ns, run,
+    BoxError, CorePlan, InputSource, OutputSink, PipelineConfig, RingKind, SourceItem, SourcePoll,
+    WaitMode, now_ns, run,
 };
+use engine::replay::{Input, Message, SourcePosition, SourcePositions};
 use journal::{Durability, JournalOptions};
 use serde::Serialize;
 

@@ -22,9 +22,9 @@ use bench::{CountingSink, PacedSource, TradeTally, Workload, WorkloadKind};
 use engine::Engine;
 use engine::Event;
 use engine::pipeline::{
-    FillParty, Input, InputSource, Message, MessageBody, OutputSink, PipelineConfig, RunReport,
-    SourcePoll, SourcePosition, SourcePositions, WaitMode, run,
+    InputSource, OutputSink, PipelineConfig, RunReport, SourcePoll, WaitMode, run,
 };
+use engine::replay::{FillParty, Input, Message, MessageBody, SourcePosition, SourcePositions};
 use gateway::kafka::{EndPolicy, KafkaConfig, KafkaSink, KafkaSource};
 use journal::{Durability, Journal, JournalOptions, RecordMeta};
 use rdkafka::mocking::MockCluster;

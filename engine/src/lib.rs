@@ -46,12 +46,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # The server around it
+//! # Layers, and why some are features
 //!
-//! [`pipeline`] runs this core inside the LMAX pipeline of the server:
-//! ingress, journaler and matcher on a `disruptor` ring, egress gated on the
-//! journal, snapshots and recovery. It is the only part of the crate that
-//! has threads, clocks or I/O; everything above stays pure.
+//! - The core above: pure, as described.
+//! - [`replay`]: the journal's record schema, the checkpoint codec, output
+//!   numbering, and [`replay::Replayer`] (restore, apply, number, verify).
+//!   Pure too: no threads, no clock, no I/O.
+//! - `history` (feature `history`): a journal directory's records and
+//!   snapshot files, read with the `journal` crate and fed to the replayer.
+//! - `pipeline` (feature `pipeline`, on by default, implies `history`): the
+//!   LMAX pipeline of the server: ingress, journaler and matcher on a
+//!   `disruptor` ring, egress gated on the journal, snapshots, recovery. It
+//!   is the only part with threads and clocks.
+//!
+//! The layers are cargo features, not just modules, so that the matcher
+//! and the replay layer provably build and test without `disruptor`,
+//! `io_uring` or the journal (`cargo test -p engine --no-default-features`,
+//! which CI runs). A module boundary alone would let a stray import pull
+//! the server into the core unnoticed.
 
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
@@ -61,11 +73,15 @@ mod command;
 mod config;
 mod engine;
 mod event;
+#[cfg(feature = "history")]
+pub mod history;
 mod ids;
 mod index;
 mod ladder;
 mod orders;
+#[cfg(feature = "pipeline")]
 pub mod pipeline;
+pub mod replay;
 mod slot;
 mod snapshot;
 mod stops;

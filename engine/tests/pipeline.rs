@@ -14,9 +14,10 @@ use std::time::Duration;
 use common::model::Model;
 use common::*;
 use engine::pipeline::{
-    BoxError, IngressClock, Input, InputSource, Message, MessageBody, OutputSink, PipelineConfig,
-    RingKind, SourceItem, SourcePoll, SourcePosition, SourcePositions, WaitMode, run,
+    BoxError, IngressClock, InputSource, OutputSink, PipelineConfig, RingKind, SourceItem,
+    SourcePoll, WaitMode, run,
 };
+use engine::replay::{Input, Message, MessageBody, SourcePosition, SourcePositions};
 use engine::{Command, EngineConfig, Event, OrderSpec, ReplaceSpec, Side};
 use journal::{Durability, JournalOptions};
 

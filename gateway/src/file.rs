@@ -11,10 +11,8 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use engine::pipeline::{
-    BoxError, InputSource, Message, OutputSink, SourceItem, SourcePoll, SourcePosition,
-    SourcePositions, Topic,
-};
+use engine::pipeline::{BoxError, InputSource, OutputSink, SourceItem, SourcePoll};
+use engine::replay::{Message, SourcePosition, SourcePositions, Topic};
 
 use crate::delivered::DeliveredMark;
 use crate::wire::{Decoder, MAX_MESSAGE_BYTES, encode_message};

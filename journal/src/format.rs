@@ -23,6 +23,7 @@ const SH_DATA_OFFSET: usize = 32;
 const SH_INDEX_STRIDE: usize = 40;
 const SH_INDEX_SLOTS: usize = 44;
 const SH_MAX_FRAME: usize = 48;
+const SH_PAYLOAD_FORMAT: usize = 52;
 
 /// Bytes of a frame header; the payload starts right after it.
 pub const FRAME_HEADER_LEN: usize = 40;
@@ -61,6 +62,8 @@ pub struct SegmentHeader {
     pub index_slots: u32,
     /// Largest frame the writer would write, header and padding included.
     pub max_frame_length: u32,
+    /// The caller's tag for what its payloads are; 0 when it gave none.
+    pub payload_format: u32,
 }
 
 /// Why a segment header was rejected.
@@ -85,6 +88,7 @@ impl SegmentHeader {
         segment_size: u64,
         index_stride: u32,
         max_frame_length: u32,
+        payload_format: u32,
     ) -> Option<SegmentHeader> {
         // Enough slots for a segment full of empty-payload frames.
         let most_records = segment_size / FRAME_HEADER_LEN as u64;
@@ -100,6 +104,7 @@ impl SegmentHeader {
             index_stride,
             index_slots,
             max_frame_length,
+            payload_format,
         };
         header.is_consistent().then_some(header)
     }
@@ -127,6 +132,7 @@ impl SegmentHeader {
         put_u32(&mut b, SH_INDEX_STRIDE, self.index_stride);
         put_u32(&mut b, SH_INDEX_SLOTS, self.index_slots);
         put_u32(&mut b, SH_MAX_FRAME, self.max_frame_length);
+        put_u32(&mut b, SH_PAYLOAD_FORMAT, self.payload_format);
         let crc = header_crc(&b);
         put_u32(&mut b, SH_HEADER_CRC, crc);
         b
@@ -151,6 +157,7 @@ impl SegmentHeader {
             index_stride: get_u32(b, SH_INDEX_STRIDE),
             index_slots: get_u32(b, SH_INDEX_SLOTS),
             max_frame_length: get_u32(b, SH_MAX_FRAME),
+            payload_format: get_u32(b, SH_PAYLOAD_FORMAT),
         };
         if header.is_consistent() {
             Ok(header)
@@ -302,7 +309,7 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_rejects_every_single_byte_flip() {
-        let header = SegmentHeader::plan(42, 1 << 20, DEFAULT_INDEX_STRIDE, 4096).unwrap();
+        let header = SegmentHeader::plan(42, 1 << 20, DEFAULT_INDEX_STRIDE, 4096, 7).unwrap();
         let bytes = header.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
         for i in 0..SEGMENT_HEADER_LEN {
@@ -314,11 +321,11 @@ mod tests {
 
     #[test]
     fn plan_puts_the_data_region_on_a_page_after_the_index() {
-        let header = SegmentHeader::plan(1, 1 << 30, DEFAULT_INDEX_STRIDE, 1 << 16).unwrap();
+        let header = SegmentHeader::plan(1, 1 << 30, DEFAULT_INDEX_STRIDE, 1 << 16, 0).unwrap();
         // 1 GiB / 40-byte frames / 1024 per slot = 26,215 slots of 8 bytes.
         assert_eq!(header.index_slots, 26_215);
         assert_eq!(header.data_offset, 52 * 4096);
-        assert!(SegmentHeader::plan(1, 8192, DEFAULT_INDEX_STRIDE, 1 << 16).is_none());
+        assert!(SegmentHeader::plan(1, 8192, DEFAULT_INDEX_STRIDE, 1 << 16, 0).is_none());
     }
 
     #[test]

@@ -55,11 +55,11 @@
 //! +---------+---------+---------+-------------------+-------------------+
 //! | magic   | version | hdr crc | first_sequence    | segment_size      |
 //! +---------+---------+---------+-------------------+-------------------+
-//! 32                  40        44        48        52                  64
-//! +-------------------+---------+---------+---------+-------------------+
-//! | data_offset       | idx     | idx     | max     | zero              |
-//! |                   | stride  | slots   | frame   |                   |
-//! +-------------------+---------+---------+---------+-------------------+
+//! 32                  40        44        48        52        56        64
+//! +-------------------+---------+---------+---------+---------+---------+
+//! | data_offset       | idx     | idx     | max     | payload | zero    |
+//! |                   | stride  | slots   | frame   | format  |         |
+//! +-------------------+---------+---------+---------+---------+---------+
 //! 64: index_slots × u64 sparse index, then zeros up to data_offset (a page
 //!     boundary); data_offset: frames, back to back, until the end marker
 //!     or the end of the file.
@@ -73,6 +73,9 @@
 //!   Slots are hints: use one only if the frame it points at is valid and
 //!   holds that sequence.
 //! - `max frame` bounds every `frame_length` in the segment.
+//! - `payload format` is the writer's tag for what its payloads are
+//!   ([`JournalOptions::payload_format`]); 0 in segments written before it
+//!   existed. The journal stores it and never interprets it.
 //!
 //! ## Frame
 //!

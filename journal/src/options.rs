@@ -67,6 +67,7 @@ pub struct JournalOptions {
     pub(crate) index_stride: u32,
     pub(crate) use_io_uring: bool,
     pub(crate) prefault: bool,
+    pub(crate) payload_format: u32,
 }
 
 impl Default for JournalOptions {
@@ -79,6 +80,7 @@ impl Default for JournalOptions {
             index_stride: DEFAULT_INDEX_STRIDE,
             use_io_uring: true,
             prefault: true,
+            payload_format: 0,
         }
     }
 }
@@ -148,6 +150,16 @@ impl JournalOptions {
         self.segment_size
     }
 
+    /// A tag for what the payloads are, stored in the header of every
+    /// segment created from now on and given back by readers
+    /// ([`Record::payload_format`](crate::Record::payload_format)), so a
+    /// reader can refuse payloads it does not understand. The journal never
+    /// interprets it. By default, 0.
+    pub fn payload_format(mut self, tag: u32) -> JournalOptions {
+        self.payload_format = tag;
+        self
+    }
+
     /// The largest frame these options produce.
     pub(crate) fn max_frame_length(&self) -> u32 {
         frame_length_for(self.max_payload) as u32
@@ -160,6 +172,7 @@ impl JournalOptions {
             self.segment_size,
             self.index_stride,
             self.max_frame_length(),
+            self.payload_format,
         )
         .ok_or_else(|| {
             Error::InvalidOptions(format!(

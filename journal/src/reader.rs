@@ -31,6 +31,7 @@ pub struct Record<'a> {
     payload: &'a [u8],
     segment: &'a Path,
     offset: u64,
+    payload_format: u32,
 }
 
 impl<'a> Record<'a> {
@@ -42,6 +43,12 @@ impl<'a> Record<'a> {
     /// The byte offset of the record's frame in its segment file.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// The payload format its segment was created with
+    /// ([`JournalOptions::payload_format`](crate::JournalOptions::payload_format)).
+    pub fn payload_format(&self) -> u32 {
+        self.payload_format
     }
 
     /// The record's journal sequence.
@@ -252,6 +259,7 @@ impl Cursor {
                 .bytes(pos + FRAME_HEADER_LEN, frame.payload_length as usize),
             segment: &segment.path,
             offset: pos as u64,
+            payload_format: segment.header.payload_format,
         }))
     }
 

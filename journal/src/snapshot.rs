@@ -186,7 +186,8 @@ impl SnapshotStore {
         })
     }
 
-    fn path_for(&self, sequence: u64) -> PathBuf {
+    /// The file of the snapshot for `sequence`, whether or not it exists.
+    pub fn path_for(&self, sequence: u64) -> PathBuf {
         self.dir.join(format!("{sequence:020}.{SNAPSHOT_EXT}"))
     }
 }

@@ -65,9 +65,16 @@ impl Writer {
         dir: PathBuf,
         options: JournalOptions,
         lock: File,
-        active: Option<ActiveSegment>,
+        mut active: Option<ActiveSegment>,
         next_sequence: u64,
     ) -> Result<Writer> {
+        // A segment holds payloads of one format: a writer with another
+        // one starts a new segment at its first append.
+        if let Some(segment) = &mut active
+            && segment.header.payload_format != options.payload_format
+        {
+            segment.closed = true;
+        }
         let batch = match options.durability {
             Durability::None | Durability::Sync => BatchSync::NotNeeded,
             Durability::Batch if !options.use_io_uring => {

@@ -338,3 +338,40 @@ fn retiring_removes_only_segments_a_valid_snapshot_covers() {
         Err(Error::SequenceRetired { .. })
     ));
 }
+
+/// A segment holds payloads of one format: a writer whose payload format
+/// differs from the last segment's starts a new one, and every record
+/// reports the format it was written with.
+#[test]
+fn a_new_payload_format_starts_a_new_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = Journal::open(dir.path(), small_segments().payload_format(1))
+        .unwrap()
+        .into_writer()
+        .unwrap();
+    append_range(&mut writer, 1, 10);
+    drop(writer);
+    let mut writer = Journal::open(dir.path(), small_segments().payload_format(2))
+        .unwrap()
+        .into_writer()
+        .unwrap();
+    append_range(&mut writer, 11, 20);
+    drop(writer);
+    let mut cursor = Reader::open(dir.path()).unwrap().read_all().unwrap();
+    let mut formats = Vec::new();
+    while let Some(record) = cursor.next().unwrap() {
+        check_record(&record);
+        formats.push((
+            record.sequence(),
+            record.payload_format(),
+            record.segment().to_path_buf(),
+        ));
+    }
+    assert_eq!(formats.len(), 20);
+    assert!(formats[..10].iter().all(|f| f.1 == 1));
+    assert!(formats[10..].iter().all(|f| f.1 == 2));
+    assert_ne!(
+        formats[9].2, formats[10].2,
+        "format 2 starts its own segment"
+    );
+}

@@ -21,12 +21,12 @@
 //! - the matcher thread does no I/O and reads no clock while matching;
 //! - journal sequence, ring sequence and engine sequence are one number.
 
-mod checkpoint;
 mod cores;
 mod input;
 mod output;
 mod recovery;
 mod retention;
+mod snapshots;
 mod stages;
 mod stats;
 mod transport;
@@ -41,15 +41,12 @@ use disruptor::{BusySpin, build_single_producer};
 use journal::{JournalOptions, SyncPath};
 use thiserror::Error;
 
-pub use checkpoint::SnapshotStats;
 pub use cores::{CorePlan, PIPELINE_THREADS, isolated_cpus, parse_cpu_list};
-pub use input::{
-    BoxError, Input, InputField, InputSource, Malformed, Problem, SourceItem, SourcePoll,
-    SourcePosition, SourcePositions,
-};
-pub use output::{FillParty, Message, MessageBody, OutputSink, Topic};
+pub use input::{BoxError, InputSource, SourceItem, SourcePoll};
+pub use output::OutputSink;
 pub use recovery::RecoveryStats;
 pub use retention::{Retention, SNAPSHOTS_KEPT};
+pub use snapshots::SnapshotStats;
 pub use stats::{LatencySummary, StageLatencies, human_ns, now_ns};
 pub use transport::{RingKind, WaitMode};
 
@@ -84,23 +81,15 @@ pub enum PipelineError {
         /// What ingress assigned.
         ring: u64,
     },
-    /// Replay did not reproduce a snapshot's state: the run is not
-    /// deterministic, or the snapshot or journal was altered.
-    #[error(
-        "replay reached sequence {sequence} with state hash {replayed:016x}, but the snapshot \
-         there recorded {recorded:016x}"
-    )]
-    HashMismatch {
-        /// Where they differ.
-        sequence: u64,
-        /// The snapshot's hash.
-        recorded: u64,
-        /// What replay produced.
-        replayed: u64,
-    },
-    /// Recovery could not rebuild the state.
+    /// Replay did not reproduce what the journal and snapshots recorded: a
+    /// state hash differs, the run is not deterministic, or a file was
+    /// altered.
     #[error("recovery: {0}")]
-    Replay(String),
+    Replay(#[from] crate::replay::ReplayError),
+    /// Reading the journal's history failed: a record or snapshot this build
+    /// cannot use, or nothing to start from.
+    #[error("recovery: {0}")]
+    History(crate::history::HistoryError),
     /// A pipeline setting is unusable.
     #[error("pipeline configuration: {0}")]
     Settings(String),
@@ -127,6 +116,16 @@ pub enum PipelineError {
 impl From<journal::Error> for PipelineError {
     fn from(err: journal::Error) -> PipelineError {
         PipelineError::Journal(err)
+    }
+}
+
+impl From<crate::history::HistoryError> for PipelineError {
+    fn from(err: crate::history::HistoryError) -> PipelineError {
+        match err {
+            // Damage keeps its own variant: it decides the exit code.
+            crate::history::HistoryError::Journal(err) => PipelineError::Journal(err),
+            err => PipelineError::History(err),
+        }
     }
 }
 
@@ -476,7 +475,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
             stats_done.store(true, Ordering::Release);
             err
         };
-        let snapshot_writer = checkpoint::SnapshotWriter {
+        let snapshot_writer = snapshots::SnapshotWriter {
             store,
             journal_dir: config.journal_dir.clone(),
             retention: config.retention.clone(),
@@ -485,7 +484,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
             failed: &control.failed,
         };
         let snapshots = spawn(scope, "snapshot", helper_core, || {
-            checkpoint::run_snapshot_thread(snapshot_rx, recycle_tx, snapshot_writer)
+            snapshots::run_snapshot_thread(snapshot_rx, recycle_tx, snapshot_writer)
         })
         .map_err(not_started)?;
         let printer = spawn(scope, "stats", helper_core, || {

@@ -1,104 +1,15 @@
-//! What leaves the pipeline: wire messages, batched, numbered by `(seq, idx)`.
+//! What leaves the pipeline: output sinks, and egress's batching.
 //!
-//! The matcher emits [`Event`]s; egress expands them into one [`Message`] per
-//! message on the output topics (DESIGN.md §4) and numbers them. The
-//! expansion is deterministic, so a replayed input gets the same `idx`
-//! values as the first time, which is what makes `(seq, idx)` a
-//! de-duplication key. This module chooses no wire encoding: sinks do.
-//!
-//! A trade becomes three messages, in this order: the `trades` message, the
-//! aggressor's `fills` message, the resting order's `fills` message.
+//! The matcher puts one [`Output`] per event on the output ring; egress
+//! numbers them into messages with `crate::replay`'s [`Numbering`] (the
+//! same numbering replay uses), batches them, and hands the batches to an
+//! [`OutputSink`]. This module chooses no wire encoding: sinks do.
 
-use crate::{Depth, Event, Trade};
+use crate::replay::{
+    InputField, Malformed, Message, MessageBody, Numbering, Output, Problem, SourcePosition,
+};
 
-use super::input::{BoxError, Malformed, SourcePosition};
-
-/// An output topic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Topic {
-    /// One message per order per execution.
-    Fills,
-    /// One message per execution.
-    Trades,
-    /// The top five levels of a book after an input changed them.
-    Depth,
-    /// Order lifecycle: accepted, rejected, cancelled and so on.
-    OrderStatus,
-}
-
-impl Topic {
-    /// Every topic.
-    pub const ALL: [Topic; 4] = [
-        Topic::Fills,
-        Topic::Trades,
-        Topic::Depth,
-        Topic::OrderStatus,
-    ];
-
-    /// The topic's default name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Topic::Fills => "fills",
-            Topic::Trades => "trades",
-            Topic::Depth => "depth",
-            Topic::OrderStatus => "order_status",
-        }
-    }
-}
-
-/// Which party of a trade a fill is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FillParty {
-    /// The buying order.
-    Buyer,
-    /// The selling order.
-    Seller,
-}
-
-/// The content of one output message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MessageBody {
-    /// An order-status event: anything but `Trade` and `Depth`.
-    Status(Event),
-    /// A `REJECTED` status for a message that did not decode.
-    Undecodable(Malformed),
-    /// A `trades` message.
-    Trade(Trade),
-    /// A `fills` message for one party of a trade.
-    Fill(Trade, FillParty),
-    /// A `depth` message.
-    Depth(Depth),
-}
-
-impl MessageBody {
-    /// The topic the message goes to.
-    pub fn topic(&self) -> Topic {
-        match self {
-            MessageBody::Status(_) | MessageBody::Undecodable(_) => Topic::OrderStatus,
-            MessageBody::Trade(_) => Topic::Trades,
-            MessageBody::Fill(..) => Topic::Fills,
-            MessageBody::Depth(_) => Topic::Depth,
-        }
-    }
-}
-
-/// One output message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Message {
-    /// The engine sequence of the input that caused it.
-    pub seq: u64,
-    /// Its index among that input's messages, from 0.
-    pub idx: u32,
-    /// Where that input came from.
-    pub source: SourcePosition,
-    /// When that input was created or stamped (ns since the epoch); for
-    /// latency statistics, not for the wire.
-    pub origin_ns: u64,
-    /// Whether this is the input's last message.
-    pub last: bool,
-    /// The content.
-    pub body: MessageBody,
-}
+use super::input::BoxError;
 
 /// Where egress delivers messages: files, Kafka, or a benchmark's counter.
 pub trait OutputSink: Send {
@@ -130,14 +41,6 @@ pub trait OutputSink: Send {
     fn close(&mut self) -> Result<(), BoxError>;
 }
 
-/// What the matcher puts on the output ring for one event.
-#[derive(Clone, Copy, Debug)]
-#[allow(clippy::large_enum_variant)] // ring slots are fixed-size; a box would allocate
-pub(crate) enum Output {
-    Event(Event),
-    Undecodable(Malformed),
-}
-
 /// One output-ring slot.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OutputSlot {
@@ -158,8 +61,8 @@ impl Default for OutputSlot {
             last: false,
             output: Output::Undecodable(Malformed::new(
                 crate::RejectReason::MalformedMessage,
-                super::input::InputField::Message,
-                super::input::Problem::Empty,
+                InputField::Message,
+                Problem::Empty,
             )),
         }
     }
@@ -171,8 +74,7 @@ pub(crate) struct Emitter<K> {
     sink: K,
     batch: Vec<Message>,
     batch_size: usize,
-    current_seq: u64,
-    next_idx: u32,
+    numbering: Numbering,
     /// Highest sequence whose last message is in `batch`.
     pending_through: u64,
     delivered_through: u64,
@@ -188,8 +90,7 @@ impl<K: OutputSink> Emitter<K> {
             sink,
             batch: Vec::with_capacity(batch_size),
             batch_size,
-            current_seq: 0,
-            next_idx: 0,
+            numbering: Numbering::default(),
             pending_through: delivered_through,
             delivered_through,
             sent: 0,
@@ -204,31 +105,13 @@ impl<K: OutputSink> Emitter<K> {
         slot: &OutputSlot,
         on_sent: &mut impl FnMut(&[Message]),
     ) -> Result<(), BoxError> {
-        if slot.seq != self.current_seq {
-            self.current_seq = slot.seq;
-            self.next_idx = 0;
-        }
-        match slot.output {
-            Output::Event(Event::Trade(trade)) => {
-                let (aggressor, resting) = match trade.aggressor {
-                    crate::Side::Buy => (FillParty::Buyer, FillParty::Seller),
-                    crate::Side::Sell => (FillParty::Seller, FillParty::Buyer),
-                };
-                self.add(slot, MessageBody::Trade(trade), false, on_sent)?;
-                self.add(slot, MessageBody::Fill(trade, aggressor), false, on_sent)?;
-                self.add(slot, MessageBody::Fill(trade, resting), slot.last, on_sent)
+        let mut result = Ok(());
+        slot.output.bodies(|body, final_body| {
+            if result.is_ok() {
+                result = self.add(slot, body, final_body && slot.last, on_sent);
             }
-            Output::Event(Event::Depth(depth)) => {
-                self.add(slot, MessageBody::Depth(depth), slot.last, on_sent)
-            }
-            Output::Event(event) => self.add(slot, MessageBody::Status(event), slot.last, on_sent),
-            Output::Undecodable(malformed) => self.add(
-                slot,
-                MessageBody::Undecodable(malformed),
-                slot.last,
-                on_sent,
-            ),
-        }
+        });
+        result
     }
 
     fn add(
@@ -240,18 +123,30 @@ impl<K: OutputSink> Emitter<K> {
     ) -> Result<(), BoxError> {
         self.batch.push(Message {
             seq: slot.seq,
-            idx: self.next_idx,
+            idx: self.numbering.next(slot.seq),
             source: slot.source,
             origin_ns: slot.origin_ns,
             last,
             body,
         });
-        self.next_idx += 1;
         if last {
             self.pending_through = slot.seq;
         }
         if self.batch.len() == self.batch_size {
             self.flush(on_sent)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a message that replay numbered (recovery re-sending outputs),
+    /// sending full batches.
+    pub fn resend(&mut self, message: &Message) -> Result<(), BoxError> {
+        self.batch.push(*message);
+        if message.last {
+            self.pending_through = message.seq;
+        }
+        if self.batch.len() == self.batch_size {
+            self.flush(&mut |_| {})?;
         }
         Ok(())
     }

@@ -6,19 +6,20 @@
 //! replay; later snapshots are then used to check the replay, by comparing
 //! state hashes as replay passes their sequences. Re-sent outputs may
 //! duplicate ones delivered just before a crash; `(seq, idx)` tells them
-//! apart. This runs before any pipeline thread starts.
+//! apart. Reading the journal and replaying it is `crate::history` and
+//! `crate::replay`, which the `replay` tool uses too; this module adds the
+//! writer, the delivered mark and the sink. It runs before any pipeline
+//! thread starts.
 
 use std::time::{Duration, Instant};
 
-use journal::{Journal, SnapshotStore, TornTail, Writer};
-use rkyv::rancor;
+use journal::{Journal, TornTail, Writer};
 
-use super::checkpoint;
-use super::input::{ArchivedInput, Input, SourcePosition, SourcePositions};
-use super::output::{Emitter, OutputSink, OutputSlot};
-use super::stages::{LastMarker, apply_input};
+use super::output::{Emitter, OutputSink};
 use super::{PipelineConfig, PipelineError};
 use crate::Engine;
+use crate::history::{History, HistoryError, Start};
+use crate::replay::{INPUT_FORMAT, SourcePositions};
 
 /// What recovery found and did.
 #[derive(Clone, Debug, Default)]
@@ -60,15 +61,16 @@ pub(crate) fn recover<K: OutputSink>(
     mut sink: K,
 ) -> Result<Recovered<K>, PipelineError> {
     let started = Instant::now();
-    let journal = Journal::open(&config.journal_dir, config.journal.clone())?;
+    // Records this build writes are inputs of INPUT_FORMAT, whatever the
+    // caller's options say: the journal carries the tag in each segment.
+    let options = config.journal.clone().payload_format(INPUT_FORMAT);
+    let journal = Journal::open(&config.journal_dir, options)?;
     let report = journal.report().clone();
     if let Some(torn) = &report.torn_tail {
         tracing::warn!(?torn, "cut a torn record off the journal tail");
     }
     let last = journal.next_sequence() - 1;
-    let store = journal.snapshots();
-    let reader = journal.reader()?;
-    let first = reader.first_sequence()?;
+    let history = History::open(journal.dir())?;
     // Recovered records become durable here (batch and sync modes), so
     // outputs re-sent below pass the gate's rule.
     let writer = journal.into_writer()?;
@@ -84,12 +86,15 @@ pub(crate) fn recover<K: OutputSink>(
         );
         delivered = last;
     }
-
-    let (start_seq, mut engine, mut positions, later) =
-        choose_start(config, &store, delivered, last, first)?;
+    let start = choose_start(config, &history, delivered, last)?;
     let restored = Instant::now();
+    let Start {
+        mut replayer,
+        snapshot,
+        ..
+    } = start;
     let mut stats = RecoveryStats {
-        snapshot: (start_seq > 0).then_some(start_seq),
+        snapshot,
         torn_tail: report.torn_tail.clone(),
         last_sequence: last,
         delivered_through: delivered,
@@ -98,54 +103,18 @@ pub(crate) fn recover<K: OutputSink>(
 
     let mut emitter = Emitter::new(sink, config.batch_size, delivered);
     let mut error = None;
-    if start_seq < last {
-        let mut cursor = reader.read_from(start_seq + 1)?;
-        while let Some(record) = cursor.next()? {
-            let seq = record.sequence();
-            let archived = record.access::<ArchivedInput>().map_err(|e| {
-                PipelineError::Replay(format!("journal record {seq} is not an input: {e}"))
-            })?;
-            let input = rkyv::deserialize::<Input, rancor::Error>(archived).map_err(|e| {
-                PipelineError::Replay(format!("journal record {seq} is not an input: {e}"))
-            })?;
-            let meta = record.meta();
-            let position = SourcePosition {
-                partition: meta.source_partition,
-                offset: meta.source_offset,
-            };
-            let template = OutputSlot {
-                seq,
-                source: position,
-                origin_ns: meta.timestamp_ns,
-                ..OutputSlot::default()
-            };
-            let resend = seq > delivered;
-            let mut marker = LastMarker::new(|output, last| {
+    if replayer.last_sequence() < last {
+        let mut records = history.records(replayer.last_sequence() + 1)?;
+        while let Some(record) = records.next()? {
+            let resend = record.sequence > delivered;
+            replayer.apply(&record, |message| {
                 if resend && error.is_none() {
-                    let slot = OutputSlot {
-                        output,
-                        last,
-                        ..template
-                    };
-                    error = emitter.push(&slot, &mut |_| {}).err();
+                    error = emitter.resend(message).err();
                 }
-            });
-            apply_input(&mut engine, &input, &mut marker);
-            positions.advance(position);
+            })?;
             stats.replayed += 1;
             stats.resent += u64::from(resend);
-            if let Some(&(_, recorded)) = later.iter().find(|(s, _)| *s == seq) {
-                let replayed = engine.state_hash();
-                if replayed != recorded {
-                    return Err(PipelineError::HashMismatch {
-                        sequence: seq,
-                        recorded,
-                        replayed,
-                    });
-                }
-                stats.hashes_verified += 1;
-            }
-            if seq == last {
+            if record.sequence == last {
                 break;
             }
         }
@@ -154,10 +123,12 @@ pub(crate) fn recover<K: OutputSink>(
         return Err(PipelineError::Sink(err));
     }
     emitter.flush(&mut |_| {}).map_err(PipelineError::Sink)?;
+    stats.hashes_verified = replayer.hashes_verified();
     stats.open = opened - started;
     stats.restore = restored - opened;
     stats.replay = restored.elapsed();
     stats.took = started.elapsed();
+    let (engine, positions) = replayer.into_parts();
     Ok(Recovered {
         engine,
         writer,
@@ -167,111 +138,36 @@ pub(crate) fn recover<K: OutputSink>(
     })
 }
 
-type Start = (u64, Engine, SourcePositions, Vec<(u64, u64)>);
-
-/// Picks the snapshot to start from and lists later ones to verify against.
+/// The newest usable snapshot at or before the delivered point, so every
+/// output after it can be re-created; else, if the journal's start was
+/// retired, the oldest usable one after it, losing the outputs between.
 fn choose_start(
     config: &PipelineConfig,
-    store: &SnapshotStore,
+    history: &History,
     delivered: u64,
     last: u64,
-    first: Option<u64>,
 ) -> Result<Start, PipelineError> {
-    let mut later = Vec::new();
-    // The oldest snapshot after the delivered point whose following records
-    // the journal still holds: the fallback that re-sends the most.
-    let mut fallback = None;
-    for seq in store.list()? {
-        if seq > last {
+    let start = match history.replayer_at(delivered, &config.engine) {
+        Err(HistoryError::NoStart { first, .. }) => {
             tracing::warn!(
-                seq,
-                last,
-                "ignoring a snapshot beyond the end of the journal"
+                delivered,
+                first,
+                "no usable snapshot precedes the last delivered output and the journal's start \
+                 was retired; outputs between them cannot be re-sent"
             );
-            continue;
+            history.replayer_after(delivered, last, &config.engine)?
         }
-        let snapshot = match store.load(seq) {
-            Ok(s) => s,
-            Err(err) => {
-                tracing::warn!(error = %err, "skipping a snapshot that does not verify");
-                continue;
-            }
-        };
-        let checkpoint = match checkpoint::decode(snapshot.payload()) {
-            Ok(c) if c.sequence == seq => c,
-            Ok(c) => {
-                tracing::warn!(path = %snapshot.path().display(), inside = c.sequence, "skipping a snapshot whose name and content disagree");
-                continue;
-            }
-            Err(problem) => {
-                tracing::warn!(path = %snapshot.path().display(), problem, "skipping a snapshot");
-                continue;
-            }
-        };
-        if seq > delivered {
-            later.push((seq, checkpoint.state_hash));
-            if first.is_none_or(|first| first <= seq + 1) {
-                fallback = Some(seq);
-            }
-            continue;
-        }
-        if first.is_some_and(|first| first > seq + 1) {
-            // Retention went by a delivered mark newer than the one read now
-            // (one lost in a power failure): the records after this
-            // snapshot are gone, and older snapshots are further back.
-            tracing::warn!(
-                seq,
-                first = first.unwrap_or(0),
-                "the journal no longer holds the records after the snapshot at the delivered mark"
-            );
-            break;
-        }
-        let engine = restore(config, checkpoint.engine, snapshot.path())?;
-        return Ok((seq, engine, checkpoint.positions, later));
-    }
-    // No snapshot at or before the delivered point: replay from the start,
-    // if the journal still has it.
-    if first.is_none_or(|f| f <= 1) {
-        return Ok((
-            0,
-            Engine::new(config.engine.clone())?,
-            SourcePositions::default(),
-            later,
-        ));
-    }
-    let Some(seq) = fallback else {
-        return Err(PipelineError::Replay(format!(
-            "the journal starts at sequence {} and no valid snapshot covers what came before",
-            first.unwrap_or(0)
-        )));
+        start => start?,
     };
-    tracing::warn!(
-        seq,
-        delivered,
-        "no usable snapshot precedes the last delivered output and the journal's start was \
-         retired; outputs between them cannot be re-sent"
-    );
-    let snapshot = store.load(seq)?;
-    let checkpoint = checkpoint::decode(snapshot.payload()).map_err(PipelineError::Replay)?;
-    let engine = restore(config, checkpoint.engine, snapshot.path())?;
-    later.retain(|(s, _)| *s > seq);
-    Ok((seq, engine, checkpoint.positions, later))
-}
-
-fn restore(
-    config: &PipelineConfig,
-    bytes: &[u8],
-    path: &std::path::Path,
-) -> Result<Engine, PipelineError> {
-    let engine = Engine::restore(bytes, config.engine.memory).map_err(|e| {
-        PipelineError::Replay(format!("snapshot {} does not restore: {e}", path.display()))
-    })?;
-    if engine.config() != &config.engine {
+    for (path, problem) in &start.skipped {
+        tracing::warn!(path = %path.display(), problem, "skipping a snapshot that does not verify");
+    }
+    if start.snapshot.is_some() && start.replayer.engine().config() != &config.engine {
         tracing::warn!(
-            path = %path.display(),
+            snapshot = start.snapshot,
             "the snapshot's symbol rules differ from the configuration; the snapshot's \
              rules stay in force, as replay must reproduce the original run"
         );
     }
-    Ok(engine)
+    Ok(start)
 }

@@ -14,18 +14,19 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
 use journal::{DurableSequence, RecordMeta, Writer};
-use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use super::checkpoint::SnapshotRequest;
-use super::input::{
-    Input, InputField, InputSource, Malformed, Problem, SourcePoll, SourcePosition, SourcePositions,
-};
-use super::output::{Emitter, Message, Output, OutputSink, OutputSlot};
+use super::input::{InputSource, SourcePoll};
+use super::output::{Emitter, OutputSink, OutputSlot};
+use super::snapshots::SnapshotRequest;
 use super::stats::{Counters, LatencyRecorder, now_ns};
 use super::transport::{Drained, Inbox, Outbox, WaitMode};
 use super::{IngressClock, PipelineError};
-use crate::{Engine, Event, EventSink, RejectReason};
+use crate::replay::{
+    Input, InputField, Malformed, Message, Output, Problem, SourcePosition, SourcePositions,
+    apply_input, encode_input,
+};
+use crate::{Engine, RejectReason};
 
 /// The most items a stage takes from its inbox at once. It bounds how long
 /// a journal batch or an egress batch waits for its last item.
@@ -141,18 +142,6 @@ pub(crate) fn ingress<S: InputSource>(
     Ok(()) // dropping the outbox closes the ring
 }
 
-/// Serialises `input` for the journal into `buffer`, reusing its memory.
-pub(crate) fn encode_input(input: &Input, buffer: &mut AlignedVec) {
-    let mut out = std::mem::take(buffer);
-    out.clear();
-    *buffer = match rkyv::api::high::to_bytes_in::<_, rancor::Error>(input, out) {
-        Ok(bytes) => bytes,
-        // Inputs are fixed-size values without pointers; writing one into
-        // memory cannot fail.
-        Err(err) => panic!("serialising an input failed: {err}"),
-    };
-}
-
 /// Appends every input to the journal and ends a journal batch per ring
 /// batch, so `batch` durability syncs once per ring batch. A write that
 /// fails (a full disk when the next segment is pre-allocated, most often)
@@ -219,7 +208,7 @@ pub(crate) fn journaler(
     }
 }
 
-/// Forwards the events of one input, marking the last one, so egress knows
+/// Forwards the outputs of one input, marking the last one, so egress knows
 /// when all of an input's messages have been delivered.
 pub(crate) struct LastMarker<F: FnMut(Output, bool)> {
     pending: Option<Output>,
@@ -234,6 +223,7 @@ impl<F: FnMut(Output, bool)> LastMarker<F> {
         }
     }
 
+    #[inline]
     pub fn emit(&mut self, output: Output) {
         if let Some(previous) = self.pending.replace(output) {
             (self.forward)(previous, false);
@@ -246,26 +236,6 @@ impl<F: FnMut(Output, bool)> LastMarker<F> {
             (self.forward)(last, true);
         }
     }
-}
-
-impl<F: FnMut(Output, bool)> EventSink for LastMarker<F> {
-    #[inline]
-    fn on_event(&mut self, event: &Event) {
-        self.emit(Output::Event(*event));
-    }
-}
-
-/// Applies one input to the engine, forwarding its outputs.
-pub(crate) fn apply_input<F: FnMut(Output, bool)>(
-    engine: &mut Engine,
-    input: &Input,
-    marker: &mut LastMarker<F>,
-) {
-    match input {
-        Input::Command(command) => engine.apply(command, marker),
-        Input::Malformed(malformed) => marker.emit(Output::Undecodable(*malformed)),
-    }
-    marker.finish();
 }
 
 /// The matcher's side of snapshots: one spare engine that travels to the
@@ -397,7 +367,8 @@ pub(crate) fn matcher(
                     published += 1;
                 }
             });
-            apply_input(&mut engine, &slot.input, &mut marker);
+            apply_input(&mut engine, &slot.input, &mut |output| marker.emit(output));
+            marker.finish();
             positions.advance(slot.position());
             last_seq = slot.seq;
             matched += 1;

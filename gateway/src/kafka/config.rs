@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use engine::pipeline::Topic;
+use engine::replay::Topic;
 use rdkafka::ClientConfig;
 use serde::Deserialize;
 

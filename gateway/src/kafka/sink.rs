@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::pipeline::{BoxError, Message, OutputSink, Topic};
+use engine::pipeline::{BoxError, OutputSink};
+use engine::replay::{Message, Topic};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};

@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::pipeline::{
-    BoxError, InputSource, SourceItem, SourcePoll, SourcePosition, SourcePositions,
-};
+use engine::pipeline::{BoxError, InputSource, SourceItem, SourcePoll};
+use engine::replay::{SourcePosition, SourcePositions};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};

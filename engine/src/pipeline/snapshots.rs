@@ -1,20 +1,13 @@
-//! Pipeline snapshots: the engine state at a sequence, with the state hash
-//! and the source positions that go with it.
+//! The snapshot thread: turns the matcher's copies of the engine into
+//! snapshot files, off the matcher, then applies retention.
 //!
 //! The matcher only *copies* its state (`clone_from` into a spare engine
-//! that the snapshot thread hands back after each use, so the copy lands in
-//! memory that is already mapped); serialising into canonical form, hashing
-//! and writing the file happen on the `snapshot` thread, after the journal
-//! holds the sequence durably, so a snapshot never describes inputs the
-//! journal could lose. Nothing here runs on the matcher thread.
-//!
-//! Payload layout inside the journal's snapshot file (little-endian):
-//!
-//! ```text
-//! magic "MXCKPT\0\0" | version u32 | count u32 | sequence u64 | state_hash u64
-//! count × (partition i32, reserved u32, offset i64)
-//! engine snapshot bytes (Engine::snapshot)
-//! ```
+//! that this thread hands back after each use, so the copy lands in memory
+//! that is already mapped); serialising into canonical form, hashing and
+//! writing the file happen here, after the journal holds the sequence
+//! durably, so a snapshot never describes inputs the journal could lose.
+//! Nothing here runs on the matcher thread. The file's content is a
+//! checkpoint (`crate::replay::encode_checkpoint`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,80 +17,9 @@ use std::time::{Duration, Instant};
 use journal::{DurableSequence, SnapshotStore};
 
 use super::PipelineError;
-use super::input::{SourcePosition, SourcePositions};
 use super::retention::{self, Retention};
 use crate::Engine;
-
-const MAGIC: [u8; 8] = *b"MXCKPT\0\0";
-const VERSION: u32 = 1;
-const HEADER_LEN: usize = 32;
-const POSITION_LEN: usize = 16;
-
-/// A decoded pipeline snapshot.
-#[derive(Debug)]
-pub(crate) struct Checkpoint<'a> {
-    pub sequence: u64,
-    pub state_hash: u64,
-    pub positions: SourcePositions,
-    pub engine: &'a [u8],
-}
-
-pub(crate) fn encode(sequence: u64, positions: &SourcePositions, engine: &[u8]) -> (Vec<u8>, u64) {
-    let state_hash = xxhash_rust::xxh3::xxh3_64(engine);
-    let count = positions.iter().count();
-    let mut out = Vec::with_capacity(HEADER_LEN + count * POSITION_LEN + engine.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(count as u32).to_le_bytes());
-    out.extend_from_slice(&sequence.to_le_bytes());
-    out.extend_from_slice(&state_hash.to_le_bytes());
-    for p in positions.iter() {
-        out.extend_from_slice(&p.partition.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&p.offset.to_le_bytes());
-    }
-    out.extend_from_slice(engine);
-    (out, state_hash)
-}
-
-pub(crate) fn decode(payload: &[u8]) -> Result<Checkpoint<'_>, String> {
-    let word = |at: usize, len: usize| -> Result<&[u8], String> {
-        payload
-            .get(at..at + len)
-            .ok_or_else(|| format!("truncated at byte {at}"))
-    };
-    if word(0, 8)? != MAGIC {
-        return Err("not a pipeline snapshot (bad magic)".into());
-    }
-    let u32_at = |at| word(at, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let u64_at = |at| word(at, 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-    let version = u32_at(8)?;
-    if version != VERSION {
-        return Err(format!(
-            "pipeline snapshot version {version}; this build reads {VERSION}"
-        ));
-    }
-    let count = u32_at(12)? as usize;
-    let sequence = u64_at(16)?;
-    let state_hash = u64_at(24)?;
-    let mut positions = SourcePositions::default();
-    for i in 0..count {
-        let at = HEADER_LEN + i * POSITION_LEN;
-        let partition = u32_at(at)? as i32;
-        let offset = u64_at(at + 8)? as i64;
-        positions.advance(SourcePosition { partition, offset });
-    }
-    let engine = &payload[(HEADER_LEN + count * POSITION_LEN).min(payload.len())..];
-    if xxhash_rust::xxh3::xxh3_64(engine) != state_hash {
-        return Err("engine state does not match its recorded hash".into());
-    }
-    Ok(Checkpoint {
-        sequence,
-        state_hash,
-        positions,
-        engine,
-    })
-}
+use crate::replay::{SourcePositions, encode_checkpoint};
 
 /// A copy handed from the matcher to the snapshot thread.
 pub(crate) struct SnapshotRequest {
@@ -178,7 +100,7 @@ fn write_snapshots(
         }
         let started = Instant::now();
         let state = request.state.snapshot();
-        let (payload, state_hash) = encode(request.sequence, &request.positions, &state);
+        let (payload, state_hash) = encode_checkpoint(request.sequence, &request.positions, &state);
         writer
             .store
             .write(request.sequence, &payload)
@@ -218,31 +140,4 @@ fn write_snapshots(
         let _ = recycle.send(request.state);
     }
     Ok(stats)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trips_and_catches_damage() {
-        let mut positions = SourcePositions::default();
-        positions.advance(SourcePosition {
-            partition: 0,
-            offset: 41,
-        });
-        positions.advance(SourcePosition {
-            partition: 3,
-            offset: 7,
-        });
-        let (mut bytes, hash) = encode(99, &positions, b"engine-state");
-        let back = decode(&bytes).unwrap();
-        assert_eq!((back.sequence, back.state_hash), (99, hash));
-        assert_eq!(back.positions, positions);
-        assert_eq!(back.engine, b"engine-state");
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        assert!(decode(&bytes).unwrap_err().contains("hash"));
-        assert!(decode(&bytes[..20]).unwrap_err().contains("truncated"));
-    }
 }

@@ -1,0 +1,236 @@
+//! The checkpoint: what a snapshot file of the server holds, besides the
+//! journal's own header. It ties the engine's state to the sequence it
+//! describes, its state hash, and where each Kafka partition stood.
+//!
+//! ```text
+//! 0         8         12        16                  24                  32
+//! +---------+---------+---------+-------------------+-------------------+
+//! | magic   | version | count   | sequence          | state_hash        |
+//! +---------+---------+---------+-------------------+-------------------+
+//! 32: count × position entries, 16 bytes each:
+//!     0          4          8                    16
+//!     +----------+----------+--------------------+
+//!     | partition| reserved | offset             |
+//!     | (i32)    | (zero)   | (i64)              |
+//!     +----------+----------+--------------------+
+//! then: the engine snapshot (`Engine::snapshot`) to the end.
+//! ```
+//!
+//! All integers are little-endian. `magic` is `MXCKPT\0\0`; a reader
+//! refuses any other [`CHECKPOINT_VERSION`], naming both. `state_hash` is
+//! XXH3-64 of the engine snapshot bytes, which is also
+//! `Engine::state_hash()` of the state they restore to. This module only
+//! encodes and decodes bytes; files are the journal's `SnapshotStore`.
+
+use thiserror::Error;
+
+use super::input::{SourcePosition, SourcePositions};
+
+/// The first eight bytes of every checkpoint.
+pub const CHECKPOINT_MAGIC: [u8; 8] = *b"MXCKPT\0\0";
+/// The checkpoint format this build writes and reads.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+const CK_MAGIC: usize = 0;
+const CK_VERSION: usize = 8;
+const CK_COUNT: usize = 12;
+const CK_SEQUENCE: usize = 16;
+const CK_STATE_HASH: usize = 24;
+/// Bytes before the first position entry.
+const CK_HEADER_LEN: usize = 32;
+
+const PO_PARTITION: usize = 0;
+const PO_OFFSET: usize = 8;
+/// Bytes per position entry.
+const PO_LEN: usize = 16;
+
+/// A decoded checkpoint; the engine state is borrowed, not copied.
+#[derive(Debug, Clone)]
+pub struct Checkpoint<'a> {
+    /// The last sequence the state includes.
+    pub sequence: u64,
+    /// XXH3-64 of `engine`: the state hash at `sequence`.
+    pub state_hash: u64,
+    /// The last journaled offset of each partition at `sequence`.
+    pub positions: SourcePositions,
+    /// The engine snapshot, for `Engine::restore`.
+    pub engine: &'a [u8],
+}
+
+/// Why bytes are not a checkpoint this build reads.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// It does not start with [`CHECKPOINT_MAGIC`].
+    #[error("not a checkpoint (bad magic)")]
+    BadMagic,
+    /// Written by another checkpoint format.
+    #[error("checkpoint format {found}; this build reads format {CHECKPOINT_VERSION}")]
+    Version {
+        /// The version in the bytes.
+        found: u32,
+    },
+    /// It ends before its header or positions do.
+    #[error("truncated: {len} bytes, and the header needs {needed}")]
+    Truncated {
+        /// Bytes there are.
+        len: usize,
+        /// Bytes the header and positions take.
+        needed: usize,
+    },
+    /// The engine state does not match the hash recorded with it.
+    #[error("the engine state does not match its recorded hash {recorded:016x}")]
+    HashMismatch {
+        /// The hash in the header.
+        recorded: u64,
+    },
+}
+
+/// Encodes a checkpoint of `engine` (an `Engine::snapshot`) at `sequence`;
+/// returns the bytes and the state hash.
+pub fn encode_checkpoint(
+    sequence: u64,
+    positions: &SourcePositions,
+    engine: &[u8],
+) -> (Vec<u8>, u64) {
+    let state_hash = xxhash_rust::xxh3::xxh3_64(engine);
+    let count = positions.iter().count();
+    let mut out = vec![0u8; CK_HEADER_LEN + count * PO_LEN];
+    out[CK_MAGIC..CK_MAGIC + 8].copy_from_slice(&CHECKPOINT_MAGIC);
+    put(&mut out, CK_VERSION, &CHECKPOINT_VERSION.to_le_bytes());
+    put(&mut out, CK_COUNT, &(count as u32).to_le_bytes());
+    put(&mut out, CK_SEQUENCE, &sequence.to_le_bytes());
+    put(&mut out, CK_STATE_HASH, &state_hash.to_le_bytes());
+    for (i, p) in positions.iter().enumerate() {
+        let at = CK_HEADER_LEN + i * PO_LEN;
+        put(&mut out, at + PO_PARTITION, &p.partition.to_le_bytes());
+        put(&mut out, at + PO_OFFSET, &p.offset.to_le_bytes());
+    }
+    out.extend_from_slice(engine);
+    (out, state_hash)
+}
+
+/// Decodes and checks a checkpoint: magic, version, length, and that the
+/// engine state matches its hash.
+pub fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint<'_>, CheckpointError> {
+    let truncated = |needed| CheckpointError::Truncated {
+        len: bytes.len(),
+        needed,
+    };
+    if bytes.len() < CK_HEADER_LEN {
+        return Err(if bytes.starts_with(&CHECKPOINT_MAGIC) || bytes.len() < 8 {
+            truncated(CK_HEADER_LEN)
+        } else {
+            CheckpointError::BadMagic
+        });
+    }
+    if bytes[CK_MAGIC..CK_MAGIC + 8] != CHECKPOINT_MAGIC {
+        return Err(CheckpointError::BadMagic);
+    }
+    let version = u32_at(bytes, CK_VERSION);
+    if version != CHECKPOINT_VERSION {
+        return Err(CheckpointError::Version { found: version });
+    }
+    let count = u32_at(bytes, CK_COUNT) as usize;
+    let engine_at = count
+        .checked_mul(PO_LEN)
+        .and_then(|n| n.checked_add(CK_HEADER_LEN))
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| truncated(CK_HEADER_LEN.saturating_add(count.saturating_mul(PO_LEN))))?;
+    let mut positions = SourcePositions::default();
+    for i in 0..count {
+        let at = CK_HEADER_LEN + i * PO_LEN;
+        positions.advance(SourcePosition {
+            partition: u32_at(bytes, at + PO_PARTITION) as i32,
+            offset: u64_at(bytes, at + PO_OFFSET) as i64,
+        });
+    }
+    let recorded = u64_at(bytes, CK_STATE_HASH);
+    let engine = &bytes[engine_at..];
+    if xxhash_rust::xxh3::xxh3_64(engine) != recorded {
+        return Err(CheckpointError::HashMismatch { recorded });
+    }
+    Ok(Checkpoint {
+        sequence: u64_at(bytes, CK_SEQUENCE),
+        state_hash: recorded,
+        positions,
+        engine,
+    })
+}
+
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
+    out[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(v)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+
+    #[test]
+    fn round_trips_and_catches_damage() {
+        let mut positions = SourcePositions::default();
+        positions.advance(SourcePosition {
+            partition: 0,
+            offset: 41,
+        });
+        positions.advance(SourcePosition {
+            partition: 3,
+            offset: 7,
+        });
+        let (mut bytes, hash) = encode_checkpoint(99, &positions, b"engine-state");
+        let back = decode_checkpoint(&bytes).unwrap();
+        assert_eq!((back.sequence, back.state_hash), (99, hash));
+        assert_eq!(back.positions, positions);
+        assert_eq!(back.engine, b"engine-state");
+        // The layout is the documented one, field by field.
+        assert_eq!(&bytes[..8], b"MXCKPT\0\0");
+        assert_eq!(u32_at(&bytes, 12), 2);
+        assert_eq!(u64_at(&bytes, 16), 99);
+        assert_eq!(u32_at(&bytes, 32 + 16), 3);
+        assert_eq!(u64_at(&bytes, 32 + 16 + 8), 7);
+
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(matches!(
+            decode_checkpoint(&bytes),
+            Err(CheckpointError::HashMismatch { .. })
+        ));
+        assert!(matches!(
+            decode_checkpoint(&bytes[..20]),
+            Err(CheckpointError::Truncated { .. })
+        ));
+        bytes[8] = 9;
+        assert_eq!(
+            decode_checkpoint(&bytes).unwrap_err().to_string(),
+            "checkpoint format 9; this build reads format 1"
+        );
+        assert_eq!(
+            decode_checkpoint(b"not a checkpoint at all, no, no, no").unwrap_err(),
+            CheckpointError::BadMagic
+        );
+    }
+
+    #[test]
+    fn a_huge_count_is_truncation_not_a_panic() {
+        let (mut bytes, _) = encode_checkpoint(1, &SourcePositions::default(), b"x");
+        bytes[CK_COUNT..CK_COUNT + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            decode_checkpoint(&bytes),
+            Err(CheckpointError::Truncated { .. })
+        ));
+    }
+}

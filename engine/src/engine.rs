@@ -273,6 +273,7 @@ impl Engine {
             order_id: cmd.order_id,
             hash,
             arrival,
+            entered_ns: cmd.ts,
             price: spec.price,
             stop_price: spec.stop_price,
             quantity: spec.quantity,
@@ -418,6 +419,8 @@ impl Engine {
         } else if is_market || taker.tif != TimeInForce::Gtc {
             self.expire(b, taker, slot, sink);
         } else {
+            // It joins the back of its level now.
+            taker.entered_ns = ts;
             let slot = if slot == NIL {
                 self.orders.insert(*taker)
             } else {

@@ -422,6 +422,7 @@ mod tests {
             order_id,
             hash: key_hash(&user_id, &order_id),
             arrival: u64::from(n),
+            entered_ns: u64::from(n),
             price,
             stop_price: 0,
             quantity: 10,

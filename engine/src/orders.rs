@@ -40,6 +40,10 @@ pub struct OrderView {
     pub quantity: Qty,
     /// How much has traded.
     pub filled: Qty,
+    /// Ingress time (ns since the Unix epoch) of the command that gave the
+    /// order its current place in the queue: its `ADD`, the `REPLACE` that
+    /// lost its priority, or the trade that triggered a stop-limit.
+    pub entered_ns: u64,
 }
 
 /// One live order.
@@ -51,6 +55,9 @@ pub(crate) struct Order {
     pub hash: u64,
     /// Engine-wide entry number: orders untriggered stops by time.
     pub arrival: u64,
+    /// Ingress time (ns) at which the order took its current place: when
+    /// it joined the back of its price level, or entered the stop list.
+    pub entered_ns: u64,
     /// The limit price; `0` for market and stop-market orders.
     pub price: Price,
     /// The trigger price of a stop order; `0` otherwise.
@@ -79,6 +86,7 @@ impl Order {
         order_id: OrderId::VACANT,
         hash: 0,
         arrival: 0,
+        entered_ns: 0,
         price: 0,
         stop_price: 0,
         quantity: 0,
@@ -108,6 +116,7 @@ impl Order {
             stop_price: self.stop_price,
             quantity: self.quantity,
             filled: self.filled,
+            entered_ns: self.entered_ns,
         }
     }
 }

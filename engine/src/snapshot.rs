@@ -41,7 +41,7 @@ use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 /// The first eight bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"MXSNAP\0\0";
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 16;
 
 /// Why a snapshot could not be restored.
@@ -106,6 +106,7 @@ struct OrderSnapshot {
     user_id: UserId,
     order_id: OrderId,
     arrival: u64,
+    entered_ns: u64,
     price: Price,
     stop_price: Price,
     quantity: Qty,
@@ -122,6 +123,7 @@ impl OrderSnapshot {
             user_id: order.user_id,
             order_id: order.order_id,
             arrival: order.arrival,
+            entered_ns: order.entered_ns,
             price: order.price,
             stop_price: order.stop_price,
             quantity: order.quantity,
@@ -163,37 +165,108 @@ impl Engine {
     /// Rebuilds an engine from [`Engine::snapshot`] bytes. Memory settings
     /// are not part of a snapshot; `memory` supplies them.
     pub fn restore(bytes: &[u8], memory: MemoryConfig) -> Result<Engine, SnapshotError> {
-        if bytes.len() < HEADER_LEN || bytes[..8] != SNAPSHOT_MAGIC {
-            return Err(SnapshotError::BadMagic);
-        }
-        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != SNAPSHOT_FORMAT_VERSION {
-            return Err(SnapshotError::UnsupportedVersion {
-                found: version,
-                supported: SNAPSHOT_FORMAT_VERSION,
-            });
-        }
-        // The archive is read in place when it is aligned (as in a
-        // memory-mapped snapshot file); otherwise from an aligned copy.
-        // Either way it is validated first, then rebuilt order by order
-        // without materialising an owned copy of every order.
-        let body = &bytes[HEADER_LEN..];
-        let copy: AlignedVec<16>;
-        let body = if (body.as_ptr() as usize).is_multiple_of(16) {
-            body
-        } else {
-            copy = {
-                let mut aligned = AlignedVec::<16>::with_capacity(body.len());
-                aligned.extend_from_slice(body);
-                aligned
-            };
-            &copy[..]
-        };
-        let archived = rkyv::access::<ArchivedSnapshot, rancor::Error>(body)
-            .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
-        Engine::from_archived(archived, memory)
+        with_archive(bytes, |archived| Engine::from_archived(archived, memory))
     }
 
+    /// Rebuilds an engine from snapshot bytes, but with the rules of
+    /// `config` in force instead of the recorded ones: configured symbols
+    /// take their rules from it, every other book its `default_rules`, and
+    /// configured symbols without a book get one. For what-if analysis
+    /// (`replay bisect`); recovery always keeps the recorded rules.
+    pub fn restore_under(bytes: &[u8], config: &EngineConfig) -> Result<Engine, SnapshotError> {
+        config
+            .validate()
+            .map_err(|e| SnapshotError::Inconsistent(e.to_string()))?;
+        let mut engine = Engine::restore(bytes, config.memory)?;
+        engine.config = config.clone();
+        for book in &mut engine.books {
+            book.rules = config
+                .symbols
+                .get(&book.symbol)
+                .copied()
+                .unwrap_or(config.default_rules);
+        }
+        for (symbol, rules) in &config.symbols {
+            if !engine.symbols.contains_key(symbol) {
+                engine.create_book(*symbol, *rules);
+            }
+        }
+        Ok(engine)
+    }
+
+    /// The rules recorded in snapshot bytes, without restoring the state:
+    /// the configuration the engine that wrote it ran under (memory
+    /// settings aside, which take their defaults).
+    pub fn rules_in_snapshot(bytes: &[u8]) -> Result<EngineConfig, SnapshotError> {
+        with_archive(bytes, |archived| {
+            config_of(archived, MemoryConfig::default())
+        })
+    }
+}
+
+/// Checks the header of snapshot bytes and hands their validated archive
+/// to `f`, read in place when aligned (as in a memory-mapped snapshot
+/// file), otherwise from an aligned copy.
+fn with_archive<T>(
+    bytes: &[u8],
+    f: impl FnOnce(&ArchivedSnapshot) -> Result<T, SnapshotError>,
+) -> Result<T, SnapshotError> {
+    if bytes.len() < HEADER_LEN || bytes[..8] != SNAPSHOT_MAGIC {
+        return Err(SnapshotError::BadMagic);
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != SNAPSHOT_FORMAT_VERSION {
+        return Err(SnapshotError::UnsupportedVersion {
+            found: version,
+            supported: SNAPSHOT_FORMAT_VERSION,
+        });
+    }
+    // Validated first; `restore` then rebuilds order by order from the
+    // archive without materialising an owned copy of every order.
+    let body = &bytes[HEADER_LEN..];
+    let copy: AlignedVec<16>;
+    let body = if (body.as_ptr() as usize).is_multiple_of(16) {
+        body
+    } else {
+        copy = {
+            let mut aligned = AlignedVec::<16>::with_capacity(body.len());
+            aligned.extend_from_slice(body);
+            aligned
+        };
+        &copy[..]
+    };
+    let archived = rkyv::access::<ArchivedSnapshot, rancor::Error>(body)
+        .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
+    f(archived)
+}
+
+/// The configuration a snapshot records, checked.
+fn config_of(
+    snapshot: &ArchivedSnapshot,
+    memory: MemoryConfig,
+) -> Result<EngineConfig, SnapshotError> {
+    let bad = SnapshotError::Inconsistent;
+    let archived = rkyv::deserialize::<EngineConfigArchive, rancor::Error>(&snapshot.config)
+        .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
+    let mut symbols = std::collections::BTreeMap::new();
+    for (symbol, rules) in archived.symbols {
+        let symbol = symbol.revalidate().map_err(|e| bad(e.to_string()))?;
+        if symbols.insert(symbol, rules).is_some() {
+            return Err(bad(format!("configured symbol {symbol} appears twice")));
+        }
+    }
+    let config = EngineConfig {
+        default_rules: archived.default_rules,
+        symbols,
+        max_symbols: archived.max_symbols,
+        self_trade_prevention: archived.self_trade_prevention,
+        memory,
+    };
+    config.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(config)
+}
+
+impl Engine {
     fn to_snapshot(&self) -> Snapshot {
         let order = |slot: u32| OrderSnapshot::of(self.orders.get(slot));
         let side = |book: &Book, side: Side| {
@@ -245,23 +318,7 @@ impl Engine {
     ) -> Result<Engine, SnapshotError> {
         let bad = SnapshotError::Inconsistent;
         let corrupt = |err: rancor::Error| SnapshotError::Corrupt(err.to_string());
-        let archived = rkyv::deserialize::<EngineConfigArchive, rancor::Error>(&snapshot.config)
-            .map_err(corrupt)?;
-        let mut symbols = std::collections::BTreeMap::new();
-        for (symbol, rules) in archived.symbols {
-            let symbol = symbol.revalidate().map_err(|e| bad(e.to_string()))?;
-            if symbols.insert(symbol, rules).is_some() {
-                return Err(bad(format!("configured symbol {symbol} appears twice")));
-            }
-        }
-        let config = EngineConfig {
-            default_rules: archived.default_rules,
-            symbols,
-            max_symbols: archived.max_symbols,
-            self_trade_prevention: archived.self_trade_prevention,
-            memory,
-        };
-        config.validate().map_err(|e| bad(e.to_string()))?;
+        let config = config_of(snapshot, memory)?;
         if snapshot.books.len() > config.max_symbols as usize {
             return Err(bad(format!(
                 "{} books exceed max_symbols {}",
@@ -333,6 +390,7 @@ impl Engine {
                         order_id,
                         hash,
                         arrival: order.arrival,
+                        entered_ns: order.entered_ns,
                         price: order.price,
                         stop_price: order.stop_price,
                         quantity: order.quantity,

@@ -174,6 +174,7 @@ mod options;
 mod prefault;
 mod reader;
 mod recovery;
+mod repair;
 mod retention;
 mod scan;
 mod segment;
@@ -186,6 +187,7 @@ pub use format::{FRAME_HEADER_LEN, RecordMeta, SEGMENT_FORMAT_VERSION, SEGMENT_M
 pub use options::{Durability, JournalOptions};
 pub use reader::{Cursor, Reader, Record};
 pub use recovery::{Journal, Recovered, RecoveryReport, TornTail};
+pub use repair::{DirLock, Truncated};
 pub use retention::{Retire, Retired, retire_segments};
 pub use segment::free_space;
 pub use snapshot::{SNAPSHOT_FILE_MAGIC, SNAPSHOT_FILE_VERSION, Snapshot, SnapshotStore};

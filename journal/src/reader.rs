@@ -14,7 +14,7 @@ use rkyv::rancor;
 use crate::error::{Corruption, Error, Result};
 use crate::format::{FRAME_HEADER_LEN, RecordMeta, SegmentHeader};
 use crate::map::{FrameSource, ReadMap};
-use crate::scan::{Frame, check_frame, seek_hint};
+use crate::scan::{Frame, check_frame, last_indexed, later_record, seek_hint, walk};
 use crate::segment::{self, SegmentName, list_segments};
 
 /// Read access to the journal in a directory.
@@ -173,16 +173,77 @@ impl Reader {
     }
 
     /// Reads every record from the oldest to the end, checking CRCs,
-    /// sequence continuity and segment continuity. Returns how many records
-    /// there are and the last sequence.
+    /// sequence continuity and segment continuity, and that no valid
+    /// record lies past the end ([`Reader::check_end`]). Returns how many
+    /// records there are and the last sequence.
     pub fn verify(&self) -> Result<(u64, Option<u64>)> {
         let mut cursor = self.read_all()?;
         let (mut count, mut last) = (0u64, None);
-        while let Some(record) = cursor.next()? {
-            count += 1;
-            last = Some(record.sequence());
+        loop {
+            while let Some(record) = cursor.next()? {
+                count += 1;
+                last = Some(record.sequence());
+            }
+            // A writer may have appended meanwhile; only a hole that stays
+            // a hole is damage.
+            match self.check_end(cursor.next_sequence()) {
+                Ok(()) => return Ok((count, last)),
+                Err(err) if cursor.next()?.is_none() => return Err(err),
+                Err(_) => {
+                    count += 1;
+                    last = Some(cursor.next_sequence() - 1);
+                }
+            }
         }
-        Ok((count, last))
+    }
+
+    /// The sequence the next record will have, found from the last
+    /// segment's sparse index: it reads at most one index stride of
+    /// records, whatever the journal's size. 1 for an empty journal.
+    pub fn end_sequence(&self) -> Result<u64> {
+        let segments = list_segments(&self.dir)?;
+        let Some(last) = segments.last() else {
+            return Ok(1);
+        };
+        let open = OpenSegment::open(&last.path, last.first_sequence, false)?;
+        let (pos, sequence) = last_indexed(&open.map, &open.header);
+        let end = walk(&open.map, &open.header, pos, sequence);
+        Ok(end.next_sequence)
+    }
+
+    /// Checks that where a reader stopped in the last segment, at
+    /// `next_sequence`, the log really ends: no valid record with a later
+    /// sequence lies past it (recovery rule 5). Damage there is an error
+    /// naming the segment, the byte offset and the later record.
+    pub fn check_end(&self, next_sequence: u64) -> Result<()> {
+        let segments = list_segments(&self.dir)?;
+        let Some(last) = segments.last() else {
+            return Ok(());
+        };
+        if next_sequence < last.first_sequence {
+            return Ok(()); // it stopped before the last segment: not an end
+        }
+        let open = OpenSegment::open(&last.path, last.first_sequence, false)?;
+        let (pos, sequence) = seek_hint(&open.map, &open.header, next_sequence);
+        let end = walk(&open.map, &open.header, pos, sequence);
+        if end.next_sequence != next_sequence || matches!(end.stop, Frame::End | Frame::Valid(_)) {
+            return Ok(());
+        }
+        match later_record(&open.map, &open.header, end.pos, end.next_sequence) {
+            None => Ok(()),
+            Some((next_offset, later)) => Err(Error::Corrupt {
+                path: last.path.clone(),
+                offset: end.pos as u64,
+                problem: match end.stop {
+                    Frame::Invalid(problem) => problem,
+                    _ => Corruption::HoleBeforeValidRecords {
+                        expected_sequence: end.next_sequence,
+                        next_sequence: later,
+                        next_offset: next_offset as u64,
+                    },
+                },
+            }),
+        }
     }
 }
 

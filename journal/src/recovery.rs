@@ -192,7 +192,7 @@ impl Journal {
 
 /// Zeroes sparse-index slots that point at or past `next_sequence`: they
 /// can only name frames that were just cut off.
-fn clear_index_from(map: &mut WriteMap, header: &SegmentHeader, next_sequence: u64) {
+pub(crate) fn clear_index_from(map: &mut WriteMap, header: &SegmentHeader, next_sequence: u64) {
     let stride = u64::from(header.index_stride);
     let first_stale = next_sequence
         .saturating_sub(header.first_sequence)

@@ -124,9 +124,10 @@ pub(crate) const HOLE_SCAN: usize = 1 << 20;
 /// hole in the log rather than its torn end (rule R5). Looks, in order:
 /// 1. where the next record would start if the frame at `pos` had any
 ///    length up to `max frame`;
-/// 2. at every sparse-index slot for a later sequence (each names a record
-///    the writer had finished);
-/// 3. at every 8-byte boundary in the next [`HOLE_SCAN`] bytes.
+/// 2. at every 8-byte boundary in the next [`HOLE_SCAN`] bytes, so the
+///    nearest later record is the one named;
+/// 3. at every sparse-index slot for a later sequence (each names a record
+///    the writer had finished), for damage longer than the scan.
 ///
 /// Returns the record's offset and sequence.
 pub(crate) fn later_record(
@@ -150,6 +151,17 @@ pub(crate) fn later_record(
     if let Some(q) = next_start {
         return Some((q, expected + 1));
     }
+    // Zeros, the normal content past the end, fail the first comparison.
+    let scanned = (pos + FRAME_ALIGN..limit.min(pos + HOLE_SCAN))
+        .step_by(FRAME_ALIGN)
+        .take_while(|q| q + FRAME_HEADER_LEN <= limit)
+        .find_map(|q| {
+            let sequence = frame_sequence(src.bytes(q, FRAME_HEADER_LEN));
+            (sequence > expected && valid_at(q, sequence)).then_some((q, sequence))
+        });
+    if scanned.is_some() {
+        return scanned;
+    }
     let stride = u64::from(header.index_stride);
     let first_slot = (expected - header.first_sequence) / stride + 1;
     for slot in first_slot..u64::from(header.index_slots) {
@@ -162,14 +174,7 @@ pub(crate) fn later_record(
             return Some((offset, sequence));
         }
     }
-    // Zeros, the normal content past the end, fail the first comparison.
-    (pos + FRAME_ALIGN..limit.min(pos + HOLE_SCAN))
-        .step_by(FRAME_ALIGN)
-        .take_while(|q| q + FRAME_HEADER_LEN <= limit)
-        .find_map(|q| {
-            let sequence = frame_sequence(src.bytes(q, FRAME_HEADER_LEN));
-            (sequence > expected && valid_at(q, sequence)).then_some((q, sequence))
-        })
+    None
 }
 
 /// The closest known frame at or before `target`: the highest sparse-index
@@ -202,4 +207,24 @@ pub(crate) fn seek_hint(
         slot_sequence -= stride;
     }
     (header.data_offset as usize, first)
+}
+
+/// The last frame the sparse index knows: the highest slot that points at a
+/// valid record holding its sequence, or the segment's first frame. A walk
+/// from there to the end reads at most one index stride of records.
+/// Returns `(offset, sequence at that offset)`.
+pub(crate) fn last_indexed(src: &impl FrameSource, header: &SegmentHeader) -> (usize, u64) {
+    let stride = u64::from(header.index_stride);
+    (1..u64::from(header.index_slots))
+        .rev()
+        .find_map(|slot| {
+            let sequence = header.first_sequence + slot * stride;
+            let offset = src.index_slot(header.index_slot_offset(sequence)?) as usize;
+            (offset >= header.data_offset as usize
+                && offset < header.segment_size as usize
+                && offset.is_multiple_of(FRAME_ALIGN)
+                && matches!(check_frame(src, header, offset, sequence), Frame::Valid(_)))
+            .then_some((offset, sequence))
+        })
+        .unwrap_or((header.data_offset as usize, header.first_sequence))
 }

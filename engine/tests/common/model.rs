@@ -33,6 +33,9 @@ struct ModelOrder {
     arrival: u64,
     /// When the order last joined the back of its price level.
     queue_time: u64,
+    /// The ingress time of the command that put it there (or that added
+    /// it to the stop list).
+    entered_ns: u64,
     /// Waiting for its trigger (not in the book).
     waiting_stop: bool,
 }
@@ -60,6 +63,7 @@ impl ModelOrder {
             stop_price: self.stop_price,
             quantity: self.quantity,
             filled: self.filled,
+            entered_ns: self.entered_ns,
         }
     }
 }
@@ -202,6 +206,7 @@ impl Model {
             filled: 0,
             arrival,
             queue_time: arrival,
+            entered_ns: cmd.ts,
             waiting_stop: spec.order_type == OrderType::Stop
                 || spec.order_type == OrderType::StopLimit,
         };
@@ -508,6 +513,7 @@ impl Model {
         }
         taker.waiting_stop = false;
         taker.queue_time = self.tick();
+        taker.entered_ns = ts;
         self.orders.push(taker);
     }
 

@@ -15,7 +15,7 @@ use crate::config::{ConfigError, EngineConfig, SelfTradePrevention, SymbolRules}
 use crate::event::{
     CancelReason, Depth, Event, EventSink, OrderRef, RejectReason, Trade, TradeParty,
 };
-use crate::ids::Symbol;
+use crate::ids::{OrderId, Symbol, UserId};
 use crate::orders::{Order, OrderView, Orders, key_hash};
 use crate::slot::NIL;
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
@@ -220,6 +220,16 @@ impl Engine {
             .slots_in_trigger_order()
             .map(|slot| self.orders.get(slot).view())
             .collect()
+    }
+
+    /// The live order (resting or waiting for a trigger) of `user_id` with
+    /// `order_id`, and its symbol.
+    pub fn live_order(&self, user_id: &UserId, order_id: &OrderId) -> Option<(Symbol, OrderView)> {
+        let slot = self
+            .orders
+            .find(key_hash(user_id, order_id), user_id, order_id)?;
+        let order = self.orders.get(slot);
+        Some((self.books[order.book as usize].symbol, order.view()))
     }
 
     /// How many orders are live (resting or waiting for a trigger).

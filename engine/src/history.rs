@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::replay::{
-    Checkpoint, CheckpointError, Journaled, RecordError, Replayer, SourcePosition, SourcePositions,
+    Checkpoint, Journaled, RecordError, Replayer, SourcePosition, SourcePositions,
     decode_checkpoint, decode_input,
 };
 use crate::{Engine, EngineConfig, SnapshotError};
@@ -81,9 +81,13 @@ pub struct LoadedSnapshot {
 }
 
 impl LoadedSnapshot {
-    /// The checkpoint it holds, checked.
-    pub fn checkpoint(&self) -> Result<Checkpoint<'_>, CheckpointError> {
-        decode_checkpoint(self.file.payload())
+    /// The checkpoint it holds, checked: its framing and hash, and that
+    /// this build can restore the engine state in it.
+    pub fn checkpoint(&self) -> Result<Checkpoint<'_>, String> {
+        let checkpoint = decode_checkpoint(self.file.payload()).map_err(|e| e.to_string())?;
+        Engine::check_snapshot_format(checkpoint.engine)
+            .map_err(|e| format!("engine state: {e}"))?;
+        Ok(checkpoint)
     }
 
     /// The file.
@@ -134,8 +138,8 @@ impl History {
             let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
             let state = match self.store.load(sequence) {
                 Err(err) => Err(err.to_string()),
-                Ok(file) => match decode_checkpoint(file.payload()) {
-                    Err(err) => Err(err.to_string()),
+                Ok(file) => match (LoadedSnapshot { file }).checkpoint() {
+                    Err(err) => Err(err),
                     Ok(c) if c.sequence != sequence => Err(format!(
                         "its checkpoint says sequence {}, its name {sequence}",
                         c.sequence
@@ -167,9 +171,9 @@ impl History {
                     c.sequence
                 ),
             }),
-            Err(err) => Err(HistoryError::Snapshot {
+            Err(problem) => Err(HistoryError::Snapshot {
                 path: loaded.path().to_path_buf(),
-                problem: err.to_string(),
+                problem,
             }),
         }
     }
@@ -327,10 +331,12 @@ impl Start {
 
 /// A loaded snapshot's checkpoint, already known to decode.
 fn checked(loaded: &LoadedSnapshot) -> Result<Checkpoint<'_>, HistoryError> {
-    loaded.checkpoint().map_err(|e| HistoryError::Snapshot {
-        path: loaded.path().to_path_buf(),
-        problem: e.to_string(),
-    })
+    loaded
+        .checkpoint()
+        .map_err(|problem| HistoryError::Snapshot {
+            path: loaded.path().to_path_buf(),
+            problem,
+        })
 }
 
 /// Journaled inputs in sequence order.
@@ -351,7 +357,10 @@ impl Records {
     /// The next input, `None` at the (current) end of the journal.
     #[allow(clippy::should_implement_trait)] // fallible, and resumable at the end
     pub fn next(&mut self) -> Result<Option<Journaled>, HistoryError> {
-        Ok(self.next_placed()?.map(|(record, _)| record))
+        let Some(record) = self.cursor.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(journaled(&record)?))
     }
 
     /// The next input and where its record is.
@@ -359,34 +368,37 @@ impl Records {
         let Some(record) = self.cursor.next()? else {
             return Ok(None);
         };
-        let place = || RecordPlace {
+        let place = RecordPlace {
             segment: record.segment().to_path_buf(),
             offset: record.offset(),
         };
-        let input = decode_input(record.payload(), record.payload_format()).map_err(|cause| {
-            let place = place();
-            HistoryError::Record {
-                path: place.segment,
-                offset: place.offset,
-                sequence: record.sequence(),
-                cause,
-            }
-        })?;
-        let meta = record.meta();
-        let journaled = Journaled {
-            sequence: record.sequence(),
-            timestamp_ns: meta.timestamp_ns,
-            source: SourcePosition {
-                partition: meta.source_partition,
-                offset: meta.source_offset,
-            },
-            input,
-        };
-        Ok(Some((journaled, place())))
+        Ok(Some((journaled(&record)?, place)))
     }
 
     /// The sequence the next record will have.
     pub fn next_sequence(&self) -> u64 {
         self.cursor.next_sequence()
     }
+}
+
+/// Decodes a record into a journaled input; an error names its place.
+fn journaled(record: &journal::Record<'_>) -> Result<Journaled, HistoryError> {
+    let input = decode_input(record.payload(), record.payload_format()).map_err(|cause| {
+        HistoryError::Record {
+            path: record.segment().to_path_buf(),
+            offset: record.offset(),
+            sequence: record.sequence(),
+            cause,
+        }
+    })?;
+    let meta = record.meta();
+    Ok(Journaled {
+        sequence: record.sequence(),
+        timestamp_ns: meta.timestamp_ns,
+        source: SourcePosition {
+            partition: meta.source_partition,
+            offset: meta.source_offset,
+        },
+        input,
+    })
 }

@@ -194,6 +194,22 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Checks that snapshot bytes start with the magic and a format
+    /// version this build restores, without reading further.
+    pub fn check_snapshot_format(bytes: &[u8]) -> Result<(), SnapshotError> {
+        if bytes.len() < HEADER_LEN || bytes[..8] != SNAPSHOT_MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if version != SNAPSHOT_FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion {
+                found: version,
+                supported: SNAPSHOT_FORMAT_VERSION,
+            });
+        }
+        Ok(())
+    }
+
     /// The rules recorded in snapshot bytes, without restoring the state:
     /// the configuration the engine that wrote it ran under (memory
     /// settings aside, which take their defaults).
@@ -211,16 +227,7 @@ fn with_archive<T>(
     bytes: &[u8],
     f: impl FnOnce(&ArchivedSnapshot) -> Result<T, SnapshotError>,
 ) -> Result<T, SnapshotError> {
-    if bytes.len() < HEADER_LEN || bytes[..8] != SNAPSHOT_MAGIC {
-        return Err(SnapshotError::BadMagic);
-    }
-    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != SNAPSHOT_FORMAT_VERSION {
-        return Err(SnapshotError::UnsupportedVersion {
-            found: version,
-            supported: SNAPSHOT_FORMAT_VERSION,
-        });
-    }
+    Engine::check_snapshot_format(bytes)?;
     // Validated first; `restore` then rebuilds order by order from the
     // archive without materialising an owned copy of every order.
     let body = &bytes[HEADER_LEN..];

@@ -36,24 +36,19 @@ impl DeliveredMark {
             .open(path)?;
         let mut bytes = Vec::with_capacity(WIDTH);
         file.read_to_end(&mut bytes)?;
-        let text = String::from_utf8_lossy(&bytes);
-        let stored = if text.trim().is_empty() {
-            0
-        } else {
-            text.trim().parse().map_err(|_| {
-                let shown: String = text.chars().take(40).collect();
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "the delivered mark {} holds {shown:?}, not a sequence number. It records \
-                         the last input whose outputs were all delivered; write that number into \
-                         it (or 0 to re-send every output the journal can re-create) and restart",
-                        path.display()
-                    ),
-                )
-            })?
-        };
+        let stored = parse(path, &bytes)?;
         Ok(DeliveredMark { file, stored })
+    }
+
+    /// Reads the mark at `path` without creating or changing it: `None`
+    /// when there is no such file, an error naming it when it holds
+    /// something other than a sequence number.
+    pub fn read(path: &Path) -> std::io::Result<Option<u64>> {
+        match std::fs::read(path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+            Ok(bytes) => parse(path, &bytes).map(Some),
+        }
     }
 
     /// The value last stored.
@@ -82,6 +77,27 @@ impl DeliveredMark {
     pub fn sync(&self) -> std::io::Result<()> {
         self.file.sync_data()
     }
+}
+
+/// The mark's value: empty is 0 (nothing delivered yet); anything but a
+/// number is an error naming the file and the fix.
+fn parse(path: &Path, bytes: &[u8]) -> std::io::Result<u64> {
+    let text = String::from_utf8_lossy(bytes);
+    if text.trim().is_empty() {
+        return Ok(0);
+    }
+    text.trim().parse().map_err(|_| {
+        let shown: String = text.chars().take(40).collect();
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the delivered mark {} holds {shown:?}, not a sequence number. It records the \
+                 last input whose outputs were all delivered; write that number into it (or 0 \
+                 to re-send every output the journal can re-create) and restart",
+                path.display()
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -454,9 +454,6 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// The name of the Kafka sink's delivered mark, in the journal directory.
-const KAFKA_DELIVERED_FILE: &str = "kafka-delivered.seq";
-
 fn serve(settings: Settings) -> Result<()> {
     print_startup(&settings);
     if let Some(dir) = &settings.demo_dir
@@ -514,7 +511,7 @@ fn serve(settings: Settings) -> Result<()> {
                 kafka,
                 &bootstrap,
                 extra,
-                &journal_dir.join(KAFKA_DELIVERED_FILE),
+                &journal_dir.join(gateway::kafka::DELIVERED_FILE),
             )
             .map_err(|e| anyhow::anyhow!("cannot create the Kafka producer: {e}"))?;
             probe = Some(sink.probe());

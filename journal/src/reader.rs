@@ -117,6 +117,15 @@ impl Reader {
         Ok(Reader { dir })
     }
 
+    /// The segment files, oldest first, each with the first sequence its
+    /// name says it holds.
+    pub fn segment_files(&self) -> Result<Vec<(u64, PathBuf)>> {
+        Ok(list_segments(&self.dir)?
+            .into_iter()
+            .map(|s| (s.first_sequence, s.path))
+            .collect())
+    }
+
     /// The oldest sequence on disk, by segment name; `None` with no segments.
     pub fn first_sequence(&self) -> Result<Option<u64>> {
         Ok(list_segments(&self.dir)?.first().map(|s| s.first_sequence))

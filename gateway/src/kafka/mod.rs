@@ -20,5 +20,5 @@ pub mod source;
 pub use config::{KafkaConfig, StartFrom, Topics};
 pub use embedded::EmbeddedBroker;
 pub use feeder::{Feeder, send_when_room};
-pub use sink::{KafkaSink, SinkProbe};
+pub use sink::{DELIVERED_FILE, KafkaSink, SinkProbe};
 pub use source::{EndPolicy, KafkaSource};

@@ -31,6 +31,9 @@ use super::logging::ClientLog;
 use crate::delivered::DeliveredMark;
 use crate::wire::{encode_message, message_symbol};
 
+/// The name of the Kafka sink's delivered mark, in the journal directory.
+pub const DELIVERED_FILE: &str = "kafka-delivered.seq";
+
 /// Inputs that may be produced but unconfirmed at once; a power of two.
 /// Each holds at least one queued message, so librdkafka's own queue limit
 /// (100,000 messages by default) binds first in practice.

@@ -1,0 +1,126 @@
+//! How results look: tables for people, JSON lines for scripts, progress
+//! bars on stderr. Nothing here reads the journal.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::time::Duration;
+
+use comfy_table::{Table, presets};
+use engine::replay::{Input, Journaled, Malformed, Message, MessageBody, SourcePosition};
+use gateway::wire::{encode_message, encode_order};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use replay::Progress;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// A table with a header row and no borders, like `kubectl get`.
+pub fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    table.set_header(header.iter().map(|h| h.to_uppercase()));
+    table
+}
+
+/// Prints one JSON object on its own line.
+pub fn json_line(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// A message in wire form, as raw JSON for embedding byte for byte.
+pub fn wire(message: &Message) -> Box<RawValue> {
+    let mut out = Vec::new();
+    encode_message(message, &mut out);
+    raw(out)
+}
+
+fn raw(bytes: Vec<u8>) -> Box<RawValue> {
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    RawValue::from_string(text).unwrap_or_else(|_| {
+        // Encoders only ever write JSON.
+        RawValue::from_string("null".into()).unwrap_or_else(|_| unreachable!())
+    })
+}
+
+/// An input in the `orders` wire form (canonical), or, for a message that
+/// did not decode, the `REJECTED` the engine answered it with.
+pub fn input_wire(record: &Journaled) -> (Option<Box<RawValue>>, Option<Box<RawValue>>) {
+    match record.input {
+        Input::Command(command) => {
+            let mut out = Vec::new();
+            encode_order(&command, &mut out);
+            (Some(raw(out)), None)
+        }
+        Input::Malformed(malformed) => (None, Some(rejection(record, malformed))),
+    }
+}
+
+fn rejection(record: &Journaled, malformed: Malformed) -> Box<RawValue> {
+    wire(&Message {
+        seq: record.sequence,
+        idx: 0,
+        source: SourcePosition {
+            partition: record.source.partition,
+            offset: record.source.offset,
+        },
+        origin_ns: record.timestamp_ns,
+        last: true,
+        body: MessageBody::Undecodable(malformed),
+    })
+}
+
+/// Bytes as people read them: `1.0 MiB`.
+pub fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+        _ => format!("{:.2} GiB", n as f64 / 1_073_741_824.0),
+    }
+}
+
+/// Records per second as people read them: `12.3M/s`.
+pub fn rate(per_sec: f64) -> String {
+    if per_sec >= 1e6 {
+        format!("{:.2}M/s", per_sec / 1e6)
+    } else {
+        format!("{:.0}K/s", per_sec / 1e3)
+    }
+}
+
+/// A progress bar on stderr: indicatif hides it when stderr is not a
+/// terminal, so scripts and logs get none.
+#[derive(Default)]
+pub struct Bar {
+    current: RefCell<Option<ProgressBar>>,
+}
+
+impl Progress for Bar {
+    fn start(&self, phase: &str, total: u64) {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {human_pos}/{human_len} {per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(phase.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Some(old) = self.current.replace(Some(bar)) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn set(&self, done: u64) {
+        if let Some(bar) = self.current.borrow().as_ref() {
+            bar.set_position(done);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.current.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

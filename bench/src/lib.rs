@@ -16,6 +16,8 @@
 //! - [`run_kafka_once`] sends orders through a Kafka broker (embedded or
 //!   real) to the in-process engine and back, and returns a
 //!   [`KafkaReport`] of wire-to-wire latency and where it goes.
+//! - [`run_replay_once`] writes a large journal in the server's format and
+//!   times the `replay` tool's operations on it ([`ReplayReport`]).
 //! - [`pin_current_thread`] pins the timing thread.
 //!
 //! The `bench` binary wraps these in a command line; the criterion benches
@@ -44,6 +46,7 @@ mod journal;
 mod kafka;
 mod matcher;
 mod pipeline;
+mod replay;
 mod snapshot;
 mod workload;
 
@@ -55,6 +58,7 @@ pub use matcher::{MatcherReport, TradeTally, median, run_once};
 pub use pipeline::{
     CountingSink, PacedSource, PipelineBenchConfig, PipelineReport, run_pipeline_once,
 };
+pub use replay::{ReplayBenchConfig, ReplayReport, run_replay_once};
 pub use snapshot::{SnapshotReport, run_snapshot_once};
 pub use workload::{
     ECORE_MID, ECORE_RESTING, ECORE_SPREAD, EcoreGenerator, Workload, WorkloadKind,

@@ -37,6 +37,25 @@ enum Mode {
     /// Kafka to Kafka through the engine: sustained orders/s and
     /// wire-to-wire latency, against the embedded broker or real ones.
     Kafka(KafkaArgs),
+    /// The `replay` tool on a large journal: verify, deep verify, run,
+    /// dump, book --at, and a seek by time.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Records in the journal.
+    #[arg(long, default_value_t = 10_000_000)]
+    records: usize,
+    /// A snapshot every this many records.
+    #[arg(long, default_value_t = 1_000_000)]
+    snapshot_every: u64,
+    /// Where to create the scratch journal (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -209,7 +228,59 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Mode::Pipeline(args) => pipeline(args),
         Mode::Snapshot(args) => snapshot(args),
         Mode::Kafka(args) => kafka(args),
+        Mode::Replay(args) => replay_tool(args),
     }
+}
+
+fn replay_tool(args: ReplayArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.records > 0 && args.snapshot_every > 0,
+        "--records and --snapshot-every must be at least 1"
+    );
+    let config = bench::ReplayBenchConfig {
+        records: args.records,
+        snapshot_every: args.snapshot_every,
+        scratch: args.dir,
+        replay_bin: std::env::current_exe()?.with_file_name("replay"),
+    };
+    let r = bench::run_replay_once(&config)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!(
+        "replay tool   {} records, a snapshot every {} (written in {:.1} s)",
+        r.records, r.snapshot_every, r.write_seconds
+    );
+    println!(
+        "verify            {:>8.2}M records/s   (target >= 10M)",
+        r.verify_records_per_sec / 1e6
+    );
+    println!(
+        "verify --deep     {:>8.2}M records/s   (target >= 5M)",
+        r.verify_deep_records_per_sec / 1e6
+    );
+    println!(
+        "run, discarded    {:>8.2}M records/s   (target >= 5M)",
+        r.run_records_per_sec / 1e6
+    );
+    println!(
+        "run, to files     {:>8.2}M records/s",
+        r.run_files_records_per_sec / 1e6
+    );
+    println!(
+        "dump --json       {:>8.2}M records/s   (target >= 2M)",
+        r.dump_json_records_per_sec / 1e6
+    );
+    println!(
+        "book --at         {:>8.3} s             (target <= 1 s)",
+        r.book_at_seconds
+    );
+    println!(
+        "dump --since      {:>8.1} ms to the first line (target <= 50 ms)",
+        r.dump_since_first_line_ms
+    );
+    Ok(())
 }
 
 fn kafka(args: KafkaArgs) -> anyhow::Result<()> {

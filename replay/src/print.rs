@@ -45,20 +45,33 @@ fn raw(bytes: Vec<u8>) -> Box<RawValue> {
 }
 
 /// An input in the `orders` wire form (canonical), or, for a message that
-/// did not decode, the `REJECTED` the engine answered it with.
-pub fn input_wire(record: &Journaled) -> (Option<Box<RawValue>>, Option<Box<RawValue>>) {
+/// did not decode, the `REJECTED` the engine answered it with, appended to
+/// `out`. Returns whether it was a command.
+pub fn write_input(record: &Journaled, out: &mut Vec<u8>) -> bool {
     match record.input {
         Input::Command(command) => {
-            let mut out = Vec::new();
-            encode_order(&command, &mut out);
-            (Some(raw(out)), None)
+            encode_order(&command, out);
+            true
         }
-        Input::Malformed(malformed) => (None, Some(rejection(record, malformed))),
+        Input::Malformed(malformed) => {
+            encode_message(&rejection(record, malformed), out);
+            false
+        }
     }
 }
 
-fn rejection(record: &Journaled, malformed: Malformed) -> Box<RawValue> {
-    wire(&Message {
+/// [`write_input`] as raw JSON: `(command, rejected)`, one of them set.
+pub fn input_wire(record: &Journaled) -> (Option<Box<RawValue>>, Option<Box<RawValue>>) {
+    let mut out = Vec::new();
+    if write_input(record, &mut out) {
+        (Some(raw(out)), None)
+    } else {
+        (None, Some(raw(out)))
+    }
+}
+
+fn rejection(record: &Journaled, malformed: Malformed) -> Message {
+    Message {
         seq: record.sequence,
         idx: 0,
         source: SourcePosition {
@@ -68,7 +81,7 @@ fn rejection(record: &Journaled, malformed: Malformed) -> Box<RawValue> {
         origin_ns: record.timestamp_ns,
         last: true,
         body: MessageBody::Undecodable(malformed),
-    })
+    }
 }
 
 /// Bytes as people read them: `1.0 MiB`.

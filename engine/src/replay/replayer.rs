@@ -84,8 +84,6 @@ pub struct Replayer {
     expected: BTreeMap<u64, u64>,
     verified: u64,
     numbering: Numbering,
-    /// One input's outcomes, so the last message can be marked.
-    outputs: Vec<Output>,
 }
 
 impl Replayer {
@@ -99,7 +97,6 @@ impl Replayer {
             expected: BTreeMap::new(),
             verified: 0,
             numbering: Numbering::default(),
-            outputs: Vec::with_capacity(64),
         }
     }
 
@@ -139,16 +136,12 @@ impl Replayer {
             });
         }
         let Replayer {
-            engine,
-            outputs,
-            numbering,
-            ..
+            engine, numbering, ..
         } = self;
-        outputs.clear();
-        apply_input(engine, &record.input, &mut |o| outputs.push(o));
-        let count = outputs.len();
-        for (i, output) in outputs.iter().enumerate() {
-            let last_output = i + 1 == count;
+        // One outcome is held back until the next arrives, so the last
+        // message of the input can be marked without buffering them all.
+        let mut pending: Option<Output> = None;
+        let mut send = |output: Output, last_output: bool| {
             output.bodies(|body, final_body| {
                 emit(&Message {
                     seq: record.sequence,
@@ -159,6 +152,14 @@ impl Replayer {
                     body,
                 });
             });
+        };
+        apply_input(engine, &record.input, &mut |output| {
+            if let Some(previous) = pending.replace(output) {
+                send(previous, false);
+            }
+        });
+        if let Some(last) = pending {
+            send(last, true);
         }
         self.positions.advance(record.source);
         self.last = record.sequence;

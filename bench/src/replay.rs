@@ -1,0 +1,230 @@
+//! `bench replay`: how fast the `replay` tool works on a large journal.
+//!
+//! A journal of N `ecore`-mix records is written first, with a snapshot
+//! every M records, in exactly the server's format: the same record
+//! schema, ingress stamps 100 ns apart, and checkpoints of an engine that
+//! applied the same commands. Then each operation is timed: `verify`,
+//! `verify --deep` and `run` through the library, in this process; `dump
+//! --json`, `book --at` and a time seek through the `replay` binary, as an
+//! operator runs them, process start included.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use engine::pipeline::{BoxError, OutputSink};
+use engine::replay::{Input, Message, SourcePositions, encode_checkpoint, encode_input};
+use engine::{Engine, EventSink};
+use journal::{Journal, RecordMeta, SnapshotStore};
+use rkyv::util::AlignedVec;
+use serde::Serialize;
+
+use crate::workload::{Workload, WorkloadKind};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct ReplayBenchConfig {
+    /// Records in the journal.
+    pub records: usize,
+    /// A snapshot every this many records.
+    pub snapshot_every: u64,
+    /// Parent of the scratch journal (removed afterwards).
+    pub scratch: PathBuf,
+    /// The `replay` binary, for the operations timed as a process.
+    pub replay_bin: PathBuf,
+}
+
+/// The figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    /// Records in the journal.
+    pub records: u64,
+    /// Snapshot interval.
+    pub snapshot_every: u64,
+    /// Writing the journal (not a tool figure).
+    pub write_seconds: f64,
+    /// `verify`: records checked per second.
+    pub verify_records_per_sec: f64,
+    /// `verify --deep`: records re-executed per second.
+    pub verify_deep_records_per_sec: f64,
+    /// `run` into a sink that discards: inputs per second.
+    pub run_records_per_sec: f64,
+    /// `run --output file:` : inputs per second, JSON written.
+    pub run_files_records_per_sec: f64,
+    /// `dump --json > /dev/null`: records per second, process included.
+    pub dump_json_records_per_sec: f64,
+    /// `book --at` the last record before the newest snapshot but one
+    /// (the most replay from a snapshot), process included.
+    pub book_at_seconds: f64,
+    /// `dump --since` a time in the middle: to its first line, process
+    /// included.
+    pub dump_since_first_line_ms: f64,
+}
+
+/// A sink that counts and drops what it is given.
+struct Discard(u64);
+
+impl OutputSink for Discard {
+    fn delivered_through(&mut self) -> Result<u64, BoxError> {
+        Ok(0)
+    }
+    fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
+        self.0 += batch.len() as u64;
+        Ok(())
+    }
+    fn mark_delivered(&mut self, _: u64) -> Result<(), BoxError> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// First ingress stamp of the generated journal: 2026-11-29T00:00:00Z.
+const T0: u64 = 1_795_910_400_000_000_000;
+/// Between stamps: 10M inputs/s.
+const STEP_NS: u64 = 100;
+
+/// Writes the journal, then times each operation.
+pub fn run_replay_once(config: &ReplayBenchConfig) -> anyhow::Result<ReplayReport> {
+    if !config.replay_bin.exists() {
+        bail!(
+            "{} is missing; build it with `cargo build --release --bin replay`",
+            config.replay_bin.display()
+        );
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("bench-replay-")
+        .tempdir_in(&config.scratch)
+        .context("creating the scratch journal")?;
+    let dir = scratch.path().join("journal");
+    let started = Instant::now();
+    let symbol = write_journal(&dir, config.records, config.snapshot_every)?;
+    let write_seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "bench: wrote {} records in {write_seconds:.1} s",
+        config.records
+    );
+    let records = config.records as u64;
+
+    let verified = replay::verify(&dir, false, None, &())?;
+    let deep = replay::verify(&dir, true, None, &())?;
+    let deep = deep.deep.context("verify --deep re-executes")?;
+    anyhow::ensure!(
+        deep.mismatch.is_none(),
+        "the journal does not verify: {:?}",
+        deep.mismatch
+    );
+    let mut discard = Discard(0);
+    let ran = replay::run(&dir, None, None, None, &mut discard, &())?;
+    let files = scratch.path().join("out");
+    let mut sink = gateway::file::FileSink::open(&files)?;
+    let ran_files = replay::run(&dir, None, None, None, &mut sink, &())?;
+
+    let bin = &config.replay_bin;
+    let dir_text = dir.to_str().context("a UTF-8 path")?;
+    let timed = |args: &[&str]| -> anyhow::Result<f64> {
+        let began = Instant::now();
+        let status = Process::new(bin)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "replay {args:?} failed");
+        Ok(began.elapsed().as_secs_f64())
+    };
+    let dump_seconds = timed(&["dump", dir_text, "--json"])?;
+    let newest_but_one = records / config.snapshot_every * config.snapshot_every - 1;
+    let at = newest_but_one.max(1).to_string();
+    let book_at_seconds = timed(&[
+        "book",
+        dir_text,
+        "--at",
+        &at,
+        "--symbol",
+        symbol.as_str(),
+        "--json",
+    ])?;
+    let middle = replay::format_ts(T0 + records / 2 * STEP_NS);
+    let began = Instant::now();
+    let mut child = Process::new(bin)
+        .args(["dump", dir_text, "--since", &middle, "--json"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut first)?;
+    let dump_since_first_line_ms = began.elapsed().as_secs_f64() * 1e3;
+    child.kill()?;
+    child.wait()?;
+    anyhow::ensure!(first.contains("\"seq\""), "dump --since printed {first:?}");
+
+    Ok(ReplayReport {
+        records,
+        snapshot_every: config.snapshot_every,
+        write_seconds,
+        verify_records_per_sec: verified.records_per_sec,
+        verify_deep_records_per_sec: deep.records_per_sec,
+        run_records_per_sec: ran.inputs_per_sec,
+        run_files_records_per_sec: ran_files.inputs_per_sec,
+        dump_json_records_per_sec: records as f64 / dump_seconds,
+        book_at_seconds,
+        dump_since_first_line_ms,
+    })
+}
+
+/// Counts events, so the writer's engine applies commands as the server's.
+struct Count(u64);
+
+impl EventSink for Count {
+    fn on_event(&mut self, _: &engine::Event) {
+        self.0 += 1;
+    }
+}
+
+/// Writes `records` ecore commands as the server journals them, with a
+/// checkpoint every `snapshot_every`; returns the workload's symbol.
+fn write_journal(
+    dir: &Path,
+    records: usize,
+    snapshot_every: u64,
+) -> anyhow::Result<engine::Symbol> {
+    let workload = Workload::generate(WorkloadKind::Ecore, records, 1);
+    let mut engine = Engine::new(workload.config.clone())?;
+    let options = journal::JournalOptions::new()
+        .payload_format(engine::replay::INPUT_FORMAT)
+        .segment_size(256 << 20);
+    let mut writer = Journal::open(dir, options)?.into_writer()?;
+    let store = SnapshotStore::new(dir);
+    let mut positions = SourcePositions::default();
+    let mut buffer = AlignedVec::new();
+    let mut events = Count(0);
+    let all = workload
+        .prefill
+        .iter()
+        .chain(&workload.commands)
+        .take(records);
+    for (i, command) in all.enumerate() {
+        let seq = i as u64 + 1;
+        let mut command = *command;
+        command.ts = T0 + i as u64 * STEP_NS;
+        let meta = RecordMeta {
+            timestamp_ns: command.ts,
+            source_partition: 0,
+            source_offset: seq as i64,
+        };
+        encode_input(&Input::Command(command), &mut buffer);
+        writer.append(&meta, &buffer)?;
+        engine.apply(&command, &mut events);
+        positions.advance(engine::replay::SourcePosition {
+            partition: 0,
+            offset: seq as i64,
+        });
+        if seq % snapshot_every == 0 {
+            let (payload, _) = encode_checkpoint(seq, &positions, &engine.snapshot());
+            store.write(seq, &payload)?;
+        }
+    }
+    writer.close()?;
+    Ok(workload.symbol)
+}

@@ -220,7 +220,7 @@ fn write_journal(
             partition: 0,
             offset: seq as i64,
         });
-        if seq % snapshot_every == 0 {
+        if seq.is_multiple_of(snapshot_every) {
             let (payload, _) = encode_checkpoint(seq, &positions, &engine.snapshot());
             store.write(seq, &payload)?;
         }

@@ -25,7 +25,9 @@ pub enum Error {
     /// skip it: later records would replay on a state that never existed.
     #[error(
         "journal segment {} is corrupt at byte offset {offset}: {problem}. \
-         The journal was not opened; keep the file for inspection and restore it from a replica",
+         Nothing was changed. Run `replay verify` on the journal directory to see the damage; \
+         docs/replay.md says how to repair it (restore the file from a replica, or cut the log \
+         before the damage with `replay truncate`)",
         path.display()
     )]
     Corrupt {

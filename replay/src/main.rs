@@ -20,7 +20,9 @@ use flags::{
     SnapshotArgs, TruncateArgs, VerifyArgs,
 };
 use gateway::wire::encode_message;
-use print::{Bar, bytes, input_wire, json_line, rate, table, wire, write_input};
+use print::{
+    Bar, bytes, input_wire, is_broken_pipe, json_line, outln, rate, table, wire, write_input,
+};
 use replay::{DumpFilter, Error, Reference, first_at_or_after, format_ts, parse_time};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Found) => ExitCode::from(1),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("replay: {err:#}");
             let code = err.downcast_ref::<Error>().map_or(1, Error::exit_code);
@@ -103,9 +106,9 @@ fn info(args: InfoArgs) -> anyhow::Result<Outcome> {
             (Some(f), Some(l)) => format!("sequences {f}..{l} ({} records)", info.records),
             _ => "no records".into(),
         };
-        println!("journal {}: {span}", info.dir.display());
+        outln!("journal {}: {span}", info.dir.display());
         if let Some(d) = info.delivered {
-            println!("kafka outputs delivered through sequence {d}");
+            outln!("kafka outputs delivered through sequence {d}");
         }
         let mut segments = table(&[
             "segment",
@@ -131,7 +134,7 @@ fn info(args: InfoArgs) -> anyhow::Result<Outcome> {
                 s.payload_format.map_or("-".into(), |f| f.to_string()),
             ]);
         }
-        println!("\n{segments}");
+        outln!("\n{segments}");
         let mut snapshots = table(&["snapshot", "bytes", "state hash", "usable"]);
         for s in &info.snapshots {
             snapshots.add_row(vec![
@@ -146,23 +149,23 @@ fn info(args: InfoArgs) -> anyhow::Result<Outcome> {
             ]);
         }
         if info.snapshots.is_empty() {
-            println!("\nno snapshots");
+            outln!("\nno snapshots");
         } else {
-            println!("\n{snapshots}");
+            outln!("\n{snapshots}");
         }
         let mut partitions = table(&["partition", "last offset"]);
         for p in &info.partitions {
             partitions.add_row(vec![p.partition.to_string(), p.last_offset.to_string()]);
         }
-        println!("\n{partitions}");
+        outln!("\n{partitions}");
         let formats: Vec<String> = info
             .formats
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
-        println!("\nformats: {}", formats.join(", "));
+        outln!("\nformats: {}", formats.join(", "));
         for problem in &info.problems {
-            println!("PROBLEM: {problem}");
+            outln!("PROBLEM: {problem}");
         }
     }
     Ok(if info.problems.is_empty() {
@@ -184,15 +187,15 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
             (Some(f), Some(l)) => format!(" ({f}..{l})"),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "checked {} records{span} in {:.2} s: {}",
             verified.records,
             verified.seconds,
             rate(verified.records_per_sec)
         );
         if let Some(d) = &verified.damage {
-            println!("DAMAGE at sequence {}: {}", d.sequence, d.problem);
-            println!(
+            outln!("DAMAGE at sequence {}: {}", d.sequence, d.problem);
+            outln!(
                 "what now: docs/replay.md, \"The engine won't start and says the journal is corrupt\""
             );
         }
@@ -202,7 +205,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 .map_or("the journal's start".to_string(), |s| {
                     format!("snapshot {s}")
                 });
-            println!(
+            outln!(
                 "re-executed {} records from {from}, rules {}: {} snapshot hashes reproduced, state hash {}, {}",
                 deep.replayed,
                 deep.rules,
@@ -211,11 +214,11 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 rate(deep.records_per_sec)
             );
             if let Some(m) = &deep.mismatch {
-                println!("MISMATCH: {m}");
+                outln!("MISMATCH: {m}");
             }
         }
         if verified.clean() {
-            println!("clean");
+            outln!("clean");
         }
     }
     Ok(if verified.clean() {
@@ -436,7 +439,7 @@ fn book(args: BookArgs) -> anyhow::Result<Outcome> {
     let last = book.last_trade.map_or("no trade yet".into(), |(p, q)| {
         format!("last trade {q} at {p}")
     });
-    println!(
+    outln!(
         "{} after sequence {} ({}): {last}, {} stop orders waiting",
         book.symbol,
         book.seq,
@@ -463,7 +466,7 @@ fn book(args: BookArgs) -> anyhow::Result<Outcome> {
                 ]);
             }
         }
-        println!("{t}");
+        outln!("{t}");
     } else {
         let mut t = table(&["side", "price", "qty", "orders"]);
         for (side, levels) in [
@@ -479,7 +482,7 @@ fn book(args: BookArgs) -> anyhow::Result<Outcome> {
                 ]);
             }
         }
-        println!("{t}");
+        outln!("{t}");
     }
     Ok(Outcome::Clean)
 }
@@ -515,7 +518,7 @@ fn order(args: OrderArgs) -> anyhow::Result<Outcome> {
         }
         return Ok(Outcome::Clean);
     }
-    println!(
+    outln!(
         "order {} of {} on {}{}",
         life.order,
         life.user,
@@ -536,7 +539,7 @@ fn order(args: OrderArgs) -> anyhow::Result<Outcome> {
             detail,
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(Outcome::Clean)
 }
 
@@ -644,7 +647,7 @@ fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
     if args.common.json {
         json_line(&summary)?;
     } else {
-        println!(
+        outln!(
             "published {} messages of inputs {}..{} ({} inputs, {} in {:.2} s; {} re-executed before them); state hash {}",
             summary.messages,
             summary.from,
@@ -711,24 +714,24 @@ fn diff(args: DiffArgs) -> anyhow::Result<Outcome> {
         let show =
             |r: Option<Box<RawValue>>| r.map_or("(none)".to_string(), |r| r.get().to_string());
         match &found.input {
-            None => println!("inputs agree over {} sequences", found.compared),
+            None => outln!("inputs agree over {} sequences", found.compared),
             Some(d) => {
-                println!("inputs differ first at sequence {}:", d.seq);
-                println!("  A {}", show(record(&d.a)));
-                println!("  B {}", show(record(&d.b)));
+                outln!("inputs differ first at sequence {}:", d.seq);
+                outln!("  A {}", show(record(&d.a)));
+                outln!("  B {}", show(record(&d.b)));
             }
         }
         if args.outputs {
             match &found.output {
-                None => println!("outputs agree"),
+                None => outln!("outputs agree"),
                 Some(d) => {
-                    println!("outputs differ first at (seq {}, idx {}):", d.seq, d.idx);
-                    println!(
+                    outln!("outputs differ first at (seq {}, idx {}):", d.seq, d.idx);
+                    outln!(
                         "  A {} (state hash {})",
                         show(d.a.as_ref().map(wire)),
                         d.a_state_hash
                     );
-                    println!(
+                    outln!(
                         "  B {} (state hash {})",
                         show(d.b.as_ref().map(wire)),
                         d.b_state_hash
@@ -761,24 +764,27 @@ fn bisect(args: BisectArgs) -> anyhow::Result<Outcome> {
         json_line(&found)?;
     } else {
         match &found.difference {
-            None => println!(
+            None => outln!(
                 "no difference over {} inputs ({} inputs re-executed)",
-                found.compared, found.re_executed
+                found.compared,
+                found.re_executed
             ),
             Some(d) => {
-                println!(
+                outln!(
                     "the first difference is at input {}, message {} ({} inputs re-executed to find it):",
-                    d.seq, d.idx, found.re_executed
+                    d.seq,
+                    d.idx,
+                    found.re_executed
                 );
                 let (base, cand) = match reference {
                     Reference::Rules(_) => ("journal's rules", "new rules"),
                     Reference::Recorded(_) => ("recorded", "journal"),
                 };
-                println!(
+                outln!(
                     "  {base:>15}: {}",
                     d.baseline.as_deref().unwrap_or("(none)")
                 );
-                println!(
+                outln!(
                     "  {cand:>15}: {}",
                     d.candidate.as_deref().unwrap_or("(none)")
                 );
@@ -799,7 +805,7 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<Outcome> {
     if args.common.json {
         json_line(&written)?;
     } else {
-        println!(
+        outln!(
             "wrote {} (state hash {}, {} inputs re-executed); the next recovery can start there",
             written.file.display(),
             written.state_hash,
@@ -870,7 +876,7 @@ fn truncate(args: TruncateArgs) -> anyhow::Result<Outcome> {
             cut: done.cut.as_ref().map(|(p, o)| (p.as_path(), *o)),
         })?;
     } else {
-        println!(
+        outln!(
             "the journal now ends at sequence {}; {} file(s) moved to {}{}",
             plan.after,
             done.moved.len(),

@@ -13,6 +13,26 @@ use replay::Progress;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+/// `println!` that returns write errors instead of panicking, so
+/// `replay info | head` ends quietly when the reader goes away.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+pub(crate) use outln;
+
+/// True when the error is stdout's reader having gone away (`| head`),
+/// which ends the command quietly, as `cat` and `rg` do.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// A table with a header row and no borders, like `kubectl get`.
 pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();

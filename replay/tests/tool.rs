@@ -660,6 +660,32 @@ fn dump_filters_seeks_by_time_and_prints_outputs() {
 }
 
 #[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    let w = Written::new(2_000, 12, &[]);
+    let j = w.journal();
+    let j = j.to_str().unwrap();
+    // Both print far more than a pipe's 64 KiB buffer, so the writes
+    // after the reader leaves fail with EPIPE.
+    for args in [vec!["dump", j], vec!["dump", j, "--json", "--outputs"]] {
+        let mut child = Process::new(REPLAY)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{args:?}");
+        // The read end closes here, as `| head -1` does.
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
 fn follow_sees_what_a_running_engine_appends_within_100_ms() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("orders.jsonl");

@@ -98,8 +98,8 @@ pub fn diff(
         }
         if let (Some((pa, pb)), Some(x), Some(y)) = (&mut replayers, x, y) {
             let (mut ma, mut mb) = (Vec::new(), Vec::new());
-            pa.apply(&x, |m| ma.push(*m))?;
-            pb.apply(&y, |m| mb.push(*m))?;
+            pa.apply_into(&x, &mut ma)?;
+            pb.apply_into(&y, &mut mb)?;
             if let Some(idx) = first_difference(&ma, &mb) {
                 found.output = Some(OutputDifference {
                     seq,

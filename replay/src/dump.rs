@@ -125,7 +125,7 @@ impl Dump {
             }
             let mut outputs = Vec::new();
             if let Some(replayer) = &mut self.replayer {
-                replayer.apply(&record, |m| outputs.push(*m))?;
+                replayer.apply_into(&record, &mut outputs)?;
             }
             if self.selects(&record) {
                 self.shown += 1;

@@ -74,8 +74,9 @@ pub fn run(
     let began = replayer.last_sequence();
     let started = Instant::now();
     progress.start("run", to - began);
-    let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
-    let mut complete = 0u64;
+    // Whole inputs' messages gather here and leave in batches of 100; a
+    // remainder waits for the next input.
+    let mut pending: Vec<Message> = Vec::with_capacity(4 * BATCH);
     let mut messages = 0u64;
     let mut records = history.records(began + 1)?;
     while let Some(record) = records.next()? {
@@ -83,22 +84,9 @@ pub fn run(
             replayer.apply(&record, |_| {})?;
             continue;
         }
-        let mut failed = None;
-        replayer.apply(&record, |message| {
-            if failed.is_some() {
-                return;
-            }
-            batch.push(*message);
-            messages += 1;
-            if message.last {
-                complete = message.seq;
-            }
-            if batch.len() == BATCH {
-                failed = send(sink, &mut batch, complete).err();
-            }
-        })?;
-        if let Some(err) = failed {
-            return Err(err);
+        replayer.apply_into(&record, &mut pending)?;
+        if pending.len() >= BATCH {
+            messages += send_full_batches(sink, &mut pending)?;
         }
         if (record.sequence - began) & 0xFFFF == 0 {
             progress.set(record.sequence - began);
@@ -107,20 +95,35 @@ pub fn run(
             break;
         }
     }
-    send(sink, &mut batch, complete)?;
+    messages += pending.len() as u64;
+    for batch in pending.chunks(BATCH) {
+        send(sink, batch)?;
+    }
     sink.close().map_err(|e| Error::Output(e.to_string()))?;
     progress.finish();
     Ok(summary(&replayer, from, to, began, messages, started))
 }
 
-fn send(sink: &mut impl OutputSink, batch: &mut Vec<Message>, complete: u64) -> Result<(), Error> {
-    if batch.is_empty() {
-        return Ok(());
+/// Sends every full batch of `pending`, keeping the remainder; returns
+/// the messages sent.
+fn send_full_batches(sink: &mut impl OutputSink, pending: &mut Vec<Message>) -> Result<u64, Error> {
+    let full = pending.len() / BATCH * BATCH;
+    for batch in pending[..full].chunks_exact(BATCH) {
+        send(sink, batch)?;
     }
+    pending.drain(..full);
+    Ok(full as u64)
+}
+
+/// Sends one batch and marks delivered the last input it completes, as the
+/// engine's egress does.
+fn send(sink: &mut impl OutputSink, batch: &[Message]) -> Result<(), Error> {
     let failed = |e: engine::pipeline::BoxError| Error::Output(e.to_string());
     sink.send_batch(batch).map_err(failed)?;
-    batch.clear();
-    sink.mark_delivered(complete).map_err(failed)
+    match batch.iter().rev().find(|m| m.last) {
+        Some(complete) => sink.mark_delivered(complete.seq).map_err(failed),
+        None => Ok(()),
+    }
 }
 
 fn summary(

@@ -129,12 +129,7 @@ impl Replayer {
         record: &Journaled,
         mut emit: impl FnMut(&Message),
     ) -> Result<(), ReplayError> {
-        if record.sequence != self.last + 1 {
-            return Err(ReplayError::OutOfOrder {
-                expected: self.last + 1,
-                found: record.sequence,
-            });
-        }
+        self.check_next(record)?;
         let Replayer {
             engine, numbering, ..
         } = self;
@@ -161,6 +156,53 @@ impl Replayer {
         if let Some(last) = pending {
             send(last, true);
         }
+        self.applied(record)
+    }
+
+    /// Applies the next record like [`Replayer::apply`], appending its
+    /// messages to `out`. For callers that keep the messages: each is
+    /// written once, straight into `out`, with no look-ahead copy.
+    pub fn apply_into(
+        &mut self,
+        record: &Journaled,
+        out: &mut Vec<Message>,
+    ) -> Result<(), ReplayError> {
+        self.check_next(record)?;
+        let first = out.len();
+        let Replayer {
+            engine, numbering, ..
+        } = self;
+        apply_input(engine, &record.input, &mut |output| {
+            output.bodies(|body, _| {
+                out.push(Message {
+                    seq: record.sequence,
+                    idx: numbering.next(record.sequence),
+                    source: record.source,
+                    origin_ns: record.timestamp_ns,
+                    last: false,
+                    body,
+                });
+            });
+        });
+        if let Some(last) = out[first..].last_mut() {
+            last.last = true;
+        }
+        self.applied(record)
+    }
+
+    fn check_next(&self, record: &Journaled) -> Result<(), ReplayError> {
+        if record.sequence == self.last + 1 {
+            return Ok(());
+        }
+        Err(ReplayError::OutOfOrder {
+            expected: self.last + 1,
+            found: record.sequence,
+        })
+    }
+
+    /// Moves past `record`, checking the state hash if a snapshot recorded
+    /// one at its sequence.
+    fn applied(&mut self, record: &Journaled) -> Result<(), ReplayError> {
         self.positions.advance(record.source);
         self.last = record.sequence;
         if let Some(recorded) = self.expected.remove(&record.sequence) {
@@ -265,6 +307,41 @@ mod tests {
             replayer.apply(&record(9, "a", Side::Buy, 1), |_| {}),
             Err(ReplayError::OutOfOrder {
                 expected: 3,
+                found: 9
+            })
+        );
+    }
+
+    #[test]
+    fn apply_into_appends_what_apply_emits() {
+        let fresh = || {
+            Replayer::new(
+                Engine::new(EngineConfig::default()).unwrap(),
+                0,
+                SourcePositions::default(),
+            )
+        };
+        let records = [
+            record(1, "a", Side::Sell, 100),
+            record(2, "b", Side::Sell, 101),
+            record(3, "c", Side::Buy, 101),
+            record(4, "d", Side::Buy, 99),
+        ];
+        let (mut streamed, mut collected) = (fresh(), fresh());
+        let (mut one, mut other) = (Vec::new(), vec![]);
+        for r in &records {
+            streamed.apply(r, |m| one.push(*m)).unwrap();
+            collected.apply_into(r, &mut other).unwrap();
+        }
+        assert_eq!(one, other);
+        assert_eq!(
+            streamed.engine().state_hash(),
+            collected.engine().state_hash()
+        );
+        assert_eq!(
+            collected.apply_into(&record(9, "a", Side::Buy, 1), &mut other),
+            Err(ReplayError::OutOfOrder {
+                expected: 5,
                 found: 9
             })
         );

@@ -391,6 +391,16 @@ fn order_json(o: &engine::OrderView) -> OrderJson {
     }
 }
 
+/// The orders of the shown levels: orders are listed level by level, best
+/// first, so they are a prefix as long as the levels' order counts.
+fn orders_within<'a>(
+    orders: &'a [engine::OrderView],
+    levels: &[replay::Level],
+) -> &'a [engine::OrderView] {
+    let count: usize = levels.iter().map(|l| l.orders as usize).sum();
+    &orders[..count.min(orders.len())]
+}
+
 fn book(args: BookArgs) -> anyhow::Result<Outcome> {
     let dir = &args.common.dir;
     let seq = at_sequence(&args.at, dir)?;
@@ -400,21 +410,6 @@ fn book(args: BookArgs) -> anyhow::Result<Outcome> {
         &book.bids[..book.bids.len().min(depth)],
         &book.asks[..book.asks.len().min(depth)],
     );
-    let orders_within = |orders: &[engine::OrderView],
-                         levels: &[replay::Level]|
-     -> Vec<engine::OrderView> {
-        let last = levels.last().map(|l| l.price);
-        let mut kept = Vec::new();
-        for o in orders {
-            kept.push(*o);
-            if Some(o.price) == last && orders.iter().skip(kept.len()).all(|n| n.price != o.price) {
-                break;
-            }
-        }
-        kept.into_iter()
-            .filter(|o| levels.iter().any(|l| l.price == o.price))
-            .collect()
-    };
     let bid_orders = orders_within(&book.bid_orders, bids);
     let ask_orders = orders_within(&book.ask_orders, asks);
     if args.common.json {
@@ -450,11 +445,15 @@ fn book(args: BookArgs) -> anyhow::Result<Outcome> {
         let mut t = table(&[
             "side", "price", "order", "user", "open", "filled", "entered",
         ]);
-        for (side, orders) in [
-            ("ask", ask_orders.iter().rev().collect::<Vec<_>>()),
-            ("bid", bid_orders.iter().collect()),
-        ] {
-            for o in orders {
+        // A ladder: the worst ask on top, the best bid under the best ask.
+        // Within a level, orders stay in time priority, first to trade first.
+        let ask_levels = ask_orders.chunk_by(|a, b| a.price == b.price).rev();
+        let bid_levels = bid_orders.chunk_by(|a, b| a.price == b.price);
+        for (side, level) in ask_levels
+            .map(|l| ("ask", l))
+            .chain(bid_levels.map(|l| ("bid", l)))
+        {
+            for o in level {
                 t.add_row(vec![
                     side.to_string(),
                     o.price.to_string(),

@@ -304,6 +304,51 @@ fn book_by_time_depth_and_orders() {
         0,
     );
     assert!(text.contains("AAPL after sequence 2500"), "{text}");
+
+    // Exactly the shown levels' orders, in priority order.
+    for side in ["bid", "ask"] {
+        let levels = top[format!("{side}s")].as_array().unwrap();
+        let shown: u64 = levels.iter().map(|l| l["orders"].as_u64().unwrap()).sum();
+        assert_eq!(
+            top[format!("{side}_orders")].as_array().unwrap().len() as u64,
+            shown
+        );
+    }
+    // The human ladder: worst ask on top, best bid under the best ask, and
+    // within each level the first to trade first (entered earliest; with
+    // --clock sequence, entry times are sequences, so strictly rising).
+    let ladder = replay_ok(
+        &[
+            "book",
+            j.to_str().unwrap(),
+            "--at",
+            "2500",
+            "--symbol",
+            "AAPL",
+            "--depth",
+            "3",
+            "--orders",
+        ],
+        0,
+    );
+    let rows: Vec<(String, u64, String)> = ladder
+        .lines()
+        .skip(2)
+        .map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            (cells[0].into(), cells[1].parse().unwrap(), cells[6].into())
+        })
+        .collect();
+    assert!(rows.iter().any(|r| r.0 == "ask") && rows.iter().any(|r| r.0 == "bid"));
+    for pair in rows.windows(2) {
+        let ((side_a, price_a, at_a), (side_b, price_b, at_b)) = (&pair[0], &pair[1]);
+        if side_a == side_b && price_a == price_b {
+            assert!(at_a < at_b, "{ladder}");
+        } else {
+            assert!(price_a > price_b, "{ladder}");
+            assert!(!(side_a == "bid" && side_b == "ask"), "{ladder}");
+        }
+    }
 }
 
 #[test]

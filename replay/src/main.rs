@@ -194,9 +194,24 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
             rate(verified.records_per_sec)
         );
         if let Some(d) = &verified.damage {
-            outln!("DAMAGE at sequence {}: {}", d.sequence, d.problem);
+            let place = match (&d.file, d.offset) {
+                (Some(file), Some(offset)) => {
+                    format!("{}, byte offset {offset}: ", file.display())
+                }
+                (Some(file), None) => format!("{}: ", file.display()),
+                _ => String::new(),
+            };
+            outln!("DAMAGE at sequence {}: {place}{}", d.sequence, d.problem);
+            let intact = d.sequence.saturating_sub(1);
+            let replica = d.file.as_ref().map_or(String::new(), |f| {
+                format!("restore {} from a replica, or ", f.display())
+            });
             outln!(
-                "what now: docs/replay.md, \"The engine won't start and says the journal is corrupt\""
+                "records up to {intact} are intact. To repair, {replica}cut the log after them, \
+                 moving the rest into a quarantine folder:\n  replay truncate {} --after {intact}\n\
+                 docs/replay.md, \"The engine won't start and says the journal is corrupt\", \
+                 has the whole procedure",
+                args.common.dir.display()
             );
         }
         if let Some(deep) = &verified.deep {

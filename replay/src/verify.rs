@@ -70,7 +70,7 @@ pub struct Damage {
     pub offset: Option<u64>,
     /// The sequence that should be there.
     pub sequence: u64,
-    /// What is wrong, and what to do about it.
+    /// What is wrong there (the file and offset are above).
     pub problem: String,
 }
 
@@ -157,18 +157,24 @@ pub fn verify(
 }
 
 fn damage_of(err: &journal::Error, sequence: u64) -> Damage {
-    let (file, offset) = match err {
-        journal::Error::Corrupt { path, offset, .. } => (Some(path.clone()), Some(*offset)),
+    // The journal's own message also says to run this tool; here the
+    // problem alone is the news.
+    let (file, offset, problem) = match err {
+        journal::Error::Corrupt {
+            path,
+            offset,
+            problem,
+        } => (Some(path.clone()), Some(*offset), problem.to_string()),
         journal::Error::BadSegmentHeader { path, .. } | journal::Error::Io { path, .. } => {
-            (Some(path.clone()), None)
+            (Some(path.clone()), None, err.to_string())
         }
-        _ => (None, None),
+        _ => (None, None, err.to_string()),
     };
     Damage {
         file,
         offset,
         sequence,
-        problem: err.to_string(),
+        problem,
     }
 }
 

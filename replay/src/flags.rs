@@ -189,11 +189,18 @@ pub struct RunArgs {
     #[arg(long, default_value = "", requires = "brokers")]
     pub topic_prefix: String,
     /// The first input whose outputs to publish.
-    #[arg(long, value_name = "SEQ")]
+    #[arg(long, value_name = "SEQ", conflicts_with = "since")]
     pub from: Option<u64>,
     /// The last.
-    #[arg(long, value_name = "SEQ")]
+    #[arg(long, value_name = "SEQ", conflicts_with = "until")]
     pub to: Option<u64>,
+    /// The first ingress time whose inputs' outputs to publish, as `dump
+    /// --since` takes it.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// The last ingress time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     /// Run the inputs under the rules of this engine config file instead
     /// of the recorded ones, from the journal's start.
     #[arg(long, value_name = "FILE")]

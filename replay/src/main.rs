@@ -95,6 +95,32 @@ fn time(text: &str, dir: &Path, flag: &str) -> anyhow::Result<u64> {
     parse_time(text, day).map_err(|e| usage(format!("{flag}: {e}")))
 }
 
+/// `--from`/`--to` as given, or the sequences `--since`/`--until` name: the
+/// first input at or after `since` and the last at or before `until`.
+fn sequence_span(
+    dir: &Path,
+    from: Option<u64>,
+    to: Option<u64>,
+    since: &Option<String>,
+    until: &Option<String>,
+) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+    let from = match since {
+        Some(text) => {
+            let ns = time(text, dir, "--since")?;
+            let history = engine::history::History::open(dir).map_err(Error::from)?;
+            let first = history.first_sequence().map_err(Error::from)?.unwrap_or(1);
+            let end = history.reader().end_sequence().map_err(Error::from)?;
+            Some(first_at_or_after(&history, first, end, ns)?)
+        }
+        None => from,
+    };
+    let to = match until {
+        Some(text) => Some(last_at_or_before(dir, text, "--until")?),
+        None => to,
+    };
+    Ok((from, to))
+}
+
 // ----- info -----------------------------------------------------------------
 
 fn info(args: InfoArgs) -> anyhow::Result<Outcome> {
@@ -352,14 +378,19 @@ fn at_sequence(text: &str, dir: &Path) -> anyhow::Result<u64> {
             .parse()
             .map_err(|e| usage(format!("--at {text:?}: {e}")));
     }
-    let ns = time(text, dir, "--at")?;
+    last_at_or_before(dir, text, "--at")
+}
+
+/// The last input stamped at or before the time `text`.
+fn last_at_or_before(dir: &Path, text: &str, flag: &str) -> anyhow::Result<u64> {
+    let ns = time(text, dir, flag)?;
     let history = engine::history::History::open(dir).map_err(Error::from)?;
     let first = history.first_sequence().map_err(Error::from)?.unwrap_or(1);
     let end = history.reader().end_sequence().map_err(Error::from)?;
     let after = first_at_or_after(&history, first, end, ns.saturating_add(1))?;
     if after <= first {
         return Err(usage(format!(
-            "--at {text}: the journal's first input ({first}) is later than that"
+            "{flag} {text}: the journal's first input ({first}) is later than that"
         )));
     }
     Ok(after - 1)
@@ -602,6 +633,7 @@ fn describe(message: &Message) -> (String, String) {
 fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
     let dir = &args.common.dir;
     let rules = args.config.as_deref().map(rules).transpose()?;
+    let (from, to) = sequence_span(dir, args.from, args.to, &args.since, &args.until)?;
     let progress = Bar::default();
     let summary = match (&args.output, &args.brokers) {
         (Some(spec), None) => {
@@ -611,14 +643,7 @@ fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
             let mut sink = gateway::file::FileSink::open(out)
                 .with_context(|| format!("cannot open the output directory {out}"))
                 .map_err(|e| Error::Output(format!("{e:#}")))?;
-            replay::run(
-                dir,
-                args.from,
-                args.to,
-                rules.as_ref(),
-                &mut sink,
-                &progress,
-            )?
+            replay::run(dir, from, to, rules.as_ref(), &mut sink, &progress)?
         }
         (None, Some(brokers)) => {
             let mut config = gateway::kafka::KafkaConfig {
@@ -643,14 +668,7 @@ fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
                 &mark.path().join("delivered.seq"),
             )
             .map_err(|e| Error::Output(format!("cannot create the Kafka producer: {e}")))?;
-            replay::run(
-                dir,
-                args.from,
-                args.to,
-                rules.as_ref(),
-                &mut sink,
-                &progress,
-            )?
+            replay::run(dir, from, to, rules.as_ref(), &mut sink, &progress)?
         }
         _ => {
             return Err(usage(

@@ -403,6 +403,31 @@ fn run_republishes_byte_identical_outputs_on_either_clock() {
             let got: Vec<&str> = std::str::from_utf8(&bytes).unwrap().lines().collect();
             assert_eq!(got, expected, "{file}");
         }
+        if clock == "sequence" {
+            // Times name the same span: ts is the sequence in ns.
+            let by_time = json(&replay_ok(
+                &[
+                    "run",
+                    j.to_str().unwrap(),
+                    "--since",
+                    "1970-01-01T00:00:00.000006001Z",
+                    "--until",
+                    "7000",
+                    "--output",
+                    &format!("file:{}", w.dir.path().join("by-time").display()),
+                    "--json",
+                ],
+                0,
+            ));
+            assert_eq!(
+                (&by_time["from"], &by_time["to"]),
+                (&6_001.into(), &7_000.into())
+            );
+            assert_eq!(
+                output_files(&w.dir.path().join("by-time")),
+                output_files(&part)
+            );
+        }
     }
 }
 

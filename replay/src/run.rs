@@ -67,9 +67,9 @@ pub fn run(
             end - 1
         )));
     }
-    let mut replayer = match rules {
-        None => replayer_before(&history, from, progress)?.0,
-        Some(rules) => under_other_rules(&history, rules, "a run")?,
+    let (mut replayer, mut replayed_before) = match rules {
+        None => replayer_before(&history, from, progress)?,
+        Some(rules) => (under_other_rules(&history, rules, "a run")?, 0),
     };
     let began = replayer.last_sequence();
     let started = Instant::now();
@@ -82,6 +82,7 @@ pub fn run(
     while let Some(record) = records.next()? {
         if record.sequence < from {
             replayer.apply(&record, |_| {})?;
+            replayed_before += 1;
             continue;
         }
         replayer.apply_into(&record, &mut pending)?;
@@ -101,7 +102,14 @@ pub fn run(
     }
     sink.close().map_err(|e| Error::Output(e.to_string()))?;
     progress.finish();
-    Ok(summary(&replayer, from, to, began, messages, started))
+    Ok(summary(
+        &replayer,
+        from,
+        to,
+        replayed_before,
+        messages,
+        started,
+    ))
 }
 
 /// Sends every full batch of `pending`, keeping the remainder; returns
@@ -130,7 +138,7 @@ fn summary(
     replayer: &Replayer,
     from: u64,
     to: u64,
-    began: u64,
+    replayed_before: u64,
     messages: u64,
     started: Instant,
 ) -> RunSummary {
@@ -144,7 +152,7 @@ fn summary(
         to,
         inputs,
         messages,
-        replayed_before: from.saturating_sub(began + 1),
+        replayed_before,
         seconds,
         inputs_per_sec: inputs as f64 / seconds.max(1e-9),
         state_hash: format!("{:016x}", replayer.engine().state_hash()),

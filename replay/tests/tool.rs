@@ -423,6 +423,17 @@ fn run_republishes_byte_identical_outputs_on_either_clock() {
                 (&by_time["from"], &by_time["to"]),
                 (&6_001.into(), &7_000.into())
             );
+            // From the newest snapshot before the span, not from the start.
+            let info = json(&replay_ok(&["info", j.to_str().unwrap(), "--json"], 0));
+            let start = info["snapshots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["seq"].as_u64().unwrap())
+                .filter(|&seq| seq <= 6_000)
+                .max()
+                .unwrap_or(0);
+            assert_eq!(by_time["replayed_before"], 6_000 - start);
             assert_eq!(
                 output_files(&w.dir.path().join("by-time")),
                 output_files(&part)

@@ -21,6 +21,7 @@ use engine::history::History;
 use engine::replay::{Message, Topic};
 use gateway::wire::encode_message;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::Error;
 use crate::dump::replayer_before;
@@ -57,10 +58,31 @@ pub struct BisectDifference {
     pub idx: u32,
     /// The baseline's message in wire form: the journal's own run (with
     /// other rules), or the recorded one; `None` if there was none.
-    pub baseline: Option<String>,
+    pub baseline: Option<Box<RawValue>>,
     /// The candidate's: the run under the other rules, or the journal's own
     /// run (against a recording); `None` if there was none.
-    pub candidate: Option<String>,
+    pub candidate: Option<Box<RawValue>>,
+}
+
+impl BisectDifference {
+    fn new(seq: u64, idx: usize, baseline: Option<&String>, candidate: Option<&String>) -> Self {
+        // Both sides are JSON: encoder output, or recorded lines that
+        // parsed. Anything else would show as a JSON string, not be lost.
+        let raw = |line: Option<&String>| {
+            line.map(|l| {
+                RawValue::from_string(l.clone()).unwrap_or_else(|_| {
+                    let quoted = serde_json::to_string(l).unwrap_or_default();
+                    RawValue::from_string(quoted).unwrap_or_default()
+                })
+            })
+        };
+        BisectDifference {
+            seq,
+            idx: idx as u32,
+            baseline: raw(baseline),
+            candidate: raw(candidate),
+        }
+    }
 }
 
 /// Finds the first input whose outputs differ from `reference`.
@@ -105,12 +127,12 @@ fn under_rules(
         found.compared += 1;
         found.re_executed += 2;
         if let Some(idx) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) {
-            found.difference = Some(BisectDifference {
-                seq: record.sequence,
-                idx: idx as u32,
-                baseline: a.get(idx).cloned(),
-                candidate: b.get(idx).cloned(),
-            });
+            found.difference = Some(BisectDifference::new(
+                record.sequence,
+                idx,
+                a.get(idx),
+                b.get(idx),
+            ));
             break;
         }
         if found.compared & 0xFFFF == 0 {
@@ -188,12 +210,12 @@ fn against(history: &History, dir: &Path, progress: &dyn Progress) -> Result<Bis
         if let Some(idx) = (0..produced.len().max(expected.len()))
             .find(|&i| produced.get(i) != expected.get(i).copied())
         {
-            found.difference = Some(BisectDifference {
+            found.difference = Some(BisectDifference::new(
                 seq,
-                idx: idx as u32,
-                baseline: expected.get(idx).map(|s| s.to_string()),
-                candidate: produced.get(idx).cloned(),
-            });
+                idx,
+                expected.get(idx).copied(),
+                produced.get(idx),
+            ));
             break;
         }
         if found.compared & 0xFFFF == 0 {

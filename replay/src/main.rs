@@ -814,11 +814,11 @@ fn bisect(args: BisectArgs) -> anyhow::Result<Outcome> {
                 };
                 outln!(
                     "  {base:>15}: {}",
-                    d.baseline.as_deref().unwrap_or("(none)")
+                    d.baseline.as_ref().map_or("(none)", |m| m.get())
                 );
                 outln!(
                     "  {cand:>15}: {}",
-                    d.candidate.as_deref().unwrap_or("(none)")
+                    d.candidate.as_ref().map_or("(none)", |m| m.get())
                 );
             }
         }

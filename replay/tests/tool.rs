@@ -538,6 +538,12 @@ fn diff_and_bisect_find_a_planted_divergence() {
     ));
     assert_eq!(bisected["difference"]["seq"], planted);
     assert_eq!(bisected["re_executed"], 2 * planted);
+    // Both messages as JSON objects: the tick size turns an acceptance
+    // into a rejection.
+    let difference = &bisected["difference"];
+    assert_eq!(difference["baseline"]["seq"], planted);
+    assert_eq!(difference["candidate"]["status"], "REJECTED");
+    assert_eq!(difference["candidate"]["reason"], "TICK_SIZE_VIOLATION");
     // A recorded directory: the tick-5 journal against the default run's outputs.
     let against = json(&replay_ok(
         &[

@@ -16,7 +16,7 @@
 //! - [`run_kafka_once`] sends orders through a Kafka broker (embedded or
 //!   real) to the in-process engine and back, and returns a
 //!   [`KafkaReport`] of wire-to-wire latency and where it goes.
-//! - [`run_replay_once`] writes a large journal in the server's format and
+//! - [`run_replay`] writes a large journal in the server's format and
 //!   times the `replay` tool's operations on it ([`ReplayReport`]).
 //! - [`pin_current_thread`] pins the timing thread.
 //!
@@ -58,7 +58,7 @@ pub use matcher::{MatcherReport, TradeTally, median, run_once};
 pub use pipeline::{
     CountingSink, PacedSource, PipelineBenchConfig, PipelineReport, run_pipeline_once,
 };
-pub use replay::{ReplayBenchConfig, ReplayReport, run_replay_once};
+pub use replay::{ReplayBenchConfig, ReplayReport, ReplayTimings, run_replay};
 pub use snapshot::{SnapshotReport, run_snapshot_once};
 pub use workload::{
     ECORE_MID, ECORE_RESTING, ECORE_SPREAD, EcoreGenerator, Workload, WorkloadKind,

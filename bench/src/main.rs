@@ -53,6 +53,10 @@ struct ReplayArgs {
     /// Where to create the scratch journal (removed afterwards).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     dir: PathBuf,
+    /// Time each operation this many times on the one journal and report
+    /// medians.
+    #[arg(long, default_value = "3")]
+    repeat: NonZeroUsize,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     json: bool,
@@ -242,43 +246,79 @@ fn replay_tool(args: ReplayArgs) -> anyhow::Result<()> {
         snapshot_every: args.snapshot_every,
         scratch: args.dir,
         replay_bin: std::env::current_exe()?.with_file_name("replay"),
+        repeat: args.repeat.get(),
     };
-    let r = bench::run_replay_once(&config)?;
+    let r = bench::run_replay(&config)?;
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
         return Ok(());
     }
     println!(
-        "replay tool   {} records, a snapshot every {} (written in {:.1} s)",
-        r.records, r.snapshot_every, r.write_seconds
+        "replay tool   {} records, a snapshot every {} (written in {:.1} s); medians of {}, range in brackets",
+        r.records,
+        r.snapshot_every,
+        r.write_seconds,
+        r.runs.len()
     );
-    println!(
-        "verify            {:>8.2}M records/s   (target >= 10M)",
-        r.verify_records_per_sec / 1e6
+    // Each line: the median, the range over the repeats, and the target.
+    let line =
+        |name: &str, f: fn(&bench::ReplayTimings) -> f64, scale: f64, unit: &str, target: &str| {
+            let values: Vec<f64> = r.runs.iter().map(|t| f(t) / scale).collect();
+            let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            println!(
+                "{name:<16} {:>8.2}{unit:<12} [{low:.2}-{high:.2}]   {target}",
+                f(&r.median) / scale
+            );
+        };
+    line(
+        "verify",
+        |t| t.verify_records_per_sec,
+        1e6,
+        "M records/s",
+        "(target >= 10M)",
     );
-    println!(
-        "verify --deep     {:>8.2}M records/s   (target >= 5M)",
-        r.verify_deep_records_per_sec / 1e6
+    line(
+        "verify --deep",
+        |t| t.verify_deep_records_per_sec,
+        1e6,
+        "M records/s",
+        "(target >= 5M)",
     );
-    println!(
-        "run, discarded    {:>8.2}M records/s   (target >= 5M)",
-        r.run_records_per_sec / 1e6
+    line(
+        "run, discarded",
+        |t| t.run_records_per_sec,
+        1e6,
+        "M records/s",
+        "(target >= 5M)",
     );
-    println!(
-        "run, to files     {:>8.2}M records/s",
-        r.run_files_records_per_sec / 1e6
+    line(
+        "run, to files",
+        |t| t.run_files_records_per_sec,
+        1e6,
+        "M records/s",
+        "",
     );
-    println!(
-        "dump --json       {:>8.2}M records/s   (target >= 2M)",
-        r.dump_json_records_per_sec / 1e6
+    line(
+        "dump --json",
+        |t| t.dump_json_records_per_sec,
+        1e6,
+        "M records/s",
+        "(target >= 2M)",
     );
-    println!(
-        "book --at         {:>8.3} s             (target <= 1 s)",
-        r.book_at_seconds
+    line(
+        "book --at",
+        |t| t.book_at_seconds,
+        1.0,
+        " s",
+        "(target <= 1 s)",
     );
-    println!(
-        "dump --since      {:>8.1} ms to the first line (target <= 50 ms)",
-        r.dump_since_first_line_ms
+    line(
+        "dump --since",
+        |t| t.dump_since_first_line_ms,
+        1.0,
+        " ms",
+        "to the first line (target <= 50 ms)",
     );
     Ok(())
 }

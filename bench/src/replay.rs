@@ -34,9 +34,11 @@ pub struct ReplayBenchConfig {
     pub scratch: PathBuf,
     /// The `replay` binary, for the operations timed as a process.
     pub replay_bin: PathBuf,
+    /// Times each operation this many times on the one journal.
+    pub repeat: usize,
 }
 
-/// The figures.
+/// The figures: each one the median of the repeats, which are in `runs`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReplayReport {
     /// Records in the journal.
@@ -45,6 +47,16 @@ pub struct ReplayReport {
     pub snapshot_every: u64,
     /// Writing the journal (not a tool figure).
     pub write_seconds: f64,
+    /// The medians.
+    #[serde(flatten)]
+    pub median: ReplayTimings,
+    /// Every repeat, in order.
+    pub runs: Vec<ReplayTimings>,
+}
+
+/// One timing of each operation.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayTimings {
     /// `verify`: records checked per second.
     pub verify_records_per_sec: f64,
     /// `verify --deep`: records re-executed per second.
@@ -61,6 +73,26 @@ pub struct ReplayReport {
     /// `dump --since` a time in the middle: to its first line, process
     /// included.
     pub dump_since_first_line_ms: f64,
+}
+
+impl ReplayTimings {
+    /// The per-figure median of `runs`, which must not be empty.
+    fn median(runs: &[ReplayTimings]) -> ReplayTimings {
+        let med = |f: fn(&ReplayTimings) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(f).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        ReplayTimings {
+            verify_records_per_sec: med(|r| r.verify_records_per_sec),
+            verify_deep_records_per_sec: med(|r| r.verify_deep_records_per_sec),
+            run_records_per_sec: med(|r| r.run_records_per_sec),
+            run_files_records_per_sec: med(|r| r.run_files_records_per_sec),
+            dump_json_records_per_sec: med(|r| r.dump_json_records_per_sec),
+            book_at_seconds: med(|r| r.book_at_seconds),
+            dump_since_first_line_ms: med(|r| r.dump_since_first_line_ms),
+        }
+    }
 }
 
 /// A sink that counts and drops what it is given.
@@ -87,14 +119,15 @@ const T0: u64 = 1_795_910_400_000_000_000;
 /// Between stamps: 10M inputs/s.
 const STEP_NS: u64 = 100;
 
-/// Writes the journal, then times each operation.
-pub fn run_replay_once(config: &ReplayBenchConfig) -> anyhow::Result<ReplayReport> {
+/// Writes the journal once, then times each operation `repeat` times.
+pub fn run_replay(config: &ReplayBenchConfig) -> anyhow::Result<ReplayReport> {
     if !config.replay_bin.exists() {
         bail!(
             "{} is missing; build it with `cargo build --release --bin replay`",
             config.replay_bin.display()
         );
     }
+    anyhow::ensure!(config.repeat > 0, "repeat at least once");
     let scratch = tempfile::Builder::new()
         .prefix("bench-replay-")
         .tempdir_in(&config.scratch)
@@ -107,10 +140,31 @@ pub fn run_replay_once(config: &ReplayBenchConfig) -> anyhow::Result<ReplayRepor
         "bench: wrote {} records in {write_seconds:.1} s",
         config.records
     );
-    let records = config.records as u64;
+    let mut runs = Vec::with_capacity(config.repeat);
+    for round in 0..config.repeat {
+        let out = scratch.path().join(format!("out-{round}"));
+        runs.push(time_operations(config, &dir, &out, &symbol)?);
+        eprintln!("bench: round {} of {} timed", round + 1, config.repeat);
+    }
+    Ok(ReplayReport {
+        records: config.records as u64,
+        snapshot_every: config.snapshot_every,
+        write_seconds,
+        median: ReplayTimings::median(&runs),
+        runs,
+    })
+}
 
-    let verified = replay::verify(&dir, false, None, &())?;
-    let deep = replay::verify(&dir, true, None, &())?;
+/// Times each operation once on the journal in `dir`.
+fn time_operations(
+    config: &ReplayBenchConfig,
+    dir: &Path,
+    files: &Path,
+    symbol: &engine::Symbol,
+) -> anyhow::Result<ReplayTimings> {
+    let records = config.records as u64;
+    let verified = replay::verify(dir, false, None, &())?;
+    let deep = replay::verify(dir, true, None, &())?;
     let deep = deep.deep.context("verify --deep re-executes")?;
     anyhow::ensure!(
         deep.mismatch.is_none(),
@@ -118,11 +172,10 @@ pub fn run_replay_once(config: &ReplayBenchConfig) -> anyhow::Result<ReplayRepor
         deep.mismatch
     );
     let mut discard = Discard(0);
-    let ran = replay::run(&dir, None, None, None, &mut discard, &())?;
-    let files = scratch.path().join("out");
-    let mut sink = gateway::file::FileSink::open(&files)?;
-    let ran_files = replay::run(&dir, None, None, None, &mut sink, &())?;
-
+    let ran = replay::run(dir, None, None, None, &mut discard, &())?;
+    let mut sink = gateway::file::FileSink::open(files)?;
+    let ran_files = replay::run(dir, None, None, None, &mut sink, &())?;
+    std::fs::remove_dir_all(files)?;
     let bin = &config.replay_bin;
     let dir_text = dir.to_str().context("a UTF-8 path")?;
     let timed = |args: &[&str]| -> anyhow::Result<f64> {
@@ -159,10 +212,7 @@ pub fn run_replay_once(config: &ReplayBenchConfig) -> anyhow::Result<ReplayRepor
     child.wait()?;
     anyhow::ensure!(first.contains("\"seq\""), "dump --since printed {first:?}");
 
-    Ok(ReplayReport {
-        records,
-        snapshot_every: config.snapshot_every,
-        write_seconds,
+    Ok(ReplayTimings {
         verify_records_per_sec: verified.records_per_sec,
         verify_deep_records_per_sec: deep.records_per_sec,
         run_records_per_sec: ran.inputs_per_sec,
@@ -227,4 +277,28 @@ fn write_journal(
     }
     writer.close()?;
     Ok(workload.symbol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_taken_per_figure() {
+        let timing = |a: f64, b: f64| ReplayTimings {
+            verify_records_per_sec: a,
+            verify_deep_records_per_sec: b,
+            run_records_per_sec: a,
+            run_files_records_per_sec: b,
+            dump_json_records_per_sec: a,
+            book_at_seconds: b,
+            dump_since_first_line_ms: a,
+        };
+        let median =
+            ReplayTimings::median(&[timing(3.0, 10.0), timing(1.0, 30.0), timing(2.0, 20.0)]);
+        assert_eq!(median.verify_records_per_sec, 2.0);
+        assert_eq!(median.verify_deep_records_per_sec, 20.0);
+        assert_eq!(median.book_at_seconds, 20.0);
+        assert_eq!(median.dump_since_first_line_ms, 2.0);
+    }
 }

@@ -261,3 +261,45 @@ fn snapshot_json_has_the_documented_keys() {
     );
     assert_eq!(json["orders"], 20_000);
 }
+
+#[test]
+fn replay_json_has_the_documented_keys_and_every_repeat() {
+    let replay = std::path::Path::new(env!("CARGO_BIN_EXE_bench")).with_file_name("replay");
+    assert!(
+        replay.exists(),
+        "{} is missing: run the workspace's tests (scripts/test), which build it",
+        replay.display()
+    );
+    let out = bench(&[
+        "replay",
+        "--records",
+        "20000",
+        "--snapshot-every",
+        "5000",
+        "--repeat",
+        "2",
+        "--json",
+    ]);
+    let (json, keys) = json_keys(&out);
+    let timings = [
+        "book_at_seconds",
+        "dump_json_records_per_sec",
+        "dump_since_first_line_ms",
+        "run_files_records_per_sec",
+        "run_records_per_sec",
+        "verify_deep_records_per_sec",
+        "verify_records_per_sec",
+    ];
+    let mut expected: Vec<&str> = timings.to_vec();
+    expected.extend(["records", "runs", "snapshot_every", "write_seconds"]);
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(json["records"], 20_000);
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        for key in timings {
+            assert!(run[key].as_f64().unwrap() > 0.0, "{key} in {run}");
+        }
+    }
+}

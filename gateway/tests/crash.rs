@@ -39,13 +39,21 @@ fn killed_and_restarted_runs_equal_a_clean_run() {
         String::from_utf8_lossy(&clean.stderr)
     );
     let clean_outputs = dedup(&read_outputs(&dir.path().join("clean-o")));
-    // Spread the kills so that together they cover most of the input.
-    let window = (started.elapsed().as_millis() as u64 * 3 / 2 / kills as u64).max(20);
+    let clean_ms = started.elapsed().as_millis() as u64;
 
     let journal = dir.path().join("j");
     let output = dir.path().join("o");
     let mut killed = 0;
-    for _ in 0..kills {
+    for run in 0..kills {
+        // Spread the kills over what is left of the input: each run gets up
+        // to 1.5 times its fair share of the remaining time. A fixed window
+        // from the clean run's time let early runs eat most of the input on
+        // a loaded machine, and the rest finished before their kill.
+        let done = journal::Reader::open(&journal)
+            .and_then(|r| r.end_sequence())
+            .map_or(0, |end| end - 1);
+        let remaining_ms = clean_ms * (lines as u64 - done.min(lines as u64)) / lines as u64;
+        let window = (remaining_ms * 3 / 2 / (kills - run) as u64).max(20);
         let mut child = Process::new(ENGINE)
             .args(["--journal", journal.to_str().unwrap()])
             .args(["--input", &format!("file:{}", input.display())])
@@ -63,6 +71,10 @@ fn killed_and_restarted_runs_equal_a_clean_run() {
         }
         child.wait().unwrap();
     }
+    let reached = journal::Reader::open(&journal)
+        .and_then(|r| r.end_sequence())
+        .map_or(0, |end| end - 1);
+    eprintln!("the kills reached sequence {reached} of {lines}");
     let last = run_engine(&journal, &input, &output, &snapshots);
     assert!(
         last.status.success(),

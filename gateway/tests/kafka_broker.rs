@@ -18,7 +18,7 @@ use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use common::kafka::{
-    KillOnDrop, OUTPUT_TOPICS, assert_success, crash_and_compare, run_engine_kafka,
+    KillOnDrop, OUTPUT_TOPICS, alone, assert_success, crash_and_compare, run_engine_kafka, shared,
     spawn_engine_kafka, topics_config,
 };
 use common::{dedup, journaled_inputs, reference_of, scenario, summary};
@@ -182,6 +182,7 @@ fn create_all(tansu: &Tansu) {
 
 #[test]
 fn orders_from_python_through_tansu_equal_the_model() {
+    let _shared = shared();
     let tansu = Tansu::start(None);
     create_all(&tansu);
     let bootstrap = tansu.bootstrap();
@@ -203,6 +204,7 @@ fn orders_from_python_through_tansu_equal_the_model() {
 
 #[test]
 fn killed_engines_against_tansu_resume_exactly() {
+    let _alone = alone();
     // SQLite storage: with memory storage, tansu 0.6 reports a partition's
     // high watermark as its last batch's base offset, so a consumer that
     // resumes inside that batch is told it is at the end and never gets it.
@@ -221,6 +223,7 @@ fn killed_engines_against_tansu_resume_exactly() {
 
 #[test]
 fn a_tansu_restart_mid_stream_loses_nothing() {
+    let _shared = shared();
     // SQLite storage, so the topics and their messages survive the restart.
     let data = tempfile::tempdir().unwrap();
     let mut tansu = Tansu::start(Some(data.path()));

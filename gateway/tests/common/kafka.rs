@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command as Process, Output};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -260,13 +261,13 @@ pub fn crash_and_compare(
             assert!(Instant::now() < deadline, "the engine made no progress");
             std::thread::sleep(Duration::from_millis(2));
         }
-        let after = target;
         let finished = child.try_wait().unwrap().is_some();
         child.kill().unwrap();
         child.wait().unwrap();
         mid_stream += usize::from(!finished);
         eprintln!(
-            "kill {kill}: at {after} journaled orders{}",
+            "kill {kill}: aimed at {target} journaled orders, landed at {}{}",
+            journal_len(&journal),
             if finished { " (it had finished)" } else { "" }
         );
     }
@@ -370,6 +371,22 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Crash tests kill the engine at chosen journal lengths, polled every few
+/// milliseconds. With the other tests of their file running beside them on
+/// a 2-core machine, a starved poll let a run finish before its kill, so a
+/// crash test takes this lock exclusively and the others take it shared.
+static ALONE: RwLock<()> = RwLock::new(());
+
+/// Held by a test that may share the machine with the others of its file.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    ALONE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Held by a test that must run alone among those of its file.
+pub fn alone() -> RwLockWriteGuard<'static, ()> {
+    ALONE.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// How many records a journal holds; 0 if it does not exist yet.

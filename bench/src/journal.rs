@@ -30,6 +30,10 @@ pub struct JournalBenchConfig {
     pub segment_size: u64,
     /// Run the journal's prefault thread.
     pub prefault: bool,
+    /// Appends per second offered in the durable-latency run (`batch`).
+    pub durable_rate: u64,
+    /// Seconds the durable-latency run lasts.
+    pub durable_seconds: f64,
 }
 
 /// The figures of one run of every mode.
@@ -75,6 +79,21 @@ pub struct JournalReport {
     pub replay_records_per_sec: f64,
     /// Journal bytes read back per second.
     pub replay_mb_per_sec: f64,
+    /// `batch` mode at a steady `durable_rate` appends/s, the journaler's
+    /// way (a batch ends after each drain of the ring, here each append):
+    /// the median time from an append to the durable sequence covering it.
+    pub batch_durable_p50_us: f64,
+    /// As `batch_durable_p50_us`, the 99th percentile.
+    pub batch_durable_p99_us: f64,
+    /// The disk's floor: a plain appending `write` of one batch's bytes
+    /// plus `fdatasync`, median, in the same directory.
+    pub disk_fdatasync_p50_us: f64,
+    /// The longest single append (`batch` mode) over a run that crosses
+    /// several segment roll-overs.
+    pub rollover_max_us: f64,
+    /// A `memcpy` of each frame into a warm buffer plus its CRC32C: what an
+    /// append cannot go below. Compare `append_ns_per_record_none` with it.
+    pub floor_ns_per_record: f64,
 }
 
 struct AppendRun {
@@ -126,6 +145,17 @@ pub fn run_journal_once(config: &JournalBenchConfig) -> anyhow::Result<JournalRe
     )?;
     scratch.remove(&sync_dir)?;
 
+    let durable_dir = scratch.dir("durable")?;
+    let durable = durable_latency(config, &durable_dir, &payload)?;
+    scratch.remove(&durable_dir)?;
+    let floor_dir = scratch.dir("floor")?;
+    let disk_fdatasync_p50_us = disk_floor(config, &floor_dir, frame_size)?;
+    scratch.remove(&floor_dir)?;
+    let rollover_dir = scratch.dir("rollover")?;
+    let rollover_max_us = rollover_max(config, &rollover_dir, &payload)?;
+    scratch.remove(&rollover_dir)?;
+    let floor_ns_per_record = copy_and_crc_floor(&payload, frame_size, config.records);
+
     let ns = |run: &AppendRun, n: u64| run.seconds * 1e9 / n as f64;
     let mb = |seconds: f64, n: u64| (n as f64 * frame_size as f64) / seconds / 1e6;
     Ok(JournalReport {
@@ -148,7 +178,154 @@ pub fn run_journal_once(config: &JournalBenchConfig) -> anyhow::Result<JournalRe
         recovery_ms: recovery.as_secs_f64() * 1e3,
         replay_records_per_sec: config.records as f64 / replay_seconds,
         replay_mb_per_sec: mb(replay_seconds, config.records),
+        batch_durable_p50_us: durable.0,
+        batch_durable_p99_us: durable.1,
+        disk_fdatasync_p50_us,
+        rollover_max_us,
+        floor_ns_per_record,
     })
+}
+
+/// Appends at a steady rate in `batch` mode, ending a batch after every
+/// append as the journaler does when records trickle in one per drain, and
+/// measures each record from its append until the durable sequence covers
+/// it. Returns the median and the 99th percentile, in µs.
+fn durable_latency(
+    config: &JournalBenchConfig,
+    dir: &Path,
+    payload: &[u8],
+) -> anyhow::Result<(f64, f64)> {
+    let options = JournalOptions::new()
+        .segment_size(config.segment_size)
+        .max_payload(config.payload_size.max(64 * 1024))
+        .prefault(config.prefault)
+        .durability(Durability::Batch);
+    let mut writer = Journal::open(dir, options)?.into_writer()?;
+    let durable = writer.durable();
+    let records = ((config.durable_rate as f64 * config.durable_seconds) as u64).max(1);
+    let interval = Duration::from_secs_f64(1.0 / config.durable_rate.max(1) as f64);
+    let mut appended_at: Vec<Instant> = Vec::with_capacity(records as usize);
+    let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
+    let mut reported = 0u64;
+    let mut record_durable = |upto: u64, appended_at: &[Instant]| {
+        let now = Instant::now();
+        while reported < upto {
+            let waited = now - appended_at[reported as usize];
+            // Microsecond resolution keeps the histogram small.
+            let _ = histogram.record(waited.as_micros() as u64);
+            reported += 1;
+        }
+    };
+    let start = Instant::now();
+    for i in 0..records {
+        let due = start + interval * i as u32;
+        while Instant::now() < due {
+            writer.poll()?;
+            record_durable(durable.get(), &appended_at);
+            std::hint::spin_loop();
+        }
+        let meta = RecordMeta {
+            timestamp_ns: i,
+            source_partition: 0,
+            source_offset: i as i64,
+        };
+        appended_at.push(Instant::now());
+        writer.append(&meta, payload)?;
+        writer.end_batch()?;
+        record_durable(durable.get(), &appended_at);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while durable.get() < records {
+        writer.poll()?;
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the batch journal never became durable"
+        );
+        std::hint::spin_loop();
+    }
+    record_durable(records, &appended_at);
+    writer.close()?;
+    Ok((
+        histogram.value_at_quantile(0.5) as f64,
+        histogram.value_at_quantile(0.99) as f64,
+    ))
+}
+
+/// A plain appending `write` of one batch's bytes plus `fdatasync`, paced
+/// at one per millisecond, in `dir`: the disk's own latency. Returns the
+/// median, in µs.
+fn disk_floor(config: &JournalBenchConfig, dir: &Path, frame_size: usize) -> anyhow::Result<f64> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("floor");
+    let mut file = std::fs::File::create(&path)?;
+    let bytes = vec![0xA5u8; frame_size * config.batch_size.max(1) as usize];
+    let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
+    for _ in 0..500 {
+        let started = Instant::now();
+        file.write_all(&bytes)?;
+        file.sync_data()?;
+        let took = started.elapsed();
+        histogram.record(took.as_micros() as u64)?;
+        if let Some(rest) = Duration::from_millis(1).checked_sub(took) {
+            std::thread::sleep(rest);
+        }
+    }
+    Ok(histogram.value_at_quantile(0.5) as f64)
+}
+
+/// The longest single `batch`-mode append over 8 roll-overs of small
+/// segments, in µs.
+fn rollover_max(config: &JournalBenchConfig, dir: &Path, payload: &[u8]) -> anyhow::Result<f64> {
+    let segment_size: u64 = 4 << 20;
+    let options = JournalOptions::new()
+        .segment_size(segment_size)
+        .max_payload(config.payload_size.max(64 * 1024))
+        .prefault(config.prefault)
+        .durability(Durability::Batch);
+    let mut writer = Journal::open(dir, options)?.into_writer()?;
+    let frame = (journal::FRAME_HEADER_LEN + payload.len()).next_multiple_of(8) as u64;
+    let records = segment_size * 8 / frame;
+    let mut longest = Duration::ZERO;
+    for i in 0..records {
+        let meta = RecordMeta {
+            timestamp_ns: i,
+            source_partition: 0,
+            source_offset: i as i64,
+        };
+        let started = Instant::now();
+        writer.append(&meta, payload)?;
+        longest = longest.max(started.elapsed());
+        if (i + 1) % config.batch_size.max(1) == 0 {
+            writer.end_batch()?;
+        }
+    }
+    writer.close()?;
+    Ok(longest.as_secs_f64() * 1e6)
+}
+
+/// ns per record to copy a frame (a header and the payload) into a warm
+/// 64 MiB buffer and CRC32C it: an append's floor.
+fn copy_and_crc_floor(payload: &[u8], frame_size: usize, records: u64) -> f64 {
+    let mut buffer = vec![0u8; 64 << 20];
+    let mut frame = vec![0u8; frame_size];
+    frame[journal::FRAME_HEADER_LEN..journal::FRAME_HEADER_LEN + payload.len()]
+        .copy_from_slice(payload);
+    let slots = buffer.len() / frame_size;
+    // Warm the buffer, as the journal's prefault thread warms its map.
+    buffer.fill(1);
+    let started = Instant::now();
+    for i in 0..records {
+        let at = (i as usize % slots) * frame_size;
+        frame[8..16].copy_from_slice(&i.to_le_bytes());
+        let target = &mut buffer[at..at + frame_size];
+        target.copy_from_slice(&frame);
+        let crc = crc32c::crc32c(&target[4..]);
+        target[..4].copy_from_slice(&crc.to_le_bytes());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    std::hint::black_box(&buffer);
+    seconds * 1e9 / records as f64
 }
 
 fn append_run(
@@ -267,6 +444,11 @@ pub fn median_journal(runs: &[JournalReport]) -> Option<JournalReport> {
         recovery_ms: med(|r| r.recovery_ms),
         replay_records_per_sec: med(|r| r.replay_records_per_sec),
         replay_mb_per_sec: med(|r| r.replay_mb_per_sec),
+        batch_durable_p50_us: med(|r| r.batch_durable_p50_us),
+        batch_durable_p99_us: med(|r| r.batch_durable_p99_us),
+        disk_fdatasync_p50_us: med(|r| r.disk_fdatasync_p50_us),
+        rollover_max_us: med(|r| r.rollover_max_us),
+        floor_ns_per_record: med(|r| r.floor_ns_per_record),
         ..first.clone()
     })
 }

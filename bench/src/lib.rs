@@ -42,6 +42,7 @@
 
 mod cores;
 mod glibc_rand;
+mod inputs;
 mod journal;
 mod kafka;
 mod matcher;

@@ -101,6 +101,9 @@ struct SnapshotArgs {
     /// Seed for prices and sizes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Where to create the scratch journal (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -121,9 +124,11 @@ struct PipelineArgs {
     /// the two are always compared in one run.
     #[arg(long, value_delimiter = ',', default_value = "disruptor")]
     ring: Vec<RingKind>,
-    /// Journal durability.
-    #[arg(long, default_value = "none")]
-    durability: Durability,
+    /// Journal durability modes to run, in this order, in one invocation:
+    /// none, batch, sync (comma-separated), so the gate's cost is read
+    /// against `none` from the same minutes.
+    #[arg(long, value_delimiter = ',', default_value = "none")]
+    durability: Vec<Durability>,
     /// Core per pipeline thread [default: chosen for this host].
     #[arg(long)]
     cores: Option<CorePlan>,
@@ -208,6 +213,12 @@ struct JournalArgs {
     /// Let appends take their own page faults (no prefault thread).
     #[arg(long)]
     no_prefault: bool,
+    /// Appends per second offered in the durable-latency run.
+    #[arg(long, default_value_t = 100_000)]
+    durable_rate: u64,
+    /// Seconds the durable-latency run lasts.
+    #[arg(long, default_value_t = 3.0)]
+    durable_seconds: f64,
     /// Where to create the scratch journals (removed afterwards).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     dir: PathBuf,
@@ -390,20 +401,20 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     args.run.pin();
     let mut runs = Vec::new();
     for i in 0..args.run.repeat.get() {
-        let report =
-            bench::run_snapshot_once(args.orders, args.seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report = bench::run_snapshot_once(args.orders, args.seed, &args.dir)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!(
-            "bench: run {}/{}: copy {:.1} ms fresh, {:.1} ms warm; encode {:.1} ms; restore {:.1} ms",
+            "bench: run {}/{}: matcher stall {:.0} us; encode {:.1} ms; restore {:.1} ms; restart {:.1} ms",
             i + 1,
             args.run.repeat,
-            report.copy_fresh_ms,
-            report.copy_warm_ms,
+            report.matcher_stall_us,
             report.encode_ms,
-            report.restore_ms
+            report.restore_ms,
+            report.recovery_ms
         );
         runs.push(report);
     }
-    runs.sort_by(|a, b| a.copy_warm_ms.total_cmp(&b.copy_warm_ms));
+    runs.sort_by(|a, b| a.recovery_ms.total_cmp(&b.recovery_ms));
     let report = runs.swap_remove(runs.len() / 2);
     if args.run.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -413,7 +424,11 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
             report.orders, report.snapshot_bytes
         );
         println!(
-            "matcher stall {:>8.1} ms copying into a warm spare ({:.1} ms the first time, into fresh memory)",
+            "matcher stall {:>8.0} us per snapshot",
+            report.matcher_stall_us
+        );
+        println!(
+            "copy          {:>8.1} ms into a warm spare ({:.1} ms the first time, into fresh memory)",
             report.copy_warm_ms, report.copy_fresh_ms
         );
         println!(
@@ -423,6 +438,10 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
         println!(
             "restore       {:>8.1} ms rebuilding an engine from the bytes ({:.1} ms of it an empty engine's arena)",
             report.restore_ms, report.empty_engine_ms
+        );
+        println!(
+            "restart       {:>8.1} ms, a whole clean recovery (open {:.1} ms, snapshot {:.1} ms), median by restart",
+            report.recovery_ms, report.recovery_open_ms, report.recovery_restore_ms
         );
     }
     Ok(())
@@ -452,24 +471,32 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     if rings.contains(&RingKind::Crossbeam) && !rings.contains(&RingKind::Disruptor) {
         rings.insert(0, RingKind::Disruptor);
     }
-    let config = PipelineBenchConfig {
-        rate: args.rate,
-        commands: std::sync::Arc::new(commands),
-        engine: workload.config,
-        durability: args.durability,
-        scratch: args.dir,
-        cores,
-        wait,
-    };
-    let mut runs: Vec<Vec<PipelineReport>> = vec![Vec::new(); rings.len()];
+    // Every ring in every durability mode, interleaved round by round.
+    let runs_of: Vec<(RingKind, Durability)> = args
+        .durability
+        .iter()
+        .flat_map(|d| rings.iter().map(move |r| (*r, *d)))
+        .collect();
+    let commands = std::sync::Arc::new(commands);
+    let mut runs: Vec<Vec<PipelineReport>> = vec![Vec::new(); runs_of.len()];
     for round in 0..args.repeat.get() {
-        for (i, ring) in rings.iter().enumerate() {
+        for (i, (ring, durability)) in runs_of.iter().enumerate() {
+            let config = PipelineBenchConfig {
+                rate: args.rate,
+                commands: commands.clone(),
+                engine: workload.config.clone(),
+                durability: *durability,
+                scratch: args.dir.clone(),
+                cores,
+                wait,
+            };
             let report = bench::run_pipeline_once(&config, *ring)
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("running the pipeline")?;
             eprintln!(
-                "bench: {} run {}/{}: {:.0} ops/s, p50 {} p99 {} max {}",
+                "bench: {} {} run {}/{}: {:.0} ops/s, p50 {} p99 {} max {}",
                 ring.as_str(),
+                durability.as_str(),
                 round + 1,
                 args.repeat,
                 report.ops,
@@ -487,21 +514,21 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         }
     } else {
         println!(
-            "pipeline      {:?} at {} ops/s offered for {} s, durability {}, wait {}, median of {} run(s)",
+            "pipeline      {:?} at {} ops/s offered for {} s, wait {}, median of {} run(s)",
             args.workload,
             args.rate,
             args.seconds,
-            args.durability.as_str(),
             wait.as_str(),
             args.repeat
         );
         println!(
-            "ring          achieved      p50      p90      p99    p99.9   p99.99      max   (intended send -> delivered)"
+            "ring        durability  achieved      p50      p90      p99    p99.9   p99.99      max   (intended send -> delivered)"
         );
         for r in &medians {
             println!(
-                "{:<12} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                "{:<11} {:<10} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
                 r.ring,
+                r.durability,
                 r.ops,
                 human_ns(r.p50_ns),
                 human_ns(r.p90_ns),
@@ -511,13 +538,35 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
                 human_ns(r.max_ns)
             );
         }
-        if let [d, c] = medians.as_slice() {
-            println!(
-                "crossbeam / disruptor: p50 {:.2}x, p99 {:.2}x, achieved rate {:.2}x",
-                c.p50_ns as f64 / d.p50_ns.max(1) as f64,
-                c.p99_ns as f64 / d.p99_ns.max(1) as f64,
-                c.ops / d.ops.max(1.0)
-            );
+        let find = |ring: &str, durability: &str| {
+            medians
+                .iter()
+                .find(|r| r.ring == ring && r.durability == durability)
+        };
+        for durability in &args.durability {
+            if let (Some(d), Some(c)) = (
+                find("disruptor", durability.as_str()),
+                find("crossbeam", durability.as_str()),
+            ) {
+                println!(
+                    "crossbeam / disruptor ({}): p50 {:.2}x, p99 {:.2}x, achieved rate {:.2}x",
+                    durability.as_str(),
+                    c.p50_ns as f64 / d.p50_ns.max(1) as f64,
+                    c.p99_ns as f64 / d.p99_ns.max(1) as f64,
+                    c.ops / d.ops.max(1.0)
+                );
+            }
+        }
+        for ring in &rings {
+            if let (Some(n), Some(b)) = (find(ring.as_str(), "none"), find(ring.as_str(), "batch"))
+            {
+                println!(
+                    "batch - none ({}): the journal gate adds p50 {}, p99 {}",
+                    ring.as_str(),
+                    human_ns(b.p50_ns.saturating_sub(n.p50_ns)),
+                    human_ns(b.p99_ns.saturating_sub(n.p99_ns))
+                );
+            }
         }
     }
     Ok(())
@@ -601,6 +650,8 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
         scratch: args.dir,
         segment_size: args.segment_size,
         prefault: !args.no_prefault,
+        durable_rate: args.durable_rate,
+        durable_seconds: args.durable_seconds,
     };
     let mut runs = Vec::with_capacity(args.run.repeat.get());
     for i in 0..args.run.repeat.get() {
@@ -656,8 +707,21 @@ fn print_journal_summary(r: &JournalReport, runs: usize) {
         r.replay_mb_per_sec
     );
     println!(
-        "recovery      {:>8.1} ms to reopen the none journal (walks its last segment)",
+        "recovery      {:>8.1} ms to reopen the none journal",
         r.recovery_ms
+    );
+    println!(
+        "durable       p50 {:.0} us, p99 {:.0} us from append to durable (batch mode, a batch per append, steady rate); disk floor: write + fdatasync p50 {:.0} us",
+        r.batch_durable_p50_us, r.batch_durable_p99_us, r.disk_fdatasync_p50_us
+    );
+    println!(
+        "roll-over     {:>8.0} us, the longest append across 8 segment roll-overs (batch mode)",
+        r.rollover_max_us
+    );
+    println!(
+        "floor         {:>8.1} ns/record to memcpy + CRC32C a frame into a warm buffer ({:.2}x for a none append)",
+        r.floor_ns_per_record,
+        r.append_ns_per_record_none / r.floor_ns_per_record
     );
 }
 

@@ -125,14 +125,20 @@ impl InputSource for PacedSource {
 
 /// Drops messages after counting them.
 #[derive(Default)]
-pub struct CountingSink(pub u64);
+pub struct CountingSink {
+    /// Messages given so far.
+    pub messages: u64,
+    /// What it says was delivered before it started: recovery re-sends
+    /// the outputs of later inputs.
+    pub delivered: u64,
+}
 
 impl OutputSink for CountingSink {
     fn delivered_through(&mut self) -> Result<u64, BoxError> {
-        Ok(0)
+        Ok(self.delivered)
     }
     fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
-        self.0 += batch.len() as u64;
+        self.messages += batch.len() as u64;
         Ok(())
     }
     fn mark_delivered(&mut self, _: u64) -> Result<(), BoxError> {
@@ -156,7 +162,12 @@ pub fn run_pipeline_once(
     pipeline.ring = ring;
     pipeline.snapshot_every = None;
     let source = PacedSource::new(config.commands.clone(), Some(config.rate));
-    let report = run(&pipeline, source, CountingSink(0), &AtomicBool::new(false));
+    let report = run(
+        &pipeline,
+        source,
+        CountingSink::default(),
+        &AtomicBool::new(false),
+    );
     let _ = std::fs::remove_dir_all(&scratch);
     let report = report?;
     let e = report.latencies.egress;

@@ -14,13 +14,11 @@ use std::process::{Command as Process, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use engine::pipeline::{BoxError, OutputSink};
-use engine::replay::{Input, Message, SourcePositions, encode_checkpoint, encode_input};
-use engine::{Engine, EventSink};
-use journal::{Journal, RecordMeta, SnapshotStore};
-use rkyv::util::AlignedVec;
+use engine::{Command, Engine};
 use serde::Serialize;
 
+use crate::inputs::journal_commands;
+use crate::pipeline::CountingSink;
 use crate::workload::{Workload, WorkloadKind};
 
 /// What to run.
@@ -95,25 +93,6 @@ impl ReplayTimings {
     }
 }
 
-/// A sink that counts and drops what it is given.
-struct Discard(u64);
-
-impl OutputSink for Discard {
-    fn delivered_through(&mut self) -> Result<u64, BoxError> {
-        Ok(0)
-    }
-    fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
-        self.0 += batch.len() as u64;
-        Ok(())
-    }
-    fn mark_delivered(&mut self, _: u64) -> Result<(), BoxError> {
-        Ok(())
-    }
-    fn close(&mut self) -> Result<(), BoxError> {
-        Ok(())
-    }
-}
-
 /// First ingress stamp of the generated journal: 2026-11-29T00:00:00Z.
 const T0: u64 = 1_795_910_400_000_000_000;
 /// Between stamps: 10M inputs/s.
@@ -171,7 +150,7 @@ fn time_operations(
         "the journal does not verify: {:?}",
         deep.mismatch
     );
-    let mut discard = Discard(0);
+    let mut discard = CountingSink::default();
     let ran = replay::run(dir, None, None, None, &mut discard, &())?;
     let mut sink = gateway::file::FileSink::open(files)?;
     let ran_files = replay::run(dir, None, None, None, &mut sink, &())?;
@@ -223,15 +202,6 @@ fn time_operations(
     })
 }
 
-/// Counts events, so the writer's engine applies commands as the server's.
-struct Count(u64);
-
-impl EventSink for Count {
-    fn on_event(&mut self, _: &engine::Event) {
-        self.0 += 1;
-    }
-}
-
 /// Writes `records` ecore commands as the server journals them, with a
 /// checkpoint every `snapshot_every`; returns the workload's symbol.
 fn write_journal(
@@ -241,41 +211,19 @@ fn write_journal(
 ) -> anyhow::Result<engine::Symbol> {
     let workload = Workload::generate(WorkloadKind::Ecore, records, 1);
     let mut engine = Engine::new(workload.config.clone())?;
-    let options = journal::JournalOptions::new()
-        .payload_format(engine::replay::INPUT_FORMAT)
-        .segment_size(256 << 20);
-    let mut writer = Journal::open(dir, options)?.into_writer()?;
-    let store = SnapshotStore::new(dir);
-    let mut positions = SourcePositions::default();
-    let mut buffer = AlignedVec::new();
-    let mut events = Count(0);
-    let all = workload
+    let stamped = workload
         .prefill
         .iter()
         .chain(&workload.commands)
-        .take(records);
-    for (i, command) in all.enumerate() {
-        let seq = i as u64 + 1;
-        let mut command = *command;
-        command.ts = T0 + i as u64 * STEP_NS;
-        let meta = RecordMeta {
-            timestamp_ns: command.ts,
-            source_partition: 0,
-            source_offset: seq as i64,
-        };
-        encode_input(&Input::Command(command), &mut buffer);
-        writer.append(&meta, &buffer)?;
-        engine.apply(&command, &mut events);
-        positions.advance(engine::replay::SourcePosition {
-            partition: 0,
-            offset: seq as i64,
+        .take(records)
+        .enumerate()
+        .map(|(i, command)| Command {
+            ts: T0 + i as u64 * STEP_NS,
+            ..*command
         });
-        if seq.is_multiple_of(snapshot_every) {
-            let (payload, _) = encode_checkpoint(seq, &positions, &engine.snapshot());
-            store.write(seq, &payload)?;
-        }
-    }
-    writer.close()?;
+    journal_commands(dir, &mut engine, stamped, 256 << 20, |seq| {
+        seq.is_multiple_of(snapshot_every)
+    })?;
     Ok(workload.symbol)
 }
 

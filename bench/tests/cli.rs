@@ -143,6 +143,10 @@ fn journal_json_has_the_documented_keys_and_cleans_up() {
         "20",
         "--segment-size",
         "1048576",
+        "--durable-rate",
+        "20000",
+        "--durable-seconds",
+        "0.2",
         "--dir",
         scratch.path().to_str().unwrap(),
         "--json",
@@ -155,7 +159,11 @@ fn journal_json_has_the_documented_keys_and_cleans_up() {
             "append_ns_per_record_none",
             "append_ns_per_record_sync",
             "batch_drain_ms",
+            "batch_durable_p50_us",
+            "batch_durable_p99_us",
             "batch_size",
+            "disk_fdatasync_p50_us",
+            "floor_ns_per_record",
             "frame_size",
             "mb_per_sec_batch",
             "mb_per_sec_none",
@@ -168,10 +176,21 @@ fn journal_json_has_the_documented_keys_and_cleans_up() {
             "recovery_ms",
             "replay_mb_per_sec",
             "replay_records_per_sec",
+            "rollover_max_us",
             "sync_path",
             "sync_records",
         ]
     );
+    // Durability takes time, and the floor is above nothing.
+    for key in [
+        "batch_durable_p50_us",
+        "disk_fdatasync_p50_us",
+        "rollover_max_us",
+        "floor_ns_per_record",
+    ] {
+        assert!(json[key].as_f64().unwrap() > 0.0, "{key} in {json}");
+    }
+    assert!(json["batch_durable_p99_us"].as_f64() >= json["batch_durable_p50_us"].as_f64());
     assert_eq!(
         (json["records"].as_u64(), json["frame_size"].as_u64()),
         (Some(50_000), Some(104))
@@ -210,6 +229,8 @@ fn pipeline_json_gives_one_object_per_ring_with_the_documented_keys() {
         "1",
         "--ring",
         "crossbeam",
+        "--durability",
+        "none,batch",
         "--dir",
         dir.path().to_str().unwrap(),
         "--json",
@@ -223,9 +244,26 @@ fn pipeline_json_gives_one_object_per_ring_with_the_documented_keys() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // Naming crossbeam runs disruptor first, for the comparison.
-    let rings: Vec<&str> = lines.iter().map(|l| l["ring"].as_str().unwrap()).collect();
-    assert_eq!(rings, ["disruptor", "crossbeam"]);
+    // Naming crossbeam runs disruptor first, for the comparison; each ring
+    // in each durability mode.
+    let runs: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["ring"].as_str().unwrap(),
+                l["durability"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("disruptor", "none"),
+            ("crossbeam", "none"),
+            ("disruptor", "batch"),
+            ("crossbeam", "batch")
+        ]
+    );
     for json in &lines {
         for key in [
             "ring", "rate", "ops", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns",
@@ -245,7 +283,15 @@ fn pipeline_json_gives_one_object_per_ring_with_the_documented_keys() {
 
 #[test]
 fn snapshot_json_has_the_documented_keys() {
-    let out = bench(&["snapshot", "--orders", "20000", "--json"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = bench(&[
+        "snapshot",
+        "--orders",
+        "20000",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--json",
+    ]);
     let (json, keys) = json_keys(&out);
     assert_eq!(
         keys,
@@ -254,12 +300,22 @@ fn snapshot_json_has_the_documented_keys() {
             "copy_warm_ms",
             "empty_engine_ms",
             "encode_ms",
+            "matcher_stall_us",
             "orders",
+            "recovery_ms",
+            "recovery_open_ms",
+            "recovery_restore_ms",
             "restore_ms",
             "snapshot_bytes"
         ]
     );
     assert_eq!(json["orders"], 20_000);
+    assert!(json["recovery_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "scratch journal removed"
+    );
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The order-id index: a map from an order key's hash to its arena slot.
+//! A map from a key's hash to a slot: the order-id index of the arena,
+//! and each ladder's index from price to level.
 //!
 //! Open addressing with linear probing over a power-of-two array of 64-bit
 //! entries. Each entry holds the low 32 bits of the key's hash (which fix
@@ -7,7 +8,7 @@
 //! ```text
 //!  63                 32 31                  0
 //! +----------------------+--------------------+
-//! |  hash bits 0..32     |  arena slot        |    EMPTY = all ones
+//! |  hash bits 0..32     |  slot              |    EMPTY = all ones
 //! +----------------------+--------------------+
 //! ```
 //!
@@ -18,42 +19,42 @@
 //!   once they pile up near capacity, rehashes the whole table in place on
 //!   the matcher thread: milliseconds for a million-order book.
 //! - **Prefetch.** The bucket of a key is an address the matcher can compute
-//!   ahead of time. [`OrderIndex::prefetch`] lets it pull the bucket of the
+//!   ahead of time. [`SlotIndex::prefetch`] lets it pull the bucket of the
 //!   next command into cache while it works on this one; at a few million
 //!   live orders the index no longer fits in cache and each probe otherwise
 //!   costs a memory round trip.
 //! - **Probes stay inside the index.** 32 stored hash bits reject almost
-//!   every non-matching entry without touching the order arena.
+//!   every non-matching entry without touching the slots' own memory.
 //!
 //! The load factor is kept at or below one half, so a probe reads 1.5
 //! entries on average, almost always one cache line. The table grows
-//! (doubling, which allocates) only if live orders exceed the configured
-//! capacity. It is never iterated, so its layout cannot leak into outputs.
+//! (doubling, which allocates) only if live keys exceed the capacity it was
+//! made with. It is never iterated, so its layout cannot leak into outputs.
 //!
-//! This module knows nothing about orders; the caller supplies equality and
-//! each slot's hash.
+//! This module knows nothing about orders or prices; the caller supplies
+//! equality and each slot's hash.
 
 use crate::slot::NIL;
 
 const EMPTY: u64 = u64::MAX;
 
-/// Maps order-key hashes to arena slots.
-pub(crate) struct OrderIndex {
+/// Maps key hashes to slots.
+pub(crate) struct SlotIndex {
     entries: Vec<u64>,
     mask: usize,
     len: usize,
 }
 
-impl Clone for OrderIndex {
-    fn clone(&self) -> OrderIndex {
-        OrderIndex {
+impl Clone for SlotIndex {
+    fn clone(&self) -> SlotIndex {
+        SlotIndex {
             entries: self.entries.clone(),
             mask: self.mask,
             len: self.len,
         }
     }
 
-    fn clone_from(&mut self, source: &OrderIndex) {
+    fn clone_from(&mut self, source: &SlotIndex) {
         self.entries.clone_from(&source.entries);
         self.mask = source.mask;
         self.len = source.len;
@@ -72,12 +73,12 @@ fn entry_hash_bits(entry: u64) -> u32 {
     (entry >> 32) as u32
 }
 
-impl OrderIndex {
+impl SlotIndex {
     /// An index for `capacity` keys before it must grow. Its memory is
-    /// written (to EMPTY) here, so it is mapped before the first order.
-    pub fn with_capacity(capacity: usize) -> OrderIndex {
+    /// written (to EMPTY) here, so it is mapped before the first key.
+    pub fn with_capacity(capacity: usize) -> SlotIndex {
         let buckets = (capacity.max(8) * 2).next_power_of_two();
-        OrderIndex {
+        SlotIndex {
             entries: vec![EMPTY; buckets],
             mask: buckets - 1,
             len: 0,
@@ -172,6 +173,14 @@ impl OrderIndex {
         prefetch_read(self.entries.as_ptr().wrapping_add(at).cast());
     }
 
+    /// Makes room for `keys` keys, so inserts up to that many never grow
+    /// the table. `hash_of(slot)` gives any stored slot's hash.
+    pub fn reserve(&mut self, keys: usize, hash_of: impl Fn(u32) -> u64) {
+        while keys * 2 > self.entries.len() {
+            self.grow(&hash_of);
+        }
+    }
+
     fn grow(&mut self, hash_of: impl Fn(u32) -> u64) {
         let doubled = vec![EMPTY; self.entries.len() * 2];
         let old = std::mem::replace(&mut self.entries, doubled);
@@ -214,7 +223,7 @@ mod tests {
             let home = u64::from(slot % hash_bits.max(1)).wrapping_mul(0x9e37_79b9);
             (home << 32) | (home & 0xffff_ffff) ^ u64::from(slot) << 20
         };
-        let mut index = OrderIndex::with_capacity(4);
+        let mut index = SlotIndex::with_capacity(4);
         let mut model: HashMap<u32, ()> = HashMap::new();
         for (insert, slot) in ops {
             if insert && !model.contains_key(&slot) {
@@ -249,7 +258,7 @@ mod tests {
     #[test]
     fn removal_at_the_end_of_a_wrapped_run_keeps_the_rest_findable() {
         // Three keys homed at the last bucket wrap around to 0 and 1.
-        let mut index = OrderIndex::with_capacity(4); // 8 buckets
+        let mut index = SlotIndex::with_capacity(4); // 8 buckets
         let last = 7u64;
         let hash = |slot: u32| last | (u64::from(slot) << 8);
         for slot in 0..3 {
@@ -264,10 +273,24 @@ mod tests {
     #[test]
     fn grows_past_its_capacity() {
         let hash = |slot: u32| u64::from(slot).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mut index = OrderIndex::with_capacity(8);
+        let mut index = SlotIndex::with_capacity(8);
         for slot in 0..1000 {
             index.insert(hash(slot), slot, hash);
         }
+        assert!((0..1000).all(|s| index.find(hash(s), |x| x == s) == Some(s)));
+    }
+
+    #[test]
+    fn a_reserved_index_takes_that_many_keys_without_growing() {
+        let hash = |slot: u32| u64::from(slot).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut index = SlotIndex::with_capacity(8);
+        index.insert(hash(0), 0, hash);
+        index.reserve(1000, hash);
+        let buckets = index.entries.len();
+        for slot in 1..1000 {
+            index.insert(hash(slot), slot, hash);
+        }
+        assert_eq!(index.entries.len(), buckets);
         assert!((0..1000).all(|s| index.find(hash(s), |x| x == s) == Some(s)));
     }
 }

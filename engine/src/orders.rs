@@ -4,7 +4,7 @@
 //! Slots are recycled through an intrusive free list (last freed, first
 //! reused, so a new order usually lands in a cache-warm slot), and after
 //! warm-up adding and removing orders never allocates. The key index is an
-//! [`OrderIndex`] with a fixed-key hash (`FxHasher`): lookups are O(1), the
+//! [`SlotIndex`] with a fixed-key hash (`FxHasher`): lookups are O(1), the
 //! hash of a live order is cached in its slot so removal does not re-hash its
 //! ids, and because the hasher has no random state the index behaves the same
 //! on every run.
@@ -17,7 +17,7 @@ use std::hash::Hasher;
 use rustc_hash::FxHasher;
 
 use crate::ids::{OrderId, UserId};
-use crate::index::OrderIndex;
+use crate::index::SlotIndex;
 use crate::slot::NIL;
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 
@@ -150,7 +150,7 @@ pub(crate) struct Orders {
     slots: Vec<Order>,
     free_head: u32,
     live: usize,
-    index: OrderIndex,
+    index: SlotIndex,
 }
 
 impl Clone for Orders {
@@ -186,7 +186,7 @@ impl Orders {
             slots,
             free_head: NIL,
             live: 0,
-            index: OrderIndex::with_capacity(capacity),
+            index: SlotIndex::with_capacity(capacity),
         }
     }
 

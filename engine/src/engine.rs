@@ -391,6 +391,18 @@ impl Engine {
                 book.ladder_mut(order.side).reduce(order.level, cut);
                 self.orders.get_mut(slot).quantity = new_quantity;
             }
+        } else if !would_take(book, order.side, new_price) {
+            // A move that does not cross rests at once, as `execute` would
+            // rest it: updated in its slot, at the back of its new level,
+            // without copying the order out and back.
+            book.ladder_mut(order.side).unlink(&mut self.orders, slot);
+            let moved = self.orders.get_mut(slot);
+            moved.price = new_price;
+            moved.quantity = new_quantity;
+            moved.entered_ns = cmd.ts;
+            self.books[b]
+                .ladder_mut(order.side)
+                .push_back(&mut self.orders, slot);
         } else {
             book.ladder_mut(order.side).unlink(&mut self.orders, slot);
             let mut taker = *self.orders.get(slot);
@@ -478,6 +490,12 @@ impl Engine {
             while maker_slot != NIL && taker.remaining() > 0 {
                 let maker = orders.get(maker_slot);
                 let next = maker.next;
+                // In a deep queue the next maker joined long ago and is out
+                // of cache: fetch it now, for this aggressor or the next.
+                // The bucket this maker leaves the index through, if it
+                // fills, is a random address too.
+                orders.prefetch_slot(next);
+                orders.prefetch(maker.hash);
                 if stp != SelfTradePrevention::Allow && maker.user_id == taker.user_id {
                     if matches!(
                         stp,

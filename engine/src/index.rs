@@ -197,7 +197,7 @@ impl SlotIndex {
 /// instruction.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)] // the crate's only unsafe block; see SAFETY
-fn prefetch_read(address: *const i8) {
+pub(crate) fn prefetch_read(address: *const i8) {
     // SAFETY: `_mm_prefetch` needs SSE, which is part of the x86_64 baseline
     // (every x86_64 CPU has it), and it is only a cache hint: it never
     // dereferences `address`, so any pointer value is sound.
@@ -205,7 +205,7 @@ fn prefetch_read(address: *const i8) {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn prefetch_read(_address: *const i8) {}
+pub(crate) fn prefetch_read(_address: *const i8) {}
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use engine::pipeline::{LOOKAHEAD_FAR, LOOKAHEAD_NEAR};
 use engine::{Engine, Event, EventSink, Price};
 use serde::Serialize;
 
@@ -83,10 +84,6 @@ impl MatcherReport {
     }
 }
 
-/// How many commands ahead the timed loop prefetches. Eight covers a memory
-/// round trip at the matcher's per-command cost; 4 to 16 measured the same.
-pub const PREFETCH_DISTANCE: usize = 8;
-
 /// Runs `workload` once on a fresh engine.
 pub fn run_once(kind: WorkloadKind, workload: &Workload) -> anyhow::Result<MatcherReport> {
     let mut engine = Engine::new(workload.config.clone())?;
@@ -96,11 +93,15 @@ pub fn run_once(kind: WorkloadKind, workload: &Workload) -> anyhow::Result<Match
     }
     let mut tally = TradeTally::default();
     let start = Instant::now();
-    // The pipeline hands the matcher batches, so it can look a few commands
-    // ahead; this loop does the same (see `Engine::prefetch`).
+    // The pipeline's matcher looks ahead across each ring batch: it fetches
+    // a command's slot LOOKAHEAD_FAR commands before applying it, and its
+    // index bucket LOOKAHEAD_NEAR before. This loop does the same.
     for (i, command) in workload.commands.iter().enumerate() {
-        if let Some(ahead) = workload.commands.get(i + PREFETCH_DISTANCE) {
-            engine.prefetch(ahead);
+        if let Some(far) = workload.commands.get(i + LOOKAHEAD_FAR) {
+            Engine::prefetch_command(far);
+        }
+        if let Some(near) = workload.commands.get(i + LOOKAHEAD_NEAR) {
+            engine.prefetch(near);
         }
         engine.apply(command, &mut tally);
     }

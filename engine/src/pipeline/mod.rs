@@ -48,7 +48,7 @@ pub use recovery::RecoveryStats;
 pub use retention::{Retention, SNAPSHOTS_KEPT};
 pub use snapshots::SnapshotStats;
 pub use stats::{LatencySummary, StageLatencies, human_ns, now_ns};
-pub use transport::{RingKind, WaitMode};
+pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, RingKind, WaitMode};
 
 use crate::{ConfigError, EngineConfig};
 use stages::{Control, InputSlot};

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::replay::{
     Checkpoint, Journaled, RecordError, Replayer, SourcePosition, SourcePositions,
-    decode_checkpoint, decode_input,
+    decode_checkpoint, decode_input, parse_checkpoint,
 };
 use crate::{Engine, EngineConfig, SnapshotError};
 
@@ -78,13 +78,22 @@ pub struct SnapshotEntry {
 /// A loaded snapshot file; its checkpoint borrows from it.
 pub struct LoadedSnapshot {
     file: journal::Snapshot,
+    /// Its checkpoint has been checked once, hash included.
+    checked: bool,
 }
 
 impl LoadedSnapshot {
     /// The checkpoint it holds, checked: its framing and hash, and that
-    /// this build can restore the engine state in it.
+    /// this build can restore the engine state in it. The hash, a pass over
+    /// the whole state, is checked once per load.
     pub fn checkpoint(&self) -> Result<Checkpoint<'_>, String> {
-        let checkpoint = decode_checkpoint(self.file.payload()).map_err(|e| e.to_string())?;
+        let payload = self.file.payload();
+        let checkpoint = if self.checked {
+            parse_checkpoint(payload)
+        } else {
+            decode_checkpoint(payload)
+        };
+        let checkpoint = checkpoint.map_err(|e| e.to_string())?;
         Engine::check_snapshot_format(checkpoint.engine)
             .map_err(|e| format!("engine state: {e}"))?;
         Ok(checkpoint)
@@ -138,7 +147,12 @@ impl History {
             let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
             let state = match self.store.load(sequence) {
                 Err(err) => Err(err.to_string()),
-                Ok(file) => match (LoadedSnapshot { file }).checkpoint() {
+                Ok(file) => match (LoadedSnapshot {
+                    file,
+                    checked: false,
+                })
+                .checkpoint()
+                {
                     Err(err) => Err(err),
                     Ok(c) if c.sequence != sequence => Err(format!(
                         "its checkpoint says sequence {}, its name {sequence}",
@@ -161,9 +175,15 @@ impl History {
     /// does.
     pub fn load(&self, sequence: u64) -> Result<LoadedSnapshot, HistoryError> {
         let file = self.store.load(sequence)?;
-        let loaded = LoadedSnapshot { file };
+        let mut loaded = LoadedSnapshot {
+            file,
+            checked: false,
+        };
         match loaded.checkpoint() {
-            Ok(c) if c.sequence == sequence => Ok(loaded),
+            Ok(c) if c.sequence == sequence => {
+                loaded.checked = true;
+                Ok(loaded)
+            }
             Ok(c) => Err(HistoryError::Snapshot {
                 path: loaded.path().to_path_buf(),
                 problem: format!(

@@ -107,6 +107,22 @@ macro_rules! inline_id {
             /// Re-validates an identifier whose bytes came from outside the
             /// process, such as a snapshot file.
             pub fn revalidate(self) -> Result<Self, IdError> {
+                // The common case, a valid id, in one branch-free pass that
+                // the compiler vectorises: a restore checks two ids per
+                // order, a million orders in a row. Only a bad id takes the
+                // byte loop below, for its precise error.
+                let allowed: fn(u8) -> bool = $allowed;
+                let bytes = &self.0;
+                let mut bad = bytes[0] == 0;
+                for i in 0..$cap {
+                    let zero = bytes[i] == 0;
+                    bad |= !zero && (!allowed(bytes[i]) || i >= $max);
+                    // Nothing but padding may follow a zero.
+                    bad |= i + 1 < $cap && zero && bytes[(i + 1) % $cap] != 0;
+                }
+                if !bad {
+                    return Ok(self);
+                }
                 let len = self.0.iter().position(|&b| b == 0).unwrap_or($cap);
                 if self.0[len..].iter().any(|&b| b != 0) {
                     return Err(IdError::BadCharacter { kind: $kind, alphabet: $alphabet });
@@ -220,6 +236,44 @@ mod tests {
         assert!(OrderId::new("a b").is_err());
         assert!(UserId::new("a\u{0}b").is_err());
         assert!(UserId::new("é").is_err());
+    }
+
+    /// What `revalidate` must say: the text up to the first zero is a
+    /// valid id, and only zeros follow it.
+    fn valid_padded(bytes: &[u8], make: fn(&[u8]) -> bool) -> bool {
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        bytes[len..].iter().all(|&b| b == 0) && make(&bytes[..len])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2_000))]
+
+        #[test]
+        fn revalidate_agrees_with_validating_the_text(
+            text in "[ -~]{0,34}",
+            tail in proptest::collection::vec(0u8..3, 0..34),
+            symbol in "[A-Z0-9a]{0,14}",
+        ) {
+            // Text, then zeros with a few stray bytes: every kind of
+            // padding mistake.
+            let mut raw = [0u8; 32];
+            for (i, b) in text.bytes().chain(tail.iter().map(|&t| if t == 2 { b'x' } else { 0 }))
+                .take(32).enumerate() {
+                raw[i] = b;
+            }
+            proptest::prop_assert_eq!(
+                OrderId(raw).revalidate().is_ok(),
+                valid_padded(&raw, |b| OrderId::from_bytes(b).is_ok())
+            );
+            let mut sym = [0u8; 16];
+            for (i, b) in symbol.bytes().take(16).enumerate() {
+                sym[i] = b;
+            }
+            proptest::prop_assert_eq!(
+                Symbol(sym).revalidate().is_ok(),
+                valid_padded(&sym, |b| Symbol::from_bytes(b).is_ok())
+            );
+        }
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"MXSNAP\0\0";
 /// The snapshot format this build writes and reads.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 16;
+/// How many orders ahead a restore fetches index buckets.
+const RESTORE_LOOKAHEAD: usize = 8;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, Error)]
@@ -370,7 +372,20 @@ impl Engine {
                 (&book.sell_stops, Side::Sell, true),
             ] {
                 let mut previous: Option<OrderSnapshot> = None;
-                for order in list.iter() {
+                let list = list.as_slice();
+                for (i, order) in list.iter().enumerate() {
+                    // The index is a random address per order: fetch the
+                    // bucket of an order a few ahead while this one goes in.
+                    if let Some(ahead) = list.get(i + RESTORE_LOOKAHEAD) {
+                        let ids = rkyv::deserialize::<UserId, rancor::Error>(&ahead.user_id)
+                            .and_then(|user| {
+                                rkyv::deserialize::<OrderId, rancor::Error>(&ahead.order_id)
+                                    .map(|order| (user, order))
+                            });
+                        if let Ok((user_id, order_id)) = ids {
+                            engine.orders.prefetch(key_hash(&user_id, &order_id));
+                        }
+                    }
                     let order = rkyv::deserialize::<OrderSnapshot, rancor::Error>(order)
                         .map_err(corrupt)?;
                     let context =

@@ -113,6 +113,19 @@ pub fn encode_checkpoint(
 /// Decodes and checks a checkpoint: magic, version, length, and that the
 /// engine state matches its hash.
 pub fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint<'_>, CheckpointError> {
+    let checkpoint = parse_checkpoint(bytes)?;
+    if xxhash_rust::xxh3::xxh3_64(checkpoint.engine) != checkpoint.state_hash {
+        return Err(CheckpointError::HashMismatch {
+            recorded: checkpoint.state_hash,
+        });
+    }
+    Ok(checkpoint)
+}
+
+/// Decodes a checkpoint whose engine state was already checked against its
+/// hash, as [`decode_checkpoint`] does minus that check: the hash covers
+/// the whole state, which for a million orders is 18 ms a pass.
+pub(crate) fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint<'_>, CheckpointError> {
     let truncated = |needed| CheckpointError::Truncated {
         len: bytes.len(),
         needed,
@@ -145,16 +158,11 @@ pub fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint<'_>, CheckpointError
             offset: u64_at(bytes, at + PO_OFFSET) as i64,
         });
     }
-    let recorded = u64_at(bytes, CK_STATE_HASH);
-    let engine = &bytes[engine_at..];
-    if xxhash_rust::xxh3::xxh3_64(engine) != recorded {
-        return Err(CheckpointError::HashMismatch { recorded });
-    }
     Ok(Checkpoint {
         sequence: u64_at(bytes, CK_SEQUENCE),
-        state_hash: recorded,
+        state_hash: u64_at(bytes, CK_STATE_HASH),
         positions,
-        engine,
+        engine: &bytes[engine_at..],
     })
 }
 

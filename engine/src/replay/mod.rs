@@ -46,6 +46,8 @@ mod input;
 mod output;
 mod replayer;
 
+#[cfg(feature = "history")]
+pub(crate) use checkpoint::parse_checkpoint;
 pub use checkpoint::{
     CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, CheckpointError, decode_checkpoint,
     encode_checkpoint,

@@ -126,8 +126,13 @@
 //!
 //! 1. Every named segment must have a valid header whose `first_sequence`
 //!    matches its name; otherwise the open fails naming the file.
-//! 2. The last segment is walked from `data_offset`. Each frame must have a
-//!    plausible length, a matching CRC and the next sequence.
+//! 2. The last segment is walked from the newest sparse-index slot that
+//!    points at a valid frame holding the sequence the slot names (from
+//!    `data_offset` if none does), so at most `idx stride` records are
+//!    read. Each frame must have a plausible length, a matching CRC and the
+//!    next sequence. Frames before the starting one are not read on open;
+//!    readers check them when they read them, as rule 5's operator tools
+//!    do (`replay verify` reads everything).
 //! 3. An end marker or a full segment ends the walk cleanly.
 //! 4. A frame with a valid CRC but the wrong sequence (a gap, or a step
 //!    backwards) is an error naming the segment and offset.
@@ -179,6 +184,7 @@ mod retention;
 mod scan;
 mod segment;
 mod snapshot;
+mod spare;
 mod sync;
 mod writer;
 

@@ -13,7 +13,7 @@ use crate::format::{INDEX_SLOT_LEN, SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::map::{FrameSource, WriteMap};
 use crate::options::JournalOptions;
 use crate::reader::Reader;
-use crate::scan::{Frame, later_record, walk};
+use crate::scan::{Frame, last_indexed, later_record, walk};
 use crate::segment::{self, list_segments};
 use crate::snapshot::SnapshotStore;
 use crate::writer::{ActiveSegment, Writer};
@@ -64,8 +64,10 @@ impl Journal {
     /// Opens (creating if needed) the journal in `dir` for writing and
     /// recovers it: takes the writer lock, removes half-written temporary
     /// files, finds the last valid record and cuts off a torn tail after
-    /// it. Damage anywhere else in the last segment is an error naming the
-    /// file and offset; older segments are checked as they are read.
+    /// it. Damage after the last record the segment's index knows is an
+    /// error naming the file and offset; everything before it is checked as
+    /// it is read. The walk covers at most one index stride of records, so
+    /// opening costs the same for a full 1 GiB segment as for an empty one.
     pub fn open(dir: impl AsRef<Path>, options: JournalOptions) -> Result<Recovered> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
@@ -99,13 +101,9 @@ impl Journal {
         let (file, header) = segment::open_write(&last.path, last.first_sequence)?;
         let mut map = WriteMap::new(&file).map_err(|e| Error::io("map", &last.path, e))?;
 
-        // R2: walk the last segment from its first frame.
-        let end = walk(
-            &map,
-            &header,
-            header.data_offset as usize,
-            header.first_sequence,
-        );
+        // R2: walk the last segment from the last frame its index knows.
+        let (from, sequence) = last_indexed(&map, &header);
+        let end = walk(&map, &header, from, sequence);
         let corrupt = |problem| Error::Corrupt {
             path: last.path.clone(),
             offset: end.pos as u64,

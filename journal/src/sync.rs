@@ -27,10 +27,11 @@ impl DurableSequence {
         self.0.load(Ordering::Acquire)
     }
 
-    /// Publishes `sequence` with Release ordering. Only the writer calls it,
-    /// and only with increasing values.
+    /// Publishes `sequence` with Release ordering, unless a higher one is
+    /// already published: a sync of an older segment may finish after a
+    /// roll-over's commit. Only the writer calls it.
     pub(crate) fn publish(&self, sequence: u64) {
-        self.0.store(sequence, Ordering::Release);
+        self.0.fetch_max(sequence, Ordering::Release);
     }
 }
 

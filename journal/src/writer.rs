@@ -6,7 +6,9 @@
 //! timestamps arrive in [`RecordMeta`].
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -16,6 +18,7 @@ use crate::map::{FrameSource, WriteMap};
 use crate::options::{Durability, JournalOptions};
 use crate::prefault::{Prefaulter, REPORT_EVERY};
 use crate::segment;
+use crate::spare::{Commit, Done, Preparer};
 use crate::sync::{DurableSequence, SyncPath, UringSync};
 
 /// The segment being appended to.
@@ -58,6 +61,27 @@ pub struct Writer {
     prefaulter: Option<Prefaulter>,
     /// Position at which to next tell the prefaulter where the writer is.
     next_report: usize,
+    /// Keeps the next segment file ready and names new segments.
+    preparer: Option<Preparer>,
+    /// Position in the active segment at which to ask for a spare.
+    spare_at: usize,
+    /// A roll-over whose commit (old tail synced, new segment named) has
+    /// not been collected: nothing in the new segment is published durable
+    /// before it is.
+    rolling: Option<Rolling>,
+    /// The segment before the active one, kept open while a sync of it may
+    /// still be in flight.
+    retired: Option<ActiveSegment>,
+}
+
+/// A roll-over being committed by the preparer.
+struct Rolling {
+    done: Arc<Done>,
+    /// The last sequence of the segment it closed.
+    old_last: u64,
+    /// The highest sequence a sync finished for meanwhile: published with
+    /// the commit, since it may lie in the segment not yet named.
+    held: u64,
 }
 
 impl Writer {
@@ -104,7 +128,14 @@ impl Writer {
         } else {
             None
         };
+        let preparer = Preparer::start(&dir, options.segment_size_bytes())
+            .map_err(|e| Error::io("start the segment thread for", &dir, e))?;
+        let spare_at = active.as_ref().map_or(0, |a| half_way(&a.header));
         let writer = Writer {
+            preparer: Some(preparer),
+            spare_at,
+            rolling: None,
+            retired: None,
             dir,
             options,
             _lock: lock,
@@ -157,10 +188,13 @@ impl Writer {
 
     /// Appends one record and returns its sequence.
     ///
-    /// The record is readable by tailing readers as soon as this returns. It
-    /// is durable once [`durable`](Self::durable) reaches its sequence: at
-    /// once in `none` mode, before returning in `sync` mode, and after the
-    /// batch it belongs to is synced in `batch` mode.
+    /// The record is readable by tailing readers as soon as this returns,
+    /// except in `batch` mode just after a roll-over: records in the new
+    /// segment become readable once the preparer has named it, a few
+    /// syncs later, and before any of them is durable. It is durable once
+    /// [`durable`](Self::durable) reaches its sequence: at once in `none`
+    /// mode, before returning in `sync` mode, and after the batch it belongs
+    /// to is synced in `batch` mode.
     pub fn append(&mut self, meta: &RecordMeta, payload: &[u8]) -> Result<u64> {
         if self.failed {
             return Err(Error::WriterFailed);
@@ -192,6 +226,12 @@ impl Writer {
         }
         active.position = pos + frame_length;
         self.next_sequence = sequence + 1;
+        if active.position >= self.spare_at
+            && let Some(preparer) = &self.preparer
+        {
+            preparer.want();
+            self.spare_at = usize::MAX;
+        }
         if active.position >= self.next_report
             && let Some(prefaulter) = &self.prefaulter
         {
@@ -233,12 +273,14 @@ impl Writer {
     }
 
     fn poll_inner(&mut self) -> Result<()> {
+        self.collect_roll(false)?;
         let Some(active) = &self.active else {
             return Ok(());
         };
         let last = self.next_sequence - 1;
+        let mut synced = None;
         match &mut self.batch {
-            BatchSync::NotNeeded => Ok(()),
+            BatchSync::NotNeeded => {}
             BatchSync::Msync => {
                 if self.batch_ended && self.synced_to < active.position {
                     let from = page_floor(self.synced_to);
@@ -247,18 +289,14 @@ impl Writer {
                         .flush_range(from, active.position - from)
                         .map_err(|e| Error::io("msync", &active.path, e))?;
                     self.synced_to = active.position;
-                    self.durable.publish(last);
+                    synced = Some(last);
                 }
                 self.batch_ended = false;
-                Ok(())
             }
             BatchSync::IoUring(ring) => {
-                if let Some(sequence) = ring
+                synced = ring
                     .poll()
-                    .map_err(|e| Error::io("sync", &active.path, e))?
-                {
-                    self.durable.publish(sequence);
-                }
+                    .map_err(|e| Error::io("sync", &active.path, e))?;
                 if self.batch_ended && !ring.busy() {
                     if self.synced_to < active.position {
                         let from = page_floor(self.synced_to);
@@ -272,8 +310,20 @@ impl Writer {
                     }
                     self.batch_ended = false;
                 }
-                Ok(())
             }
+        }
+        if let Some(sequence) = synced {
+            self.publish_synced(sequence);
+        }
+        Ok(())
+    }
+
+    /// Publishes a sequence whose data is synced, or holds it while the
+    /// segment it may be in is not yet named.
+    fn publish_synced(&mut self, sequence: u64) {
+        match &mut self.rolling {
+            Some(rolling) => rolling.held = rolling.held.max(sequence),
+            None => self.durable.publish(sequence),
         }
     }
 
@@ -287,6 +337,7 @@ impl Writer {
     }
 
     fn sync_now(&mut self) -> Result<()> {
+        self.collect_roll(true)?;
         let Some(active) = &self.active else {
             return Ok(());
         };
@@ -320,9 +371,14 @@ impl Writer {
         Ok(())
     }
 
-    /// Closes the active segment with an end marker, makes it durable if the
-    /// mode asks for it, and starts a new one at `next_sequence`.
+    /// Closes the active segment with an end marker and starts a new one
+    /// at `next_sequence`: in the prepared spare if there is one, leaving
+    /// the syncs and the naming to the preparer, or else by creating it
+    /// here, as when the preparer could not make one.
     fn roll(&mut self) -> Result<()> {
+        // A second roll-over while the first is being committed waits.
+        let collected = self.collect_roll(true);
+        self.fail_on_error(collected.map(|_| ()))?;
         if let Some(active) = &mut self.active
             && !active.closed
         {
@@ -333,12 +389,23 @@ impl Writer {
             }
             active.closed = true;
         }
-        if self.options.durability != Durability::None {
-            let result = self.sync_now();
-            self.fail_on_error(result)?;
-        }
         let header = self.options.plan_segment(self.next_sequence)?;
-        let (path, file) = segment::create(&self.dir, &header)?;
+        let spare = self.preparer.as_ref().and_then(Preparer::take);
+        let (path, file) = match spare {
+            Some(spare) => {
+                let result = self.start_commit(spare, &header);
+                // As after a failed sync: the old tail's state is unknown.
+                self.failed |= result.is_err();
+                result?
+            }
+            None => {
+                if self.options.durability != Durability::None {
+                    let result = self.sync_now();
+                    self.fail_on_error(result)?;
+                }
+                segment::create(&self.dir, &header)?
+            }
+        };
         let map = WriteMap::new(&file).map_err(|e| Error::io("map", &path, e))?;
         tracing::debug!(segment = %path.display(), "rolled to a new segment");
         let position = header.data_offset as usize;
@@ -346,7 +413,8 @@ impl Writer {
             prefaulter.follow(map.shared(), position);
         }
         self.next_report = position + REPORT_EVERY;
-        self.active = Some(ActiveSegment {
+        self.spare_at = half_way(&header);
+        let old = self.active.replace(ActiveSegment {
             path,
             file,
             header,
@@ -354,7 +422,100 @@ impl Writer {
             position,
             closed: false,
         });
+        self.retire(old)?;
         self.synced_to = position;
+        Ok(())
+    }
+
+    /// Stamps `header` into the spare and hands the preparer the commit:
+    /// sync the old segment's tail, sync the header, name the spare. In
+    /// `none` and `sync` modes the commit runs here, before the next append.
+    fn start_commit(
+        &mut self,
+        spare: crate::spare::Spare,
+        header: &crate::format::SegmentHeader,
+    ) -> Result<(PathBuf, File)> {
+        spare
+            .file
+            .write_all_at(&header.encode(), 0)
+            .map_err(|e| Error::io("write the header of", &spare.path, e))?;
+        let path = segment::segment_path(&self.dir, header.first_sequence);
+        let old = match (&self.active, self.options.durability) {
+            (Some(active), Durability::Batch | Durability::Sync) => Some((
+                active.path.clone(),
+                active
+                    .file
+                    .try_clone()
+                    .map_err(|e| Error::io("open", &active.path, e))?,
+            )),
+            _ => None,
+        };
+        let done = Arc::new(Done::default());
+        let commit = Commit {
+            old,
+            new: spare
+                .file
+                .try_clone()
+                .map_err(|e| Error::io("open", &spare.path, e))?,
+            from: spare.path,
+            to: path.clone(),
+            dir: self.dir.clone(),
+            done: Arc::clone(&done),
+        };
+        self.rolling = Some(Rolling {
+            done,
+            old_last: self.next_sequence - 1,
+            held: 0,
+        });
+        // Only `batch` mode can leave the commit to the preparer: it
+        // publishes nothing durable in the new segment until the commit is
+        // done. `none` promises a record survives the process once appended,
+        // so the segment holding it must be named before the next append;
+        // `sync` promises it on return.
+        match (&self.preparer, self.options.durability) {
+            (Some(preparer), Durability::Batch) => preparer.commit(commit),
+            _ => {
+                commit.run();
+                self.collect_roll(true)?;
+            }
+        }
+        Ok((path, spare.file))
+    }
+
+    /// Collects a finished roll-over commit, publishing the closed segment's
+    /// last sequence, and any held sync after it, in `batch` mode. With
+    /// `wait`, waits for it. Returns whether no roll-over is left pending.
+    fn collect_roll(&mut self, wait: bool) -> Result<bool> {
+        let Some(rolling) = &self.rolling else {
+            return Ok(true);
+        };
+        let outcome = if wait {
+            Some(rolling.done.wait())
+        } else {
+            rolling.done.take()
+        };
+        let Some(outcome) = outcome else {
+            return Ok(false);
+        };
+        let synced = rolling.old_last.max(rolling.held);
+        self.rolling = None;
+        outcome?;
+        if self.options.durability == Durability::Batch {
+            self.durable.publish(synced);
+        }
+        Ok(true)
+    }
+
+    /// Keeps the segment just closed open until no sync can be in flight
+    /// on it, dropping the one before.
+    fn retire(&mut self, old: Option<ActiveSegment>) -> Result<()> {
+        if let BatchSync::IoUring(ring) = &mut self.batch
+            && self.retired.is_some()
+            && let Some(sequence) = ring.wait().map_err(|e| Error::io("sync", &self.dir, e))?
+        {
+            self.publish_synced(sequence);
+        }
+        self.retired = old;
         Ok(())
     }
 
@@ -370,11 +531,20 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Leave no sync in flight against a file we are about to close.
+        // Leave no sync in flight against a file we are about to close, and
+        // no roll-over half named.
         if let BatchSync::IoUring(ring) = &mut self.batch {
             let _ = ring.wait();
         }
+        if let Some(rolling) = self.rolling.take() {
+            let _ = rolling.done.wait();
+        }
     }
+}
+
+/// Where the writer asks for the next segment's spare: half way through.
+fn half_way(header: &crate::format::SegmentHeader) -> usize {
+    (header.data_offset + (header.segment_size - header.data_offset) / 2) as usize
 }
 
 fn page_floor(offset: usize) -> usize {

@@ -99,27 +99,52 @@ fn read_all(dir: &Path) -> Result<u64, Error> {
     Ok(last)
 }
 
+/// With the index stride of 16 these tests use, the last slot of a
+/// 2,000-record segment names sequence 1,985: open walks from there.
+const LAST_INDEXED: u64 = 1_985;
+
 #[test]
-fn a_flipped_payload_byte_mid_segment_fails_open_naming_the_file_and_offset() {
+fn a_flipped_payload_byte_after_the_last_index_slot_fails_open_naming_the_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     write_journal(dir.path(), one_segment(), 2_000);
     let segment = &segments(dir.path())[0];
-    let frame = frame_offsets(segment)[999]; // sequence 1000
+    let frame = frame_offsets(segment)[1_994]; // sequence 1995
     patch(segment, frame + 40 + 3, |b| *b ^= 0xff);
 
     let problem = expect_corrupt(Journal::open(dir.path(), one_segment()), segment, frame);
     assert_eq!(
         problem,
         Corruption::BadCrc {
-            expected_sequence: 1_000
+            expected_sequence: 1_995
         }
     );
     // Readers stop at the same place, after handing out everything before it.
     let mut cursor = Reader::open(dir.path()).unwrap().read_all().unwrap();
-    for expected in 1..1_000 {
+    for expected in 1..1_995 {
         assert_eq!(cursor.next().unwrap().unwrap().sequence(), expected);
     }
     expect_corrupt(cursor.next(), segment, frame);
+}
+
+/// Open reads only what follows the last frame the index knows (rule 2),
+/// so damage before it is found by whoever reads it: nothing is cut, and
+/// every reader names the file and offset.
+#[test]
+fn damage_before_the_last_index_slot_is_reported_when_read_and_nothing_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(dir.path(), one_segment(), 2_000);
+    let segment = &segments(dir.path())[0];
+    let frame = frame_offsets(segment)[999]; // sequence 1000
+    patch(segment, frame + 40 + 3, |b| *b ^= 0xff);
+    let damaged = fs::read(segment).unwrap();
+
+    let recovered = Journal::open(dir.path(), one_segment()).unwrap();
+    assert_eq!(recovered.next_sequence(), 2_001);
+    assert_eq!(recovered.report().torn_tail, None);
+    drop(recovered);
+    assert!(fs::read(segment).unwrap() == damaged, "nothing was changed");
+    expect_corrupt(Reader::open(dir.path()).unwrap().verify(), segment, frame);
+    expect_corrupt(read_all(dir.path()), segment, frame);
 }
 
 #[test]
@@ -131,7 +156,8 @@ fn a_damaged_length_field_mid_segment_is_an_error_not_an_end() {
         write_journal(dir.path(), one_segment(), 500);
         let segment = &segments(dir.path())[0];
         let frames = frame_offsets(segment);
-        let frame = frames[249]; // sequence 250
+        // Sequence 499: after 497, the last one the index names.
+        let frame = frames[498];
         let mut bytes = fs::read(segment).unwrap();
         let field = &mut bytes[frame as usize..frame as usize + 4];
         if zeroed {
@@ -146,9 +172,9 @@ fn a_damaged_length_field_mid_segment_is_an_error_not_an_end() {
             assert_eq!(
                 problem,
                 Corruption::HoleBeforeValidRecords {
-                    expected_sequence: 250,
-                    next_sequence: 251,
-                    next_offset: frames[250],
+                    expected_sequence: 499,
+                    next_sequence: 500,
+                    next_offset: frames[499],
                 }
             );
         } else {
@@ -380,20 +406,24 @@ fn damage_to_several_frames_mid_segment_is_a_hole_not_a_tail() {
         write_journal(dir.path(), one_segment(), 2_000);
         let segment = &segments(dir.path())[0];
         let frames = frame_offsets(segment);
+        // Ending five records before the end, so valid records follow; a
+        // long run also spoils the frames the last index slots name, and
+        // open starts from an earlier slot.
+        let first = 2_000 - 5 - damaged;
         // The CRC field of each: damage whatever the payload's length.
-        for frame in &frames[999..999 + damaged] {
+        for frame in &frames[first..first + damaged] {
             patch(segment, frame + 4, |b| *b ^= 0xff);
         }
         let damaged_bytes = fs::read(segment).unwrap();
         let problem = expect_corrupt(
             Journal::open(dir.path(), one_segment()),
             segment,
-            frames[999],
+            frames[first],
         );
         assert_eq!(
             problem,
             Corruption::BadCrc {
-                expected_sequence: 1_000
+                expected_sequence: first as u64 + 1
             },
             "{damaged} frames"
         );
@@ -413,7 +443,9 @@ fn zeroed_pages_mid_segment_are_a_hole_that_names_the_next_record() {
     write_journal(dir.path(), one_segment(), 2_000);
     let segment = &segments(dir.path())[0];
     let frames = frame_offsets(segment);
-    let (from, to) = (frames[500], frames[800]);
+    // Records 1701..1990, over the frames the last index slots name.
+    let (from, to) = (frames[1_700], frames[1_990]);
+    const { assert!(LAST_INDEXED > 1_701 && LAST_INDEXED < 1_991) };
     let mut bytes = fs::read(segment).unwrap();
     bytes[from as usize..to as usize].fill(0);
     fs::write(segment, bytes).unwrap();
@@ -421,8 +453,8 @@ fn zeroed_pages_mid_segment_are_a_hole_that_names_the_next_record() {
     assert_eq!(
         problem,
         Corruption::HoleBeforeValidRecords {
-            expected_sequence: 501,
-            next_sequence: 801,
+            expected_sequence: 1_701,
+            next_sequence: 1_991,
             next_offset: to,
         }
     );

@@ -174,14 +174,20 @@ fn truncating_before_a_hole_makes_the_journal_open() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), 3_000);
     let last = files(dir.path(), "seg").pop().unwrap();
-    let first: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-    let mut cursor = Reader::open(dir.path())
-        .unwrap()
-        .read_from(first + 3)
-        .unwrap();
-    let hole = cursor.next().unwrap().unwrap().offset() as usize;
+    // Records 2995..2999 lost (zeroed), 3000 intact: whatever the last
+    // index slot names in there is gone too, so open walks into the hole
+    // from an earlier slot (rule 2) and finds record 3000 after it.
+    let hole_at = 2_995;
+    let offset_of = |sequence| {
+        let mut cursor = Reader::open(dir.path())
+            .unwrap()
+            .read_from(sequence)
+            .unwrap();
+        cursor.next().unwrap().unwrap().offset() as usize
+    };
+    let (hole, kept) = (offset_of(hole_at), offset_of(3_000));
     let mut bytes = fs::read(&last).unwrap();
-    bytes[hole..hole + 8].fill(0);
+    bytes[hole..kept].fill(0);
     fs::write(&last, &bytes).unwrap();
     assert!(matches!(
         Journal::open(dir.path(), small_segments()),
@@ -191,10 +197,10 @@ fn truncating_before_a_hole_makes_the_journal_open() {
     let quarantine = dir.path().join("q");
     DirLock::acquire(dir.path())
         .unwrap()
-        .truncate_after(first + 2, &quarantine)
+        .truncate_after(hole_at - 1, &quarantine)
         .unwrap();
     let recovered = Journal::open(dir.path(), small_segments()).unwrap();
-    assert_eq!(recovered.next_sequence(), first + 3);
+    assert_eq!(recovered.next_sequence(), hole_at);
     assert_eq!(
         fs::read(quarantine.join(last.file_name().unwrap())).unwrap(),
         bytes

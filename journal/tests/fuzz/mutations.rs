@@ -409,6 +409,8 @@ mod model {
     struct Header {
         first_sequence: u64,
         data_offset: usize,
+        index_stride: u64,
+        index_slots: usize,
         max_frame: u32,
     }
 
@@ -427,6 +429,8 @@ mod model {
         Some(Header {
             first_sequence,
             data_offset: u64_at(bytes, 32) as usize,
+            index_stride: u64::from(u32_at(bytes, 40)),
+            index_slots: u32_at(bytes, 44) as usize,
             max_frame: u32_at(bytes, 48),
         })
     }
@@ -496,8 +500,18 @@ mod model {
         let name = names.last().expect("segments");
         let last = headers.last().expect("headers");
         let bytes = &damaged.files[name];
-        // R2: walk the last segment from data_offset.
-        let (mut pos, mut expected) = (last.data_offset, last.first_sequence);
+        // R2: walk the last segment from the newest index slot (8 bytes
+        // each, from byte 64; slot k names sequence first + k * stride)
+        // that points at a valid frame holding that sequence.
+        let indexed = (1..last.index_slots).rev().find_map(|k| {
+            let sequence = last.first_sequence + k as u64 * last.index_stride;
+            let at = u64_at(&slice(bytes, 64 + k * 8, 8), 0) as usize;
+            (at >= last.data_offset
+                && at.is_multiple_of(8)
+                && valid_frame(bytes, at, sequence).is_some())
+            .then_some((at, sequence))
+        });
+        let (mut pos, mut expected) = indexed.unwrap_or((last.data_offset, last.first_sequence));
         loop {
             if pos >= SEGMENT_SIZE as usize {
                 // R3: a full segment ends cleanly.

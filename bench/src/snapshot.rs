@@ -4,8 +4,12 @@
 //! The book is journaled as the server journals it, with a snapshot after
 //! the last order, so the restart measured is the real one: the pipeline's
 //! recovery (journal open, snapshot restore, replay) on those files. The
-//! parts are also timed alone: the copy into a spare engine, serialising,
-//! and restoring from bytes.
+//! restarted pipeline then takes paced input for a second, twice more
+//! without a replica and once while its replica restores itself and writes
+//! a snapshot of the whole book; the matcher's latency in the last two
+//! seconds is compared. The parts are also
+//! timed alone: serialising, restoring from bytes, and what the previous
+//! design made the matcher pay, a copy of the engine.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -25,13 +29,30 @@ use crate::pipeline::{CountingSink, PacedSource};
 pub struct SnapshotReport {
     /// Resting orders in the engine.
     pub orders: usize,
-    /// What one snapshot costs the matcher thread, in µs: copying the
-    /// engine into a warm spare (`clone_from`), which the snapshot thread
-    /// then serialises.
+    /// What one snapshot costs the matcher thread, in µs. The replica
+    /// design gives the matcher no snapshot work, so this is zero by
+    /// construction; `matched_max_us` is the measured check of it.
     pub matcher_stall_us: f64,
-    /// Copying into a fresh engine (`clone`): the first snapshot's stall.
-    pub copy_fresh_ms: f64,
-    /// Copying into a warm spare (`clone_from`): every later stall.
+    /// Snapshots the replica wrote during the paced second (at least one).
+    pub replica_snapshots: u64,
+    /// The replica restoring itself from the snapshot on disk, on its own
+    /// thread while the pipeline ran.
+    pub replica_restore_ms: f64,
+    /// The replica serialising and writing the whole book, on its thread.
+    pub replica_write_ms: f64,
+    /// Ingress to matched at p99 over the paced second, in µs: what the
+    /// matcher's inputs saw while the replica worked beside it. On a host
+    /// with fewer cores than threads this includes CPU contention.
+    pub matched_p99_us: f64,
+    /// The same, the largest.
+    pub matched_max_us: f64,
+    /// Ingress to matched at p99 over a paced second with no replica at
+    /// work, in µs: the baseline for `matched_p99_us`.
+    pub matched_alone_p99_us: f64,
+    /// The same, the largest.
+    pub matched_alone_max_us: f64,
+    /// The previous design's stall, for comparison: copying the engine
+    /// into a warm spare (`clone_from`) on the matcher.
     pub copy_warm_ms: f64,
     /// Serialising to canonical bytes (off the matcher).
     pub encode_ms: f64,
@@ -51,6 +72,9 @@ pub struct SnapshotReport {
     /// Of that, choosing, checking and restoring the snapshot.
     pub recovery_restore_ms: f64,
 }
+
+/// New orders per second after the restart, for one second.
+const PACED_RATE: u64 = 100_000;
 
 fn ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1e3
@@ -72,7 +96,9 @@ pub fn run_snapshot_once(
         },
         ..EngineConfig::default()
     };
-    let commands = book_of(orders, seed)?;
+    // The book, then three seconds of new resting orders at PACED_RATE.
+    let commands = book_of(orders + 3 * PACED_RATE as usize, seed)?;
+    let (book, paced) = commands.split_at(orders);
     let dir = tempfile::Builder::new()
         .prefix("bench-snapshot-")
         .tempdir_in(scratch)?;
@@ -81,7 +107,7 @@ pub fn run_snapshot_once(
     let last = journal_commands(
         &journal,
         &mut engine,
-        commands.iter().copied(),
+        book.iter().copied(),
         1 << 30,
         |seq| seq == orders as u64,
     )
@@ -90,10 +116,8 @@ pub fn run_snapshot_once(
         return Err(format!("only {} of {orders} orders rest", engine.live_orders()).into());
     }
 
-    let started = Instant::now();
     let mut spare = engine.clone();
-    let copy_fresh_ms = ms(started);
-    // Make the spare differ, as a spare handed back by the snapshot thread
+    // Make the spare differ, as a spare handed back by a snapshot thread
     // would, then copy again into its warm memory.
     let mut sink = crate::TradeTally::default();
     spare.apply(
@@ -122,30 +146,53 @@ pub fn run_snapshot_once(
     }
     drop((spare, restored));
 
-    // The restart: everything was delivered, the source has nothing new.
+    // The restart: everything was delivered. A paced second follows with
+    // no periodic snapshot, for the matcher's latency on its own; its end
+    // is a clean exit's snapshot.
     let mut pipeline = PipelineConfig::new(&journal, config);
     pipeline.snapshot_every = None;
-    let source = PacedSource::new(Arc::new(Vec::new()), None);
-    let sink = CountingSink {
-        messages: 0,
-        delivered: last,
-    };
-    let report = run(&pipeline, source, sink, &AtomicBool::new(false))?;
-    if report.last_sequence != last || report.recovery.snapshot != Some(last) {
+    let rate = PACED_RATE as usize;
+    let (first, rest) = paced.split_at(rate);
+    let (alone, beside) = rest.split_at(rate);
+    let report = paced_run(&pipeline, first, last)?;
+    if report.recovery.last_sequence != last || report.recovery.snapshot != Some(last) {
         return Err(format!(
             "the restart recovered to {} from snapshot {:?}, not {last} from {last}",
-            report.last_sequence, report.recovery.snapshot
+            report.recovery.last_sequence, report.recovery.snapshot
         )
         .into());
     }
-    if report.state_hash != engine.state_hash() {
-        return Err("the restarted engine's state differs".into());
+    // The first run in a process pays for warming up (its latency is
+    // 3-4x a later run's here), so the baseline is a second run, and the
+    // third has the replica restoring itself and writing a snapshot of the
+    // whole book while the matcher runs.
+    let alone = paced_run(&pipeline, alone, report.last_sequence)?;
+    let newest = alone.last_sequence;
+    pipeline.snapshot_every = Some(newest + PACED_RATE - PACED_RATE / 10);
+    let with_replica = paced_run(&pipeline, beside, newest)?;
+    let snapshots = &with_replica.snapshots;
+    if snapshots.by_replica == 0 {
+        return Err(format!(
+            "the replica wrote no snapshot in the paced second (restore took {:?}); the host is \
+             too loaded for this measurement",
+            snapshots.replica_restore
+        )
+        .into());
     }
     let recovery = &report.recovery;
+    let us = |ns: u64| ns as f64 / 1e3;
     Ok(SnapshotReport {
         orders,
-        matcher_stall_us: copy_warm_ms * 1e3,
-        copy_fresh_ms,
+        matcher_stall_us: 0.0,
+        replica_snapshots: snapshots.by_replica,
+        replica_restore_ms: snapshots
+            .replica_restore
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        replica_write_ms: snapshots.max_write.as_secs_f64() * 1e3,
+        matched_p99_us: us(with_replica.latencies.matched.p99),
+        matched_max_us: us(with_replica.latencies.matched.max),
+        matched_alone_p99_us: us(alone.latencies.matched.p99),
+        matched_alone_max_us: us(alone.latencies.matched.max),
         copy_warm_ms,
         encode_ms,
         snapshot_bytes: bytes.len(),
@@ -155,6 +202,21 @@ pub fn run_snapshot_once(
         recovery_open_ms: recovery.open.as_secs_f64() * 1e3,
         recovery_restore_ms: recovery.restore.as_secs_f64() * 1e3,
     })
+}
+
+/// Restarts the pipeline on its journal, whose outputs are delivered up
+/// to `delivered`, and feeds it `commands` at [`PACED_RATE`].
+fn paced_run(
+    pipeline: &PipelineConfig,
+    commands: &[Command],
+    delivered: u64,
+) -> Result<engine::pipeline::RunReport, engine::pipeline::PipelineError> {
+    let source = PacedSource::new(Arc::new(commands.to_vec()), Some(PACED_RATE));
+    let sink = CountingSink {
+        messages: 0,
+        delivered,
+    };
+    run(pipeline, source, sink, &AtomicBool::new(false))
 }
 
 /// `orders` new orders that all rest: over 100 symbols and 1,000 users,

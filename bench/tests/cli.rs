@@ -296,21 +296,30 @@ fn snapshot_json_has_the_documented_keys() {
     assert_eq!(
         keys,
         [
-            "copy_fresh_ms",
             "copy_warm_ms",
             "empty_engine_ms",
             "encode_ms",
+            "matched_alone_max_us",
+            "matched_alone_p99_us",
+            "matched_max_us",
+            "matched_p99_us",
             "matcher_stall_us",
             "orders",
             "recovery_ms",
             "recovery_open_ms",
             "recovery_restore_ms",
+            "replica_restore_ms",
+            "replica_snapshots",
+            "replica_write_ms",
             "restore_ms",
             "snapshot_bytes"
         ]
     );
     assert_eq!(json["orders"], 20_000);
     assert!(json["recovery_ms"].as_f64().unwrap() > 0.0);
+    // The replica wrote a snapshot of the whole book; the matcher did none.
+    assert!(json["replica_snapshots"].as_u64().unwrap() >= 1);
+    assert_eq!(json["matcher_stall_us"], 0.0);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,

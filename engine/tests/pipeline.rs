@@ -57,11 +57,12 @@ struct Collector {
     slow_every: Option<usize>,
     journal: Option<PathBuf>,
     batches: Arc<Mutex<usize>>,
+    delivered: u64,
 }
 
 impl OutputSink for Collector {
     fn delivered_through(&mut self) -> Result<u64, BoxError> {
-        Ok(0)
+        Ok(self.delivered)
     }
 
     fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
@@ -96,7 +97,8 @@ impl OutputSink for Collector {
         Ok(())
     }
 
-    fn mark_delivered(&mut self, _: u64) -> Result<(), BoxError> {
+    fn mark_delivered(&mut self, seq: u64) -> Result<(), BoxError> {
+        self.delivered = seq;
         Ok(())
     }
 
@@ -234,8 +236,8 @@ fn tiny_rings_and_a_slow_sink_lose_nothing_on_either_ring() {
             let (a, b) = (&pair[0], &pair[1]);
             assert!((b.seq, b.idx) == (a.seq, a.idx + 1) || (b.seq == a.seq + 1 && b.idx == 0));
         }
-        // How many periodic snapshots happen depends on how fast the files
-        // are written (a due one waits for the spare); the final one always does.
+        // How many periodic snapshots happen depends on how far the replica
+        // gets before the run ends; the final one always happens.
         assert!(report.snapshots.written >= 1, "{ring:?}: no snapshot");
         assert_eq!(report.snapshots.last.map(|(seq, _)| seq), Some(5_000));
         assert_eq!(
@@ -304,4 +306,86 @@ fn a_raised_stop_flag_drains_and_snapshots_and_the_next_run_continues() {
         &expected(&commands),
         "after a stop",
     );
+}
+
+/// Feeds `commands`, but holds back after `hold_after` until the replica has
+/// written the snapshot at `wait_for`, so a test sees the replica's
+/// snapshots however loaded the machine is.
+struct WaitForReplica {
+    list: ListSource,
+    hold_after: usize,
+    wait_for: u64,
+    journal: PathBuf,
+    since: Option<std::time::Instant>,
+}
+
+impl InputSource for WaitForReplica {
+    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
+        self.list.resume(journaled)
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        if self.list.next == self.hold_after {
+            let store = journal::SnapshotStore::new(&self.journal);
+            if !store.list().unwrap().contains(&self.wait_for) {
+                let since = *self.since.get_or_insert_with(std::time::Instant::now);
+                assert!(
+                    since.elapsed() < Duration::from_secs(60),
+                    "the replica wrote no snapshot at {} in 60 s",
+                    self.wait_for
+                );
+                return Ok(SourcePoll::Idle);
+            }
+        }
+        self.list.poll()
+    }
+}
+
+/// The replica snapshots while the matcher runs on, and each of its
+/// snapshots is the state re-execution from the first input reaches.
+#[test]
+fn the_replica_writes_snapshots_that_re_execution_reproduces() {
+    let commands = stream(5_000);
+    for durability in [Durability::None, Durability::Batch] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = pipeline_config(dir.path(), RingKind::Disruptor, durability);
+        let source = WaitForReplica {
+            list: ListSource {
+                commands: commands.clone(),
+                next: 0,
+            },
+            hold_after: 3_500,
+            wait_for: 3_000,
+            journal: config.journal_dir.clone(),
+            since: None,
+        };
+        let sink = Collector::default();
+        let messages = Arc::clone(&sink.messages);
+        let report = run(&config, source, sink, &AtomicBool::new(false)).unwrap();
+        assert_same(
+            &events_of(&messages.lock().unwrap()),
+            &expected(&commands),
+            &format!("{durability:?}"),
+        );
+        let snapshots = &report.snapshots;
+        assert!(snapshots.by_replica >= 1, "{durability:?}: {snapshots:?}");
+        assert!(snapshots.replica_restore.is_some());
+        assert_eq!(snapshots.last, Some((5_000, report.state_hash)));
+
+        // Re-execute from genesis, checking every snapshot's state hash.
+        let history = engine::history::History::open(&config.journal_dir).unwrap();
+        let on_disk = journal::SnapshotStore::new(&config.journal_dir)
+            .list()
+            .unwrap();
+        assert!(on_disk.contains(&3_000), "{on_disk:?}");
+        let start = history.replayer_at(0, &config.engine).unwrap();
+        assert_eq!(start.later.len(), on_disk.len());
+        let mut replayer = start.replayer;
+        let mut records = history.all_records().unwrap();
+        while let Some(record) = records.next().unwrap() {
+            replayer.advance(&record).unwrap();
+        }
+        assert_eq!(replayer.hashes_verified(), on_disk.len() as u64);
+        assert_eq!(replayer.engine().state_hash(), report.state_hash);
+    }
 }

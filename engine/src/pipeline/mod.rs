@@ -9,7 +9,9 @@
 //!
 //! [`run`] recovers first (snapshot plus journal replay, re-sending what the
 //! sink never confirmed; see [`RecoveryStats`]), then starts one thread per
-//! stage plus a snapshot writer and a statistics printer, and returns when
+//! stage plus a snapshot replica (which follows the journal with its own
+//! engine, so the matcher never stops for a snapshot) and a statistics
+//! printer, and returns when
 //! the source ends or `stop` is raised and everything has drained. Sources
 //! and sinks are traits, so the same pipeline runs on files, Kafka, or a
 //! benchmark's generator.
@@ -25,8 +27,8 @@ mod cores;
 mod input;
 mod output;
 mod recovery;
+mod replica;
 mod retention;
-mod snapshots;
 mod stages;
 mod stats;
 mod transport;
@@ -45,8 +47,8 @@ pub use cores::{CorePlan, PIPELINE_THREADS, isolated_cpus, parse_cpu_list};
 pub use input::{BoxError, InputSource, SourceItem, SourcePoll};
 pub use output::OutputSink;
 pub use recovery::RecoveryStats;
+pub use replica::SnapshotStats;
 pub use retention::{Retention, SNAPSHOTS_KEPT};
-pub use snapshots::SnapshotStats;
 pub use stats::{LatencySummary, StageLatencies, human_ns, now_ns};
 pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, RingKind, WaitMode};
 
@@ -316,7 +318,7 @@ pub struct RunReport {
     pub state_hash: u64,
     /// Stage latencies over the run.
     pub latencies: StageLatencies,
-    /// Snapshot figures, including the matcher stall.
+    /// What the replica and the final snapshot did.
     pub snapshots: SnapshotStats,
     /// How `batch` durability syncs on this host.
     pub sync_path: SyncPath,
@@ -442,21 +444,27 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let start_seq = writer.next_sequence();
     let durable = writer.durable();
     let sync_path = writer.sync_path();
-    let store = journal::SnapshotStore::new(&config.journal_dir);
     let control = Control {
         stop,
         failed: AtomicBool::new(false),
         wait: config.wait,
     };
     let counters = Counters::default();
+    let snapshot_writer = replica::SnapshotWriter {
+        store: journal::SnapshotStore::new(&config.journal_dir),
+        journal_dir: config.journal_dir.clone(),
+        retention: config.retention.clone(),
+        durable: durable.clone(),
+        delivered: &counters.delivered,
+    };
     let shared_latency = Mutex::new(Latencies::new());
     let stats_done = AtomicBool::new(false);
-    let (snapshot_tx, snapshot_rx) = std::sync::mpsc::channel();
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+    let stages_done = AtomicBool::new(false);
+    let newest_snapshot = stats.snapshot.unwrap_or(0);
     let started = Instant::now();
     let cores = config.cores;
-    // Helper threads (snapshot serialising, statistics) keep off the
-    // matcher's core: a snapshot's serialisation is CPU-heavy.
+    // Helper threads (the replica, statistics) keep off the matcher's core:
+    // the replica is a second engine at work.
     let helper_core = cores.matcher.and_then(|matcher| {
         core_affinity::get_core_ids()?
             .into_iter()
@@ -475,18 +483,23 @@ fn run_stages<S: InputSource, K: OutputSink>(
             stats_done.store(true, Ordering::Release);
             err
         };
-        let snapshot_writer = snapshots::SnapshotWriter {
-            store,
-            journal_dir: config.journal_dir.clone(),
-            retention: config.retention.clone(),
-            durable: durable.clone(),
-            delivered: &counters.delivered,
-            failed: &control.failed,
-        };
-        let snapshots = spawn(scope, "snapshot", helper_core, || {
-            snapshots::run_snapshot_thread(snapshot_rx, recycle_tx, snapshot_writer)
-        })
-        .map_err(not_started)?;
+        let replica = config
+            .snapshot_every
+            .map(|every| {
+                let plan = replica::ReplicaPlan {
+                    every,
+                    newest: newest_snapshot,
+                    config: config.engine.clone(),
+                    done: &stages_done,
+                    failed: &control.failed,
+                };
+                let snapshot_writer = &snapshot_writer;
+                spawn(scope, "replica", helper_core, move || {
+                    replica::run_replica(&plan, snapshot_writer)
+                })
+            })
+            .transpose()
+            .map_err(not_started)?;
         let printer = spawn(scope, "stats", helper_core, || {
             stats::run_stats_thread(
                 config.stats_interval,
@@ -513,15 +526,6 @@ fn run_stages<S: InputSource, K: OutputSink>(
             result
         })
         .map_err(not_started)?;
-        // A clean exit snapshots unless the newest snapshot is already at the
-        // last sequence, so inputs replayed at start-up are not replayed again.
-        let snapshotter = stages::Snapshotter::new(
-            config.snapshot_every,
-            &engine,
-            stats.snapshot.unwrap_or(0),
-            snapshot_tx,
-            recycle_rx,
-        );
         let matcher = spawn(scope, "matcher", cores.matcher, move || {
             stages::matcher(
                 matcher_in,
@@ -529,7 +533,6 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 engine,
                 start_seq - 1,
                 positions,
-                snapshotter,
                 control,
                 counters,
             )
@@ -564,7 +567,8 @@ fn run_stages<S: InputSource, K: OutputSink>(
         let journaler = join(journaler, "journal");
         let matcher = join(matcher, "matcher");
         let egress = join(egress, "egress");
-        let snapshots = join(snapshots, "snapshot");
+        stages_done.store(true, Ordering::Release);
+        let snapshots = replica.map(|replica| join(replica, "replica")).transpose();
         stats_done.store(true, Ordering::Release);
         let latencies = join(printer, "stats");
         Ok::<_, PipelineError>((ingress, journaler, matcher, egress, snapshots, latencies))
@@ -574,9 +578,23 @@ fn run_stages<S: InputSource, K: OutputSink>(
     ingress??;
     journaler??;
     egress??;
-    let (last_seq, engine) = matcher?;
-    let snapshots = snapshots??;
+    let (last_seq, engine, positions) = matcher?;
+    let mut snapshots = snapshots?.transpose()?.unwrap_or_default();
     let latencies = latencies?;
+    // A clean exit snapshots unless the newest snapshot is already at the
+    // last sequence, so inputs replayed at start-up are not replayed again.
+    let newest = snapshots.last.map_or(newest_snapshot, |(seq, _)| seq);
+    // Everything journaled is made durable first: a snapshot never claims
+    // an input the journal could lose.
+    writer.sync()?;
+    replica::write_final(
+        &snapshot_writer,
+        last_seq,
+        &positions,
+        &engine,
+        newest,
+        &mut snapshots,
+    )?;
     let trades = emitter.trades;
     let messages = emitter.close().map_err(PipelineError::Sink)?;
     writer.close()?;

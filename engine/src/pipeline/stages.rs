@@ -6,19 +6,16 @@
 //! reaches the source. When a stage fails it raises `failed`, the others
 //! wind down, and outputs stay behind the egress gate.
 //!
-//! The matcher thread never reads the clock for matching; it reads one only
-//! to time a snapshot copy, which happens between commands.
+//! The matcher thread never reads the clock and does no snapshot work: the
+//! replica thread snapshots (`super::replica`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
-use std::time::Instant;
 
 use journal::{DurableSequence, RecordMeta, Writer};
 use rkyv::util::AlignedVec;
 
 use super::input::{InputSource, SourcePoll};
 use super::output::{Emitter, OutputSink, OutputSlot};
-use super::snapshots::SnapshotRequest;
 use super::stats::{Counters, LatencyRecorder, now_ns};
 use super::transport::{Ahead, Drained, Inbox, Outbox, WaitMode};
 use super::{IngressClock, PipelineError};
@@ -238,103 +235,9 @@ impl<F: FnMut(Output, bool)> LastMarker<F> {
     }
 }
 
-/// The matcher's side of snapshots: one spare engine that travels to the
-/// snapshot thread and back. While it is away, a due snapshot waits for it
-/// rather than copying into fresh memory, so snapshots cost one memory copy
-/// into warm pages and the process holds at most two copies of the state.
-pub(crate) struct Snapshotter {
-    every: Option<u64>,
-    /// The next multiple of `every`: a compare per input, not a division.
-    next_due: u64,
-    spare: Option<Box<Engine>>,
-    requests: Sender<SnapshotRequest>,
-    returned: Receiver<Box<Engine>>,
-    due: bool,
-    last: u64,
-}
-
-impl Snapshotter {
-    pub fn new(
-        every: Option<u64>,
-        engine: &Engine,
-        last: u64,
-        requests: Sender<SnapshotRequest>,
-        returned: Receiver<Box<Engine>>,
-    ) -> Snapshotter {
-        // Made before the first input, so even the first snapshot copies
-        // into an engine that exists.
-        let spare = Some(Box::new(engine.clone()));
-        let next_due = every.map_or(u64::MAX, |every| (last / every + 1) * every);
-        Snapshotter {
-            every,
-            next_due,
-            spare,
-            requests,
-            returned,
-            due: false,
-            last,
-        }
-    }
-
-    /// Called after each input: snapshots if one is due and the spare is home.
-    #[inline]
-    pub fn after(&mut self, engine: &Engine, seq: u64, positions: &SourcePositions) {
-        if seq >= self.next_due {
-            self.due = true;
-            let every = self.every.unwrap_or(u64::MAX);
-            self.next_due = (seq / every).saturating_add(1).saturating_mul(every);
-        }
-        if !self.due {
-            return;
-        }
-        if self.spare.is_none() {
-            self.spare = self.returned.try_recv().ok();
-        }
-        if let Some(spare) = self.spare.take() {
-            self.send(spare, engine, seq, positions);
-        }
-    }
-
-    /// At shutdown: waits for the spare if it is away, then snapshots.
-    pub fn finish(mut self, engine: &Engine, seq: u64, positions: &SourcePositions) {
-        if seq == self.last {
-            return;
-        }
-        let spare = match self.spare.take() {
-            Some(spare) => spare,
-            None => match self.returned.recv() {
-                Ok(spare) => spare,
-                Err(_) => return, // the snapshot thread failed; it reports why
-            },
-        };
-        self.send(spare, engine, seq, positions);
-    }
-
-    fn send(
-        &mut self,
-        mut spare: Box<Engine>,
-        engine: &Engine,
-        seq: u64,
-        positions: &SourcePositions,
-    ) {
-        let started = Instant::now();
-        spare.as_mut().clone_from(engine);
-        let stall = started.elapsed();
-        let request = SnapshotRequest {
-            sequence: seq,
-            state: spare,
-            positions: positions.clone(),
-            stall,
-        };
-        // The snapshot thread only goes away when the pipeline fails.
-        let _ = self.requests.send(request);
-        self.due = false;
-        self.last = seq;
-    }
-}
-
 /// Applies inputs in sequence order and publishes their outputs. Returns
-/// the last sequence applied and the engine.
+/// the last sequence applied, the engine and the source positions. It does
+/// no snapshot work: the replica thread snapshots (`super::replica`).
 #[allow(clippy::too_many_arguments)] // one loop, wired once by `run`
 pub(crate) fn matcher(
     mut inbox: impl Inbox<InputSlot>,
@@ -342,10 +245,9 @@ pub(crate) fn matcher(
     mut engine: Engine,
     mut last_seq: u64,
     mut positions: SourcePositions,
-    mut snapshotter: Snapshotter,
     control: &Control<'_>,
     counters: &Counters,
-) -> (u64, Engine) {
+) -> (u64, Engine, SourcePositions) {
     let mut published = 0u64;
     let mut matched = 0u64;
     let mut template = OutputSlot::default();
@@ -383,7 +285,6 @@ pub(crate) fn matcher(
             positions.advance(slot.position());
             last_seq = slot.seq;
             matched += 1;
-            snapshotter.after(&engine, slot.seq, &positions);
         });
         counters
             .outputs_published
@@ -395,10 +296,7 @@ pub(crate) fn matcher(
             Drained::Closed => break,
         }
     }
-    if !control.failed() {
-        snapshotter.finish(&engine, last_seq, &positions);
-    }
-    (last_seq, engine)
+    (last_seq, engine, positions)
 }
 
 /// Gates outputs on the journal, numbers and batches them, delivers them.

@@ -190,6 +190,14 @@ impl Replayer {
         self.applied(record)
     }
 
+    /// Applies the next record and drops its outputs: for a follower that
+    /// only needs the state, such as the pipeline's snapshot replica.
+    pub fn advance(&mut self, record: &Journaled) -> Result<(), ReplayError> {
+        self.check_next(record)?;
+        apply_input(&mut self.engine, &record.input, &mut |_| {});
+        self.applied(record)
+    }
+
     fn check_next(&self, record: &Journaled) -> Result<(), ReplayError> {
         if record.sequence == self.last + 1 {
             return Ok(());

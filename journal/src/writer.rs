@@ -69,9 +69,9 @@ pub struct Writer {
     /// not been collected: nothing in the new segment is published durable
     /// before it is.
     rolling: Option<Rolling>,
-    /// The segment before the active one, kept open while a sync of it may
-    /// still be in flight.
-    retired: Option<ActiveSegment>,
+    /// Segments closed while a sync of them may still be in flight, kept
+    /// open (with their maps) until none is.
+    retired: Vec<ActiveSegment>,
 }
 
 /// A roll-over being committed by the preparer.
@@ -135,7 +135,7 @@ impl Writer {
             preparer: Some(preparer),
             spare_at,
             rolling: None,
-            retired: None,
+            retired: Vec::new(),
             dir,
             options,
             _lock: lock,
@@ -314,6 +314,9 @@ impl Writer {
         }
         if let Some(sequence) = synced {
             self.publish_synced(sequence);
+        }
+        if !self.retired.is_empty() {
+            self.drop_retired();
         }
         Ok(())
     }
@@ -506,17 +509,20 @@ impl Writer {
         Ok(true)
     }
 
-    /// Keeps the segment just closed open until no sync can be in flight
-    /// on it, dropping the one before.
+    /// Keeps the segment just closed open while a sync may be in flight on
+    /// it; never waits for one.
     fn retire(&mut self, old: Option<ActiveSegment>) -> Result<()> {
-        if let BatchSync::IoUring(ring) = &mut self.batch
-            && self.retired.is_some()
-            && let Some(sequence) = ring.wait().map_err(|e| Error::io("sync", &self.dir, e))?
-        {
-            self.publish_synced(sequence);
-        }
-        self.retired = old;
+        self.drop_retired();
+        self.retired.extend(old);
         Ok(())
+    }
+
+    /// Closes retired segments once no sync is in flight.
+    fn drop_retired(&mut self) {
+        let in_flight = matches!(&self.batch, BatchSync::IoUring(ring) if ring.busy());
+        if !in_flight {
+            self.retired.clear();
+        }
     }
 
     fn fail_on_error(&mut self, result: Result<()>) -> Result<()> {

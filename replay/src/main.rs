@@ -235,7 +235,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
             outln!(
                 "records up to {intact} are intact. To repair, {replica}cut the log after them, \
                  moving the rest into a quarantine folder:\n  replay truncate {} --after {intact}\n\
-                 docs/replay.md, \"The engine won't start and says the journal is corrupt\", \
+                 docs/replay.md, \"The journal is damaged\", \
                  has the whole procedure",
                 args.common.dir.display()
             );

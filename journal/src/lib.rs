@@ -174,6 +174,7 @@
 
 mod error;
 mod format;
+mod helpers;
 mod map;
 mod options;
 mod prefault;

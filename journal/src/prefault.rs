@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use memmap2::{Advice, MmapRaw};
 
+use crate::helpers::Creator;
+
 /// How far ahead of the writer pages are populated.
 const WINDOW: usize = 16 << 20;
 /// Pages populated per system call.
@@ -50,9 +52,13 @@ impl Prefaulter {
             stop: AtomicBool::new(false),
         });
         let worker = Arc::clone(&shared);
+        let creator = Creator::current();
         let thread = thread::Builder::new()
             .name("journal-prefault".into())
-            .spawn(move || run(&worker))?;
+            .spawn(move || {
+                creator.keep_off();
+                run(&worker);
+            })?;
         Ok(Prefaulter {
             shared,
             thread: Some(thread),

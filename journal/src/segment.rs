@@ -167,7 +167,7 @@ fn prepare(temp: &Path, header: &SegmentHeader) -> Result<File> {
 
 /// Reserves the file's blocks so that a write through the map can never
 /// fail for lack of space (which would arrive as SIGBUS, not an error).
-fn preallocate(file: &File, path: &Path, len: u64) -> Result<()> {
+pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> Result<()> {
     match rustix::fs::fallocate(file, FallocateFlags::KEEP_SIZE, 0, len) {
         Ok(()) => Ok(()),
         // Some file systems cannot reserve; the sparse file still works.

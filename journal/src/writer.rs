@@ -6,7 +6,6 @@
 //! timestamps arrive in [`RecordMeta`].
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -394,7 +393,7 @@ impl Writer {
         }
         let header = self.options.plan_segment(self.next_sequence)?;
         let spare = self.preparer.as_ref().and_then(Preparer::take);
-        let (path, file) = match spare {
+        let (path, file, map) = match spare {
             Some(spare) => {
                 let result = self.start_commit(spare, &header);
                 // As after a failed sync: the old tail's state is unknown.
@@ -406,10 +405,11 @@ impl Writer {
                     let result = self.sync_now();
                     self.fail_on_error(result)?;
                 }
-                segment::create(&self.dir, &header)?
+                let (path, file) = segment::create(&self.dir, &header)?;
+                let map = WriteMap::new(&file).map_err(|e| Error::io("map", &path, e))?;
+                (path, file, map)
             }
         };
-        let map = WriteMap::new(&file).map_err(|e| Error::io("map", &path, e))?;
         tracing::debug!(segment = %path.display(), "rolled to a new segment");
         let position = header.data_offset as usize;
         if let Some(prefaulter) = &self.prefaulter {
@@ -430,18 +430,14 @@ impl Writer {
         Ok(())
     }
 
-    /// Stamps `header` into the spare and hands the preparer the commit:
-    /// sync the old segment's tail, sync the header, name the spare. In
+    /// Hands the preparer the commit of a roll-over into `spare`: write and
+    /// sync its header, sync the old segment's tail, name the spare. In
     /// `none` and `sync` modes the commit runs here, before the next append.
     fn start_commit(
         &mut self,
         spare: crate::spare::Spare,
         header: &crate::format::SegmentHeader,
-    ) -> Result<(PathBuf, File)> {
-        spare
-            .file
-            .write_all_at(&header.encode(), 0)
-            .map_err(|e| Error::io("write the header of", &spare.path, e))?;
+    ) -> Result<(PathBuf, File, WriteMap)> {
         let path = segment::segment_path(&self.dir, header.first_sequence);
         let old = match (&self.active, self.options.durability) {
             (Some(active), Durability::Batch | Durability::Sync) => Some((
@@ -460,6 +456,8 @@ impl Writer {
                 .file
                 .try_clone()
                 .map_err(|e| Error::io("open", &spare.path, e))?,
+            new_map: spare.map.shared(),
+            header: header.encode(),
             from: spare.path,
             to: path.clone(),
             dir: self.dir.clone(),
@@ -482,7 +480,7 @@ impl Writer {
                 self.collect_roll(true)?;
             }
         }
-        Ok((path, spare.file))
+        Ok((path, spare.file, spare.map))
     }
 
     /// Collects a finished roll-over commit, publishing the closed segment's
@@ -517,11 +515,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Closes retired segments once no sync is in flight.
+    /// Closes retired segments once no sync is in flight, on the
+    /// preparer's thread.
     fn drop_retired(&mut self) {
         let in_flight = matches!(&self.batch, BatchSync::IoUring(ring) if ring.busy());
-        if !in_flight {
-            self.retired.clear();
+        if in_flight {
+            return;
+        }
+        for closed in self.retired.drain(..) {
+            match &self.preparer {
+                Some(preparer) => preparer.dispose(Box::new(closed)),
+                None => drop(closed),
+            }
         }
     }
 

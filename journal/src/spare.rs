@@ -73,8 +73,9 @@ pub(crate) struct Commit {
 }
 
 impl Commit {
-    /// Syncs the old segment's tail and the new header, then names the new
-    /// segment durably. Runs on this thread, or inline in `sync` mode.
+    /// Writes and syncs the new header, syncs the old segment's tail, then
+    /// names the new segment durably. Runs on this thread in `batch` mode,
+    /// inline on the appender's in `none` and `sync` modes.
     pub(crate) fn run(self) {
         let result = self.steps();
         self.done.set(result);

@@ -46,6 +46,10 @@ enum BatchSync {
 pub struct Writer {
     dir: PathBuf,
     options: JournalOptions,
+    /// Keeps the next segment file ready and names new segments. Declared
+    /// before the lock, so it is dropped (its unused spare removed) while
+    /// the lock is still held.
+    preparer: Preparer,
     _lock: File,
     active: Option<ActiveSegment>,
     next_sequence: u64,
@@ -60,8 +64,6 @@ pub struct Writer {
     prefaulter: Option<Prefaulter>,
     /// Position at which to next tell the prefaulter where the writer is.
     next_report: usize,
-    /// Keeps the next segment file ready and names new segments.
-    preparer: Option<Preparer>,
     /// Position in the active segment at which to ask for a spare.
     spare_at: usize,
     /// A roll-over whose commit (old tail synced, new segment named) has
@@ -131,7 +133,7 @@ impl Writer {
             .map_err(|e| Error::io("start the segment thread for", &dir, e))?;
         let spare_at = active.as_ref().map_or(0, |a| half_way(&a.header));
         let writer = Writer {
-            preparer: Some(preparer),
+            preparer,
             spare_at,
             rolling: None,
             retired: Vec::new(),
@@ -225,10 +227,8 @@ impl Writer {
         }
         active.position = pos + frame_length;
         self.next_sequence = sequence + 1;
-        if active.position >= self.spare_at
-            && let Some(preparer) = &self.preparer
-        {
-            preparer.want();
+        if active.position >= self.spare_at {
+            self.preparer.want();
             self.spare_at = usize::MAX;
         }
         if active.position >= self.next_report
@@ -380,7 +380,7 @@ impl Writer {
     fn roll(&mut self) -> Result<()> {
         // A second roll-over while the first is being committed waits.
         let collected = self.collect_roll(true);
-        self.fail_on_error(collected.map(|_| ()))?;
+        self.fail_on_error(collected)?;
         if let Some(active) = &mut self.active
             && !active.closed
         {
@@ -392,7 +392,7 @@ impl Writer {
             active.closed = true;
         }
         let header = self.options.plan_segment(self.next_sequence)?;
-        let spare = self.preparer.as_ref().and_then(Preparer::take);
+        let spare = self.preparer.take();
         let (path, file, map) = match spare {
             Some(spare) => {
                 let result = self.start_commit(spare, &header);
@@ -473,22 +473,21 @@ impl Writer {
         // done. `none` promises a record survives the process once appended,
         // so the segment holding it must be named before the next append;
         // `sync` promises it on return.
-        match (&self.preparer, self.options.durability) {
-            (Some(preparer), Durability::Batch) => preparer.commit(commit),
-            _ => {
-                commit.run();
-                self.collect_roll(true)?;
-            }
+        if self.options.durability == Durability::Batch {
+            self.preparer.commit(commit);
+        } else {
+            commit.run();
+            self.collect_roll(true)?;
         }
         Ok((path, spare.file, spare.map))
     }
 
     /// Collects a finished roll-over commit, publishing the closed segment's
     /// last sequence, and any held sync after it, in `batch` mode. With
-    /// `wait`, waits for it. Returns whether no roll-over is left pending.
-    fn collect_roll(&mut self, wait: bool) -> Result<bool> {
+    /// `wait`, waits for it; without, leaves an unfinished one pending.
+    fn collect_roll(&mut self, wait: bool) -> Result<()> {
         let Some(rolling) = &self.rolling else {
-            return Ok(true);
+            return Ok(());
         };
         let outcome = if wait {
             Some(rolling.done.wait())
@@ -496,7 +495,7 @@ impl Writer {
             rolling.done.take()
         };
         let Some(outcome) = outcome else {
-            return Ok(false);
+            return Ok(());
         };
         let synced = rolling.old_last.max(rolling.held);
         self.rolling = None;
@@ -504,7 +503,7 @@ impl Writer {
         if self.options.durability == Durability::Batch {
             self.durable.publish(synced);
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Keeps the segment just closed open while a sync may be in flight on
@@ -523,10 +522,7 @@ impl Writer {
             return;
         }
         for closed in self.retired.drain(..) {
-            match &self.preparer {
-                Some(preparer) => preparer.dispose(Box::new(closed)),
-                None => drop(closed),
-            }
+            self.preparer.dispose(Box::new(closed));
         }
     }
 

@@ -586,7 +586,9 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let newest = snapshots.last.map_or(newest_snapshot, |(seq, _)| seq);
     // Everything journaled is made durable first: a snapshot never claims
     // an input the journal could lose.
-    writer.sync()?;
+    if durable.get() < last_seq {
+        writer.sync()?;
+    }
     replica::write_final(
         &snapshot_writer,
         last_seq,

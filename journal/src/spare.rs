@@ -241,19 +241,20 @@ fn run(shared: &Shared) {
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        if !state.disposals.is_empty() {
-            let disposals = std::mem::take(&mut state.disposals);
-            drop(state);
-            drop(disposals);
-            continue;
-        }
-        // Pending commits run even when stopping: the writer waits on them.
+        // Pending commits run first, and even when stopping: the writer's
+        // durability waits on them. Unmapping can wait.
         if !state.commits.is_empty() {
             let commits = std::mem::take(&mut state.commits);
             drop(state);
             for commit in commits {
                 commit.run();
             }
+            continue;
+        }
+        if !state.disposals.is_empty() {
+            let disposals = std::mem::take(&mut state.disposals);
+            drop(state);
+            drop(disposals);
             continue;
         }
         if state.stop {

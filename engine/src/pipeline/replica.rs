@@ -181,6 +181,7 @@ fn follow(
         // retention keeps up with the journal.
         next_due = next_due.max(allowed / plan.every * plan.every);
         let target = allowed.min(next_due);
+        let from = follower.replayer.last_sequence();
         while follower.replayer.last_sequence() < target {
             // The cursor may see records past that point; they wait.
             let Some(record) = follower.records.next()? else {
@@ -190,7 +191,10 @@ fn follow(
             stats.replica_applied += 1;
         }
         let at = follower.replayer.last_sequence();
-        if at == next_due {
+        if at == from && at < target {
+            // Not readable yet (a segment still being named): wait.
+            std::thread::sleep(Duration::from_millis(1));
+        } else if at == next_due {
             writer.write(
                 at,
                 follower.replayer.positions(),

@@ -106,14 +106,7 @@ pub struct Cursor {
 impl Reader {
     /// A reader over the journal in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Reader> {
-        let dir = dir.as_ref().to_path_buf();
-        if !dir.is_dir() {
-            return Err(Error::io(
-                "open the journal directory",
-                dir,
-                std::io::ErrorKind::NotFound.into(),
-            ));
-        }
+        let dir = segment::existing_dir(dir.as_ref())?;
         Ok(Reader { dir })
     }
 

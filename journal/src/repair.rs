@@ -37,14 +37,7 @@ impl DirLock {
     /// Takes the lock of the journal in `dir`, or fails with
     /// [`Error::Locked`] while an engine (or another tool) holds it.
     pub fn acquire(dir: impl AsRef<Path>) -> Result<DirLock> {
-        let dir = dir.as_ref().to_path_buf();
-        if !dir.is_dir() {
-            return Err(Error::io(
-                "open the journal directory",
-                dir,
-                std::io::ErrorKind::NotFound.into(),
-            ));
-        }
+        let dir = segment::existing_dir(dir.as_ref())?;
         let file = segment::lock(&dir)?;
         Ok(DirLock { dir, _file: file })
     }

@@ -241,6 +241,19 @@ pub(crate) fn remove_temp_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// `dir` as an owned path, or a not-found error naming it when it is not
+/// a directory: what every entry point into a journal checks first.
+pub(crate) fn existing_dir(dir: &Path) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        return Err(Error::io(
+            "open the journal directory",
+            dir,
+            io::ErrorKind::NotFound.into(),
+        ));
+    }
+    Ok(dir.to_path_buf())
+}
+
 /// Takes the exclusive writer lock on `dir`, held until the file is closed.
 pub(crate) fn lock(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);

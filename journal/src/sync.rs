@@ -27,10 +27,16 @@ impl DurableSequence {
         self.0.load(Ordering::Acquire)
     }
 
-    /// Publishes `sequence` with Release ordering, unless a higher one is
-    /// already published: a sync of an older segment may finish after a
-    /// roll-over's commit. Only the writer calls it.
+    /// Publishes `sequence` with Release ordering. Only the writer calls
+    /// it, with the highest sequence appended or synced: a plain store, as
+    /// `none` mode does this on every append.
     pub(crate) fn publish(&self, sequence: u64) {
+        self.0.store(sequence, Ordering::Release);
+    }
+
+    /// Publishes `sequence` unless a higher one is already published: a
+    /// sync of an older segment may finish after a roll-over's commit.
+    pub(crate) fn publish_at_least(&self, sequence: u64) {
         self.0.fetch_max(sequence, Ordering::Release);
     }
 }

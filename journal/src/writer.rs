@@ -325,7 +325,7 @@ impl Writer {
     fn publish_synced(&mut self, sequence: u64) {
         match &mut self.rolling {
             Some(rolling) => rolling.held = rolling.held.max(sequence),
-            None => self.durable.publish(sequence),
+            None => self.durable.publish_at_least(sequence),
         }
     }
 
@@ -348,7 +348,7 @@ impl Writer {
                 .wait()
                 .map_err(|e| Error::io("sync", &active.path, e))?
         {
-            self.durable.publish(sequence);
+            self.durable.publish_at_least(sequence);
         }
         let from = page_floor(self.synced_to);
         // Include an end marker, which sits at `position`.
@@ -501,7 +501,7 @@ impl Writer {
         self.rolling = None;
         outcome?;
         if self.options.durability == Durability::Batch {
-            self.durable.publish(synced);
+            self.durable.publish_at_least(synced);
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The hot path, matcher, journal appends and Kafka ingress and egress,
 //! allocates nothing after warm-up (DESIGN.md §2, §10), except one
-//! allocation per Kafka message inside rdkafka itself, which the Kafka test
-//! pins exactly so that any allocation of ours shows up.
+//! allocation per Kafka message inside rdkafka itself (and a pair per
+//! delivery-report event it serves), which the Kafka test pins by size and
+//! count so that any allocation of ours shows up.
 //!
 //! A counting global allocator wraps the system one. Counting is switched on
 //! per thread, around the timed part only, so tests running in parallel and
@@ -54,7 +55,12 @@ fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn note_allocation() {
+/// Allocations counted by `allocations_during`, by size in bytes (the
+/// last slot holds every larger one); the Kafka test tells rdkafka's apart
+/// by their sizes.
+static COUNTED_BY_SIZE: [AtomicU64; 4097] = [const { AtomicU64::new(0) }; 4097];
+
+fn note_allocation(size: usize) {
     if COUNT_ALL_THREADS.load(Ordering::Relaxed) {
         ALL_THREADS_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     }
@@ -63,6 +69,7 @@ fn note_allocation() {
     let _ = COUNTING.try_with(|on| {
         if on.get() {
             let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            COUNTED_BY_SIZE[size.min(COUNTED_BY_SIZE.len() - 1)].fetch_add(1, Ordering::Relaxed);
         }
     });
 }
@@ -73,19 +80,19 @@ fn note_allocation() {
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
+        note_allocation(layout.size());
         // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
+        note_allocation(layout.size());
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
+        note_allocation(new_size);
         // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -101,6 +108,9 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Runs `f` with counting on and returns how many allocations it made.
 fn allocations_during(f: impl FnOnce()) -> u64 {
+    for size in &COUNTED_BY_SIZE {
+        size.store(0, Ordering::Relaxed);
+    }
     ALLOCATIONS.with(|n| n.set(0));
     COUNTING.with(|on| on.set(true));
     f();
@@ -329,6 +339,7 @@ fn kafka_ingress_and_egress_allocate_only_rdkafkas_one_per_message() {
         }
     };
     send(&mut sink, warm);
+    let batches = timed.len().div_ceil(100) as u64;
     let egress = allocations_during(|| send(&mut sink, timed));
     sink.close().unwrap();
     assert_eq!(
@@ -337,12 +348,44 @@ fn kafka_ingress_and_egress_allocate_only_rdkafkas_one_per_message() {
         "every message was confirmed"
     );
     // rdkafka 0.39's `BaseProducer::send` copies the topic name into a
-    // `CString` for every message; that is the only allocation allowed.
+    // `CString` for every message: exactly one per message.
+    let mut cstring_sizes: Vec<usize> = [
+        &config.topics.fills,
+        &config.topics.trades,
+        &config.topics.depth,
+        &config.topics.order_status,
+    ]
+    .map(|topic| topic.len() + 1)
+    .to_vec();
+    cstring_sizes.sort_unstable();
+    cstring_sizes.dedup();
+    assert!(
+        cstring_sizes.iter().all(|size| size % 8 != 0),
+        "topic CStrings must not share a size with the pointer Vecs below"
+    );
+    let counted = |size: usize| COUNTED_BY_SIZE[size].load(Ordering::Relaxed);
+    let cstrings: u64 = cstring_sizes.iter().map(|&size| counted(size)).sum();
     assert_eq!(
-        egress,
+        cstrings,
         timed.len() as u64,
-        "heap allocations producing {} messages: one each is rdkafka's topic CString",
+        "rdkafka's topic CStrings producing {} messages",
         timed.len()
+    );
+    // Its `BaseProducer::poll` allocates, for each delivery-report event it
+    // serves, a Vec of message pointers (8 bytes each) and a 24-byte `Arc`.
+    // How many events arrive while counting depends on the host's load:
+    // none on an idle one, a few hundred on a busy one. So anything else
+    // must come in such pairs, at most one event per `poll` (two per batch
+    // here). An allocation of ours per message or per batch breaks this.
+    let event_arc_size = 2 * size_of::<usize>() + size_of::<*const ()>();
+    let others = egress - cstrings;
+    let events = others / 2;
+    assert!(
+        others % 2 == 0 && counted(event_arc_size) >= events && events <= 2 * batches,
+        "{others} heap allocations producing {} messages besides rdkafka's CStrings; \
+         only delivery-report events' pairs are allowed ({} of {event_arc_size} bytes)",
+        timed.len(),
+        counted(event_arc_size)
     );
 
     // Ingress: consume and decode the orders topic.

@@ -35,6 +35,11 @@ pub struct ConfigFile {
     pub snapshot_every: Option<u64>,
     /// A statistics line this often, e.g. `1s`.
     pub stats_interval: Option<String>,
+    /// Serve Prometheus metrics here, e.g. `0.0.0.0:9464`.
+    pub metrics_addr: Option<String>,
+    /// Percentiles and peaks in the metrics cover windows this long, e.g.
+    /// `5s`.
+    pub metrics_window: Option<String>,
     /// `spin` or `yield`.
     pub wait: Option<String>,
     /// `wall` or `sequence`.

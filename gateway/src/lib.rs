@@ -7,7 +7,7 @@
 //! runs the embedded broker; [`file`](mod@file) reads and writes JSON-lines
 //! files with the same content the Kafka topics carry; [`demo`] generates
 //! an order flow for `engine --demo`; [`delivered`] records how far output
-//! is delivered. The binary wires them into `engine::pipeline::run`.
+//! is delivered; [`metrics`] serves the Prometheus endpoint. The binary wires them into `engine::pipeline::run`.
 //! Nothing in this crate matches orders.
 
 pub mod config;
@@ -15,4 +15,5 @@ pub mod delivered;
 pub mod demo;
 pub mod file;
 pub mod kafka;
+pub mod metrics;
 pub mod wire;

@@ -13,6 +13,7 @@
 //! lost, free space and restart); 4 the journal or a snapshot is damaged
 //! (see docs/replay.md).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,12 +23,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use engine::pipeline::{
-    CorePlan, IngressClock, PipelineConfig, PipelineError, Retention, RingKind, RunReport,
-    WaitMode, human_ns, isolated_cpus, run,
+    CorePlan, IngressClock, PipelineConfig, PipelineError, PipelineMetrics, Retention, RingKind,
+    RunReport, WaitMode, human_ns, isolated_cpus, run,
 };
 use gateway::config::{ConfigFile, parse_size};
 use gateway::file::{FileSink, FileSource};
-use gateway::kafka::{EmbeddedBroker, EndPolicy, Feeder, KafkaConfig, KafkaSink, KafkaSource};
+use gateway::kafka::{
+    EmbeddedBroker, EndPolicy, Feeder, KafkaConfig, KafkaSink, KafkaSource, SinkProbe,
+};
+use gateway::metrics::{EngineCollector, KafkaMetrics, MetricsServer};
 use gateway::wire::{Decoder, PriceFormat};
 use journal::{Durability, JournalOptions};
 
@@ -95,6 +99,15 @@ struct Cli {
     /// Print a statistics line this often, e.g. 1s or 500ms.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     stats_interval: Option<Duration>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (off unless
+    /// given; --demo serves them on a free loopback port). Port 0 picks a
+    /// free one; the address is printed.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
+    /// Latency percentiles and peaks in the metrics cover windows this
+    /// long; match the Prometheus scrape interval [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    metrics_window: Option<Duration>,
     /// How idle threads wait. Default: spin when every pipeline thread has
     /// its own core, else yield.
     #[arg(long, value_name = "spin|yield")]
@@ -188,6 +201,8 @@ struct Settings {
     demo_dir: Option<PathBuf>,
     /// Why spinning was refused, if it was.
     wait_note: Option<String>,
+    /// Where to serve metrics, if anywhere.
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// A configuration problem: exit code 2, like a bad flag.
@@ -299,6 +314,22 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
     .or_else(|| cli.demo.then_some(Duration::from_secs(1)));
     let clock =
         flag_or_file(cli.clock, file.clock, "clock", str::parse)?.unwrap_or(IngressClock::Wall);
+    let metrics_addr = flag_or_file(
+        cli.metrics_addr,
+        file.metrics_addr,
+        "metrics_addr",
+        |text| Ok(text.to_owned()),
+    )?
+    .or_else(|| cli.demo.then(|| "127.0.0.1:0".to_owned()))
+    .map(|text| parse_listen_addr(&text))
+    .transpose()?;
+    let metrics_window = flag_or_file(
+        cli.metrics_window,
+        file.metrics_window,
+        "metrics_window",
+        parse_duration,
+    )?
+    .unwrap_or(Duration::from_secs(5));
     let snapshot_every = cli
         .snapshot_every
         .or(file.snapshot_every)
@@ -313,6 +344,7 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
     pipeline.stats_interval = stats_interval;
     pipeline.clock = clock;
     pipeline.batch_size = kafka.batch_size;
+    pipeline.metrics = Arc::new(PipelineMetrics::new(metrics_window));
     pipeline.check()?;
     Ok(Settings {
         pipeline,
@@ -324,7 +356,55 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         exit_at_end: cli.exit_at_end || file.exit_at_end.unwrap_or(false),
         demo_dir,
         wait_note,
+        metrics_addr,
     })
+}
+
+/// `HOST:PORT` with an IP host, or `localhost:PORT`.
+fn parse_listen_addr(text: &str) -> Result<SocketAddr> {
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| anyhow::anyhow!("metrics_addr {text:?}: the port is not a number"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "metrics_addr {text:?} is not HOST:PORT; write e.g. 127.0.0.1:9464, or              0.0.0.0:9464 to let Prometheus on another host scrape it"
+        )
+    })
+}
+
+/// Starts the metrics endpoint, if configured, and prints its address.
+fn start_metrics(
+    settings: &Settings,
+    bootstrap: &str,
+    sink: Option<SinkProbe>,
+    source: Option<gateway::kafka::SourceProbe>,
+) -> Result<Option<MetricsServer>> {
+    let Some(addr) = settings.metrics_addr else {
+        return Ok(None);
+    };
+    let source = match source {
+        Some(probe) => {
+            let client = settings
+                .kafka
+                .watermark_client(bootstrap, &settings.kafka_properties)
+                .context("cannot create the metrics' Kafka client")?;
+            Some((probe, client))
+        }
+        None => None,
+    };
+    let collector = EngineCollector::new(
+        Arc::clone(&settings.pipeline.metrics),
+        settings.pipeline.journal_dir.clone(),
+        KafkaMetrics { sink, source },
+    );
+    let server = MetricsServer::start(addr, collector).map_err(anyhow::Error::msg)?;
+    println!("metrics: http://{}/metrics", server.addr());
+    use std::io::Write as _;
+    std::io::stdout().flush().context("writing to stdout")?;
+    Ok(Some(server))
 }
 
 /// Prints which core each thread runs on and warns about what will hurt
@@ -512,7 +592,7 @@ fn serve(settings: Settings) -> Result<()> {
         Some(dir) => {
             let sink = FileSink::open(dir)
                 .with_context(|| format!("cannot open the output directory {}", dir.display()))?;
-            run_from(&settings, &bootstrap, sink, &stop)?
+            run_from(&settings, &bootstrap, sink, None, &stop)?
         }
         None => {
             let sink = KafkaSink::new(
@@ -523,7 +603,7 @@ fn serve(settings: Settings) -> Result<()> {
             )
             .map_err(|e| anyhow::anyhow!("cannot create the Kafka producer: {e}"))?;
             probe = Some(sink.probe());
-            run_from(&settings, &bootstrap, sink, &stop)?
+            run_from(&settings, &bootstrap, sink, probe.clone(), &stop)?
         }
     };
     let max_batch = probe.map(|p| p.max_batch.load(std::sync::atomic::Ordering::Relaxed));
@@ -537,6 +617,7 @@ fn run_from(
     settings: &Settings,
     bootstrap: &str,
     sink: impl engine::pipeline::OutputSink,
+    sink_probe: Option<SinkProbe>,
     stop: &Arc<AtomicBool>,
 ) -> Result<RunReport> {
     let kafka = &settings.kafka;
@@ -553,6 +634,7 @@ fn run_from(
         InputSpec::File(path) => {
             let source = FileSource::open(path, !settings.exit_at_end, decoder)
                 .with_context(|| format!("cannot open the input {}", path.display()))?;
+            let _metrics = start_metrics(settings, bootstrap, sink_probe, None)?;
             run(&settings.pipeline, source, sink, stop)?
         }
         InputSpec::Kafka => {
@@ -564,6 +646,7 @@ fn run_from(
                 decoder,
             )
             .context("cannot create the Kafka consumer")?;
+            let _metrics = start_metrics(settings, bootstrap, sink_probe, Some(source.probe()))?;
             run(&settings.pipeline, source, sink, stop)?
         }
         InputSpec::Demo { rate, orders } => {
@@ -577,6 +660,7 @@ fn run_from(
                 decoder,
             )
             .context("cannot create the Kafka consumer")?;
+            let _metrics = start_metrics(settings, bootstrap, sink_probe, Some(source.probe()))?;
             let report = run(&settings.pipeline, source, sink, stop);
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let sent = feeder

@@ -25,6 +25,7 @@
 
 mod cores;
 mod input;
+mod metrics;
 mod output;
 mod recovery;
 mod replica;
@@ -34,8 +35,8 @@ mod stats;
 mod transport;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
@@ -45,6 +46,9 @@ use thiserror::Error;
 
 pub use cores::{CorePlan, PIPELINE_THREADS, isolated_cpus, parse_cpu_list};
 pub use input::{BoxError, InputSource, SourceItem, SourcePoll};
+pub use metrics::{
+    INPUT_ACTIONS, LATENCY_STAGES, MetricsSample, PipelineMetrics, RINGS, RingSample,
+};
 pub use output::OutputSink;
 pub use recovery::RecoveryStats;
 pub use replica::SnapshotStats;
@@ -54,7 +58,7 @@ pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, RingKind, Wait
 
 use crate::{ConfigError, EngineConfig};
 use stages::{Control, InputSlot};
-use stats::{Counters, Latencies, LatencyRecorder};
+use stats::{Latencies, LatencyRecorder};
 use transport::{ChannelOutbox, Inbox, Outbox, RingOutbox};
 
 /// Why the pipeline stopped with an error.
@@ -232,6 +236,9 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Where command timestamps come from.
     pub clock: IngressClock,
+    /// The live figures the stages keep, for an exporter to sample. One
+    /// run at a time: runs sharing it overwrite each other's figures.
+    pub metrics: Arc<PipelineMetrics>,
 }
 
 /// What ingress stamps into each command's `ts` (the time trades carry).
@@ -297,6 +304,7 @@ impl PipelineConfig {
             stats_interval: None,
             batch_size: 100,
             clock: IngressClock::Wall,
+            metrics: Arc::new(PipelineMetrics::new(Duration::from_secs(5))),
         }
     }
 }
@@ -449,13 +457,41 @@ fn run_stages<S: InputSource, K: OutputSink>(
         failed: AtomicBool::new(false),
         wait: config.wait,
     };
-    let counters = Counters::default();
+    let metrics = &*config.metrics;
+    let counters = &metrics.counters;
+    for counter in [
+        &counters.ingressed,
+        &counters.journaled,
+        &counters.matched,
+        &counters.outputs_published,
+        &counters.outputs_consumed,
+    ] {
+        counter.store(0, Ordering::Relaxed);
+    }
+    metrics
+        .base_sequence
+        .store(start_seq - 1, Ordering::Relaxed);
+    metrics.ring_slots[0].store(config.input_ring as u64, Ordering::Relaxed);
+    metrics.ring_slots[1].store(config.output_ring as u64, Ordering::Relaxed);
+    metrics
+        .recovery_ns
+        .store(stats.took.as_nanos() as u64, Ordering::Relaxed);
+    metrics
+        .recovery_replayed
+        .store(stats.replayed, Ordering::Relaxed);
+    metrics
+        .snapshot_sequence
+        .store(stats.snapshot.unwrap_or(0), Ordering::Relaxed);
+    if let Ok(mut shared) = metrics.durable.lock() {
+        *shared = Some(durable.clone());
+    }
     let snapshot_writer = replica::SnapshotWriter {
         store: journal::SnapshotStore::new(&config.journal_dir),
         journal_dir: config.journal_dir.clone(),
         retention: config.retention.clone(),
         durable: durable.clone(),
         delivered: &counters.delivered,
+        metrics,
     };
     let shared_latency = Mutex::new(Latencies::new());
     let stats_done = AtomicBool::new(false);
@@ -474,7 +510,6 @@ fn run_stages<S: InputSource, K: OutputSink>(
 
     let outcome = std::thread::scope(|scope| {
         let control = &control;
-        let counters = &counters;
         // A thread that cannot start fails the run. Returning early drops
         // the ring ends not yet handed to a thread, which closes the rings,
         // so the threads already running drain and end.
@@ -501,13 +536,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
             .transpose()
             .map_err(not_started)?;
         let printer = spawn(scope, "stats", helper_core, || {
-            stats::run_stats_thread(
-                config.stats_interval,
-                counters,
-                &shared_latency,
-                (config.input_ring, config.output_ring),
-                &stats_done,
-            )
+            stats::run_stats_thread(config.stats_interval, metrics, &shared_latency, &stats_done)
         })
         .map_err(not_started)?;
         let egress = spawn(scope, "egress", cores.egress, || {
@@ -517,7 +546,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 &mut emitter,
                 &durable,
                 control,
-                counters,
+                metrics,
                 &mut recorder,
             );
             if result.is_err() {
@@ -534,14 +563,21 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 start_seq - 1,
                 positions,
                 control,
-                counters,
+                metrics,
             )
         })
         .map_err(not_started)?;
         let journaler = spawn(scope, "journal", cores.journal, || {
             let segment_size = config.journal.segment_size_bytes();
-            let result =
-                stages::journaler(journal_in, &mut writer, segment_size, control, counters);
+            let mut recorder = LatencyRecorder::new(&shared_latency);
+            let result = stages::journaler(
+                journal_in,
+                &mut writer,
+                segment_size,
+                control,
+                metrics,
+                &mut recorder,
+            );
             if result.is_err() {
                 control.fail();
             }
@@ -555,7 +591,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 start_seq,
                 config.clock,
                 control,
-                counters,
+                metrics,
             );
             if result.is_err() {
                 control.fail();

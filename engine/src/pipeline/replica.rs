@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use journal::{DurableSequence, SnapshotStore};
 
 use super::PipelineError;
+use super::metrics::PipelineMetrics;
 use super::retention::{self, Retention};
 use crate::history::{History, Records};
 use crate::replay::{Replayer, SourcePositions, encode_checkpoint};
@@ -69,6 +70,8 @@ pub(crate) struct SnapshotWriter<'a> {
     pub durable: DurableSequence,
     /// The highest input whose outputs are delivered, as the sink records it.
     pub delivered: &'a AtomicU64,
+    /// Where snapshot figures go while the pipeline runs.
+    pub metrics: &'a PipelineMetrics,
 }
 
 impl SnapshotWriter<'_> {
@@ -96,6 +99,12 @@ impl SnapshotWriter<'_> {
         );
         stats.written += 1;
         stats.last = Some((sequence, state_hash));
+        let metrics = self.metrics;
+        metrics
+            .snapshot_write_ns
+            .store(took.as_nanos() as u64, Ordering::Relaxed);
+        metrics.snapshot_sequence.store(sequence, Ordering::Relaxed);
+        metrics.snapshots_written.fetch_add(1, Ordering::Relaxed);
         stats.max_orders = stats.max_orders.max(engine.live_orders());
         stats.max_write = stats.max_write.max(took);
         self.retain(stats)
@@ -176,6 +185,7 @@ fn follow(
         };
         let behind = allowed.saturating_sub(follower.replayer.last_sequence());
         stats.replica_max_lag = stats.replica_max_lag.max(behind);
+        writer.metrics.replica_lag.store(behind, Ordering::Relaxed);
         // Writing a snapshot takes longer than applying an interval's
         // inputs; when more than one is due, only the newest is written, so
         // retention keeps up with the journal.

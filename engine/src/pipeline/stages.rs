@@ -15,8 +15,9 @@ use journal::{DurableSequence, RecordMeta, Writer};
 use rkyv::util::AlignedVec;
 
 use super::input::{InputSource, SourcePoll};
+use super::metrics::{OutputTally, PipelineMetrics, action_index};
 use super::output::{Emitter, OutputSink, OutputSlot};
-use super::stats::{Counters, LatencyRecorder, now_ns};
+use super::stats::{LatencyRecorder, now_ns};
 use super::transport::{Ahead, Drained, Inbox, Outbox, WaitMode};
 use super::{IngressClock, PipelineError};
 use crate::replay::{
@@ -101,8 +102,10 @@ pub(crate) fn ingress<S: InputSource>(
     first_seq: u64,
     clock: IngressClock,
     control: &Control<'_>,
-    counters: &Counters,
+    metrics: &PipelineMetrics,
 ) -> Result<(), PipelineError> {
+    let counters = &metrics.counters;
+    let mut by_action = [0u64; super::metrics::INPUT_ACTIONS.len()];
     let mut seq = first_seq;
     while !control.stop.load(Ordering::Relaxed) && !control.failed() {
         match source.poll().map_err(PipelineError::Source)? {
@@ -113,6 +116,7 @@ pub(crate) fn ingress<S: InputSource>(
                     IngressClock::Sequence => seq,
                 };
                 let mut input = item.input;
+                let action = action_index(&input);
                 if let Input::Command(command) = &mut input {
                     command.ts = ts;
                 }
@@ -131,6 +135,9 @@ pub(crate) fn ingress<S: InputSource>(
                 }
                 seq += 1;
                 counters.ingressed.store(seq - first_seq, Ordering::Relaxed);
+                // One writer: a plain store, not a locked add.
+                by_action[action] += 1;
+                metrics.inputs[action].store(by_action[action], Ordering::Relaxed);
             }
             SourcePoll::Idle => control.wait.idle(),
             SourcePoll::Ended => break,
@@ -144,14 +151,21 @@ pub(crate) fn ingress<S: InputSource>(
 /// fails (a full disk when the next segment is pre-allocated, most often)
 /// stops the pipeline: nothing more is journaled, so nothing more is
 /// matched into outputs, and ingress stops taking input.
+///
+/// It also measures ingress to durability per input, and one journal batch
+/// at a time from its first append to durability, reading the clock once
+/// per loop that sees something become durable.
 pub(crate) fn journaler(
     mut inbox: impl Inbox<InputSlot>,
     writer: &mut Writer,
     segment_size: u64,
     control: &Control<'_>,
-    counters: &Counters,
+    metrics: &PipelineMetrics,
+    recorder: &mut LatencyRecorder<'_>,
 ) -> Result<(), PipelineError> {
+    let counters = &metrics.counters;
     let dir = writer.dir().to_path_buf();
+    let durable = writer.durable();
     let failed_write = |cause: journal::Error| match cause {
         journal::Error::Io { .. } => {
             PipelineError::storage("append to the journal", &dir, segment_size as usize, cause)
@@ -161,14 +175,25 @@ pub(crate) fn journaler(
     let mut buffer = AlignedVec::new();
     let mut error: Option<PipelineError> = None;
     let mut appended = 0u64;
+    let mut waiting = WaitingForDurability::new(ORIGINS_KEPT);
     loop {
+        // What the input ring holds for its slower consumer, as this batch
+        // starts.
+        let behind = counters
+            .ingressed
+            .load(Ordering::Relaxed)
+            .saturating_sub(appended.min(counters.matched.load(Ordering::Relaxed)));
+        metrics.ring_peak[0].fetch_max(behind, Ordering::Relaxed);
         let drained = inbox.drain(DRAIN_MAX, &mut |slot| {
             if error.is_some() {
                 return; // keep draining so ingress is never stuck
             }
             encode_input(&slot.input, &mut buffer);
             match writer.append(&slot.meta, &buffer) {
-                Ok(seq) if seq == slot.seq => appended += 1,
+                Ok(seq) if seq == slot.seq => {
+                    appended += 1;
+                    waiting.push(seq, slot.origin_ns);
+                }
                 Ok(seq) => {
                     error = Some(PipelineError::Sequence {
                         journal: seq,
@@ -191,17 +216,96 @@ pub(crate) fn journaler(
             control.fail();
         }
         counters.journaled.store(appended, Ordering::Relaxed);
+        waiting.settle(durable.get(), recorder, metrics);
+        recorder.publish(false);
         match drained {
             Drained::Some => {}
             Drained::Empty => control.wait.idle(),
             Drained::Closed => break,
         }
     }
-    match error {
+    let result = match error {
         Some(err) => Err(err),
         // Make the tail durable whatever the mode, so the final snapshot
         // and the last outputs can go.
         None => writer.sync().map_err(failed_write),
+    };
+    waiting.settle(durable.get(), recorder, metrics);
+    recorder.publish(true);
+    result
+}
+
+/// Inputs whose ingress times the journaler keeps while it waits for them
+/// to become durable; beyond this, the oldest go unmeasured. A `batch`
+/// sync covers a few thousand inputs at most at a million a second.
+const ORIGINS_KEPT: usize = 1 << 16;
+
+/// Appended inputs not yet durable: their ingress times, in sequence
+/// order, in a ring allocated once; and the one batch being timed.
+struct WaitingForDurability {
+    origins: Box<[u64]>,
+    /// The sequence of `origins[first % len]`, and one past the last.
+    first: u64,
+    end: u64,
+    /// The batch being timed: its last sequence (so far) and when its
+    /// first input was appended.
+    timed: Option<(u64, u64)>,
+}
+
+impl WaitingForDurability {
+    fn new(kept: usize) -> WaitingForDurability {
+        WaitingForDurability {
+            origins: vec![0; kept].into_boxed_slice(),
+            first: 0,
+            end: 0,
+            timed: None,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, seq: u64, origin_ns: u64) {
+        let len = self.origins.len() as u64;
+        if self.end != seq {
+            // The first input, or after a gap we never measure across.
+            self.first = seq;
+        } else if self.end - self.first == len {
+            self.first += 1; // full: the oldest goes unmeasured
+        }
+        self.origins[(seq % len) as usize] = origin_ns;
+        self.end = seq + 1;
+        match &mut self.timed {
+            Some((last, _)) if *last + 1 == seq && self.first < seq => *last = seq,
+            Some(_) => {}
+            None => self.timed = Some((seq, now_ns())),
+        }
+    }
+
+    /// Records every waiting input the journal now holds durably.
+    fn settle(
+        &mut self,
+        durable: u64,
+        recorder: &mut LatencyRecorder<'_>,
+        metrics: &PipelineMetrics,
+    ) {
+        if self.first >= self.end || self.first > durable {
+            return;
+        }
+        let now = now_ns();
+        let len = self.origins.len() as u64;
+        let through = durable.min(self.end - 1);
+        for seq in self.first..=through {
+            recorder.journaled(now.saturating_sub(self.origins[(seq % len) as usize]));
+        }
+        self.first = through + 1;
+        if let Some((last, started)) = self.timed
+            && last <= durable
+        {
+            let took = now.saturating_sub(started);
+            metrics.durable_batches.fetch_add(1, Ordering::Relaxed);
+            metrics.durable_total_ns.fetch_add(took, Ordering::Relaxed);
+            metrics.durable_max_ns.fetch_max(took, Ordering::Relaxed);
+            self.timed = None;
+        }
     }
 }
 
@@ -246,12 +350,20 @@ pub(crate) fn matcher(
     mut last_seq: u64,
     mut positions: SourcePositions,
     control: &Control<'_>,
-    counters: &Counters,
+    metrics: &PipelineMetrics,
 ) -> (u64, Engine, SourcePositions) {
+    let counters = &metrics.counters;
+    metrics.matcher_tid.store(
+        rustix::thread::gettid().as_raw_nonzero().get() as u64,
+        Ordering::Relaxed,
+    );
     let mut published = 0u64;
     let mut matched = 0u64;
     let mut template = OutputSlot::default();
     loop {
+        // Two clock reads per batch, never inside a command: the busy
+        // cycle an exporter reports.
+        let batch_started = std::time::Instant::now();
         // The path `bench matcher` measures: each command's slot, then its
         // index bucket, is fetched a few commands before it is applied.
         let drained = inbox.drain_ahead(DRAIN_MAX, &mut |ahead, slot| {
@@ -291,7 +403,14 @@ pub(crate) fn matcher(
             .store(published, Ordering::Relaxed);
         counters.matched.store(matched, Ordering::Relaxed);
         match drained {
-            Drained::Some => {}
+            Drained::Some => {
+                // A load first: the locked `fetch_max` only for a new peak.
+                let busy = batch_started.elapsed().as_nanos() as u64;
+                let peak = &metrics.matcher_busy_max_ns;
+                if busy > peak.load(Ordering::Relaxed) {
+                    peak.fetch_max(busy, Ordering::Relaxed);
+                }
+            }
             Drained::Empty => control.wait.idle(),
             Drained::Closed => break,
         }
@@ -305,19 +424,28 @@ pub(crate) fn egress<K: OutputSink>(
     emitter: &mut Emitter<K>,
     durable: &DurableSequence,
     control: &Control<'_>,
-    counters: &Counters,
+    metrics: &PipelineMetrics,
     recorder: &mut LatencyRecorder<'_>,
 ) -> Result<(), PipelineError> {
+    let counters = &metrics.counters;
     let mut durable_seen = durable.get();
     let mut consumed = 0u64;
     let mut error: Option<PipelineError> = None;
-    let record_sent = |recorder: &mut LatencyRecorder<'_>, batch: &[Message]| {
-        let now = now_ns();
-        for message in batch.iter().filter(|m| m.last) {
-            recorder.egress(now.saturating_sub(message.origin_ns));
-        }
-    };
+    let mut tally = OutputTally::default();
+    let record_sent =
+        |recorder: &mut LatencyRecorder<'_>, tally: &mut OutputTally, batch: &[Message]| {
+            let now = now_ns();
+            for message in batch.iter().filter(|m| m.last) {
+                recorder.egress(now.saturating_sub(message.origin_ns));
+            }
+            tally.count(batch);
+        };
     loop {
+        let behind = counters
+            .outputs_published
+            .load(Ordering::Relaxed)
+            .saturating_sub(consumed);
+        metrics.ring_peak[1].fetch_max(behind, Ordering::Relaxed);
         let drained = inbox.drain(DRAIN_MAX, &mut |slot| {
             if error.is_some() {
                 return;
@@ -339,7 +467,7 @@ pub(crate) fn egress<K: OutputSink>(
                 // Everything already batched is journaled: send it rather
                 // than hold it while the journal catches up.
                 if let Err(err) = emitter
-                    .flush(&mut |b| record_sent(recorder, b))
+                    .flush(&mut |b| record_sent(recorder, &mut tally, b))
                     .and_then(|()| emitter.poll())
                 {
                     error = Some(PipelineError::Sink(err));
@@ -347,18 +475,20 @@ pub(crate) fn egress<K: OutputSink>(
                 }
                 control.wait.idle();
             }
-            if let Err(err) = emitter.push(slot, &mut |b| record_sent(recorder, b)) {
+            if let Err(err) = emitter.push(slot, &mut |b| record_sent(recorder, &mut tally, b)) {
                 error = Some(PipelineError::Sink(err));
             }
         });
         if error.is_none()
             && matches!(drained, Drained::Some)
-            && let Err(err) = emitter.flush(&mut |b| record_sent(recorder, b))
+            && let Err(err) = emitter.flush(&mut |b| record_sent(recorder, &mut tally, b))
         {
             error = Some(PipelineError::Sink(err));
         }
         counters.outputs_consumed.store(consumed, Ordering::Relaxed);
         counters.trades.store(emitter.trades, Ordering::Relaxed);
+        counters.outputs_sent.store(emitter.sent, Ordering::Relaxed);
+        tally.publish(metrics);
         if error.is_none() {
             match emitter.delivered() {
                 Ok(seq) => counters.delivered.store(seq, Ordering::Release),

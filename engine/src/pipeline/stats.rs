@@ -1,11 +1,13 @@
-//! Live pipeline statistics: stage counters, latency histograms and the
-//! periodic one-line summary.
+//! Live pipeline statistics: stage counters, latency histograms, the
+//! periodic one-line summary and the metrics windows.
 //!
-//! Only egress records latencies, so the matcher thread never reads a clock:
-//! "matched" is when egress first sees an input's last output on the output
-//! ring (the matcher's work plus one ring hop), "egress" is when that input's
-//! last message has been delivered. Egress keeps private histograms and
-//! hands them over with `try_lock`, so a reader never makes it wait.
+//! Egress and the journaler record latencies, so the matcher thread never
+//! reads a clock inside a command: "matched" is when egress first sees an
+//! input's last output on the output ring (the matcher's work plus one ring
+//! hop), "journaled" is when the journaler sees the input durable, and
+//! "delivered" is when the input's last message has been delivered. Each
+//! recorder keeps private histograms and hands them over with `try_lock`,
+//! so a reader never makes a stage wait.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
+
+use super::metrics::{LATENCY_STAGES, PipelineMetrics};
 
 /// Nanoseconds since the Unix epoch, as ingress stamps it.
 pub fn now_ns() -> u64 {
@@ -23,13 +27,15 @@ pub fn now_ns() -> u64 {
 }
 
 /// One writer each; padded so the stages do not share cache lines.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub ingressed: CachePadded<AtomicU64>,
     pub journaled: CachePadded<AtomicU64>,
     pub matched: CachePadded<AtomicU64>,
     pub outputs_published: CachePadded<AtomicU64>,
     pub outputs_consumed: CachePadded<AtomicU64>,
+    /// Messages delivered.
+    pub outputs_sent: CachePadded<AtomicU64>,
     /// `trades` messages delivered.
     pub trades: CachePadded<AtomicU64>,
     /// The highest input whose outputs the sink records as delivered;
@@ -42,9 +48,10 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).unwrap_or_else(|_| unreachable!())
 }
 
-/// The two stage latencies.
+/// The three stage latencies.
 pub(crate) struct Latencies {
     pub matched: Histogram<u64>,
+    pub journaled: Histogram<u64>,
     pub egress: Histogram<u64>,
 }
 
@@ -52,23 +59,41 @@ impl Latencies {
     pub fn new() -> Latencies {
         Latencies {
             matched: histogram(),
+            journaled: histogram(),
             egress: histogram(),
         }
     }
 
     fn add(&mut self, other: &Latencies) {
         // Same bounds on both sides, so adding cannot fail.
-        let _ = self.matched.add(&other.matched);
-        let _ = self.egress.add(&other.egress);
+        for (mine, theirs) in [
+            (&mut self.matched, &other.matched),
+            (&mut self.journaled, &other.journaled),
+            (&mut self.egress, &other.egress),
+        ] {
+            if !theirs.is_empty() {
+                let _ = mine.add(theirs);
+            }
+        }
     }
 
     fn reset(&mut self) {
         self.matched.reset();
+        self.journaled.reset();
         self.egress.reset();
+    }
+
+    /// Percentiles in [`LATENCY_STAGES`] order.
+    fn summaries(&self) -> [LatencySummary; LATENCY_STAGES.len()] {
+        [
+            LatencySummary::of(&self.matched),
+            LatencySummary::of(&self.journaled),
+            LatencySummary::of(&self.egress),
+        ]
     }
 }
 
-/// Egress's side: records locally, publishes now and then.
+/// A stage's side: records locally, publishes now and then.
 pub(crate) struct LatencyRecorder<'a> {
     local: Latencies,
     shared: &'a Mutex<Latencies>,
@@ -87,6 +112,11 @@ impl<'a> LatencyRecorder<'a> {
     #[inline]
     pub fn matched(&mut self, ns: u64) {
         self.local.matched.saturating_record(ns.max(1));
+    }
+
+    #[inline]
+    pub fn journaled(&mut self, ns: u64) {
+        self.local.journaled.saturating_record(ns.max(1));
     }
 
     #[inline]
@@ -133,7 +163,7 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    fn of(h: &Histogram<u64>) -> LatencySummary {
+    pub(crate) fn of(h: &Histogram<u64>) -> LatencySummary {
         if h.is_empty() {
             return LatencySummary::default();
         }
@@ -159,22 +189,41 @@ pub fn human_ns(ns: u64) -> String {
     }
 }
 
-/// Prints a line every `interval` until `done`; returns the whole run's
-/// latencies once egress has published its last figures.
+/// Prints a line every `interval` and closes a metrics window every
+/// `metrics.window()` until `done`; returns the whole run's latencies once
+/// the stages have published their last figures.
 pub(crate) fn run_stats_thread(
     interval: Option<Duration>,
-    counters: &Counters,
+    metrics: &PipelineMetrics,
     shared: &Mutex<Latencies>,
-    ring_sizes: (usize, usize),
     done: &AtomicBool,
 ) -> Latencies {
+    let counters = &metrics.counters;
     let mut total = Latencies::new();
+    let mut printed = Latencies::new();
+    let mut windowed = Latencies::new();
     let mut last_matched = counters.matched.load(Ordering::Relaxed);
     let mut last_trades = counters.trades.load(Ordering::Relaxed);
     let mut last_at = Instant::now();
+    let mut window_at = Instant::now();
     let tick = Duration::from_millis(20);
+    // Allocated once: this thread runs for the whole run.
+    let mut fresh = Latencies::new();
     while !done.load(Ordering::Acquire) {
         std::thread::sleep(tick);
+        fresh.reset();
+        if let Ok(mut s) = shared.lock() {
+            fresh.add(&s);
+            s.reset();
+        }
+        total.add(&fresh);
+        printed.add(&fresh);
+        windowed.add(&fresh);
+        if window_at.elapsed() >= metrics.window() {
+            window_at = Instant::now();
+            metrics.close_window(windowed.summaries());
+            windowed.reset();
+        }
         let Some(interval) = interval else { continue };
         if last_at.elapsed() < interval {
             continue;
@@ -187,30 +236,21 @@ pub(crate) fn run_stats_thread(
         let trades = counters.trades.load(Ordering::Relaxed);
         let trade_rate = (trades - last_trades) as f64 / elapsed;
         last_trades = trades;
-        let mut window = Latencies::new();
-        if let Ok(mut s) = shared.lock() {
-            window.add(&s);
-            s.reset();
-        }
-        total.add(&window);
-        let m = LatencySummary::of(&window.matched);
-        let e = LatencySummary::of(&window.egress);
-        let input = counters
-            .ingressed
-            .load(Ordering::Relaxed)
-            .saturating_sub(counters.journaled.load(Ordering::Relaxed).min(matched));
-        let output = counters
-            .outputs_published
-            .load(Ordering::Relaxed)
-            .saturating_sub(counters.outputs_consumed.load(Ordering::Relaxed));
+        let m = LatencySummary::of(&printed.matched);
+        let e = LatencySummary::of(&printed.egress);
+        printed.reset();
+        let sample = metrics.sample();
+        let [input, output] = sample.rings;
         eprintln!(
-            "stats: {ops:.0} inputs/s {trade_rate:.0} trades/s | matched p50 {} p99 {} | in->out p50 {} p99 {} | rings in {input}/{} out {output}/{}",
+            "stats: {ops:.0} inputs/s {trade_rate:.0} trades/s | matched p50 {} p99 {} | in->out p50 {} p99 {} | rings in {}/{} out {}/{}",
             human_ns(m.p50),
             human_ns(m.p99),
             human_ns(e.p50),
             human_ns(e.p99),
-            ring_sizes.0,
-            ring_sizes.1,
+            input.occupancy,
+            input.slots,
+            output.occupancy,
+            output.slots,
         );
     }
     if let Ok(mut s) = shared.lock() {
@@ -225,6 +265,9 @@ pub(crate) fn run_stats_thread(
 pub struct StageLatencies {
     /// Ingress (or the source's origin time) to the matcher's output.
     pub matched: LatencySummary,
+    /// Ingress (or origin) to the journal holding the input at the
+    /// configured durability.
+    pub journaled: LatencySummary,
     /// Ingress (or origin) to delivery by egress.
     pub egress: LatencySummary,
 }
@@ -233,6 +276,7 @@ impl StageLatencies {
     pub(crate) fn of(latencies: &Latencies) -> StageLatencies {
         StageLatencies {
             matched: LatencySummary::of(&latencies.matched),
+            journaled: LatencySummary::of(&latencies.journaled),
             egress: LatencySummary::of(&latencies.egress),
         }
     }

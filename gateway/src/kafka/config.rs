@@ -160,6 +160,20 @@ impl KafkaConfig {
         Ok(())
     }
 
+    /// A client of its own for the metrics exporter to ask the brokers for
+    /// the orders topic's watermarks: the consumer's settings (security
+    /// included) but no group, so it never joins or commits.
+    pub fn watermark_client(
+        &self,
+        bootstrap: &str,
+        extra: &[(String, String)],
+    ) -> Result<rdkafka::consumer::BaseConsumer, rdkafka::error::KafkaError> {
+        let mut config = self.client_config(bootstrap, Role::Consumer, extra);
+        config.remove("group.id");
+        config.set("client.id", "matching-engine-metrics");
+        config.create()
+    }
+
     /// The librdkafka configuration for one client: the engine's defaults,
     /// then `properties`, then the role's own table, then `extra`
     /// (command-line `-X` settings).

@@ -22,3 +22,4 @@ pub use embedded::EmbeddedBroker;
 pub use feeder::{Feeder, send_when_room};
 pub use sink::{DELIVERED_FILE, KafkaSink, SinkProbe};
 pub use source::{EndPolicy, KafkaSource};
+pub use source::{FROM_START, PROBED_PARTITIONS, SourceProbe, UNASSIGNED};

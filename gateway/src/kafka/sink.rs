@@ -13,7 +13,7 @@
 //! allocates nothing per message.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,8 @@ pub(crate) struct SinkContext {
     log: ClientLog,
     /// Unacknowledged messages per input, indexed by `seq % WINDOW`.
     outstanding: Box<[AtomicU32]>,
+    /// When each input's first message was produced, in ns, likewise.
+    produced_ns: Box<[AtomicU64]>,
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
     probe: SinkProbe,
@@ -81,6 +83,7 @@ impl ProducerContext for SinkContext {
                 self.outstanding[seq % WINDOW as usize].fetch_sub(1, Ordering::Relaxed);
             }
             Err((err, _)) => {
+                self.probe.delivery_errors.fetch_add(1, Ordering::Relaxed);
                 // Retries are librdkafka's job (idempotence, no timeout), so
                 // an error here is final: stop rather than skip the message.
                 if let Ok(mut failure) = self.failure.lock()
@@ -96,12 +99,32 @@ impl ProducerContext for SinkContext {
     }
 }
 
-/// Figures the sink reports while the pipeline owns it.
+/// Figures the sink reports while the pipeline owns it. The delivery
+/// callbacks run on egress, inside `poll`, and only touch atomics.
 #[derive(Clone, Debug, Default)]
 pub struct SinkProbe {
     /// The largest produce batch librdkafka's statistics reported, in
     /// messages; -1 until statistics arrive (set `statistics.interval.ms`).
     pub max_batch: Arc<AtomicI64>,
+    /// Messages the brokers refused for good.
+    pub delivery_errors: Arc<AtomicU64>,
+    /// Inputs all of whose messages the brokers acknowledged.
+    pub acknowledged: Arc<AtomicU64>,
+    /// Their total time from their first message's produce to their last
+    /// acknowledgement, in nanoseconds.
+    pub queued_ns_total: Arc<AtomicU64>,
+    /// The longest since an exporter last took it.
+    pub queued_ns_max: Arc<AtomicU64>,
+}
+
+impl SinkProbe {
+    fn record_queued(&self, ns: u64) {
+        self.acknowledged.fetch_add(1, Ordering::Relaxed);
+        self.queued_ns_total.fetch_add(ns, Ordering::Relaxed);
+        if ns > self.queued_ns_max.load(Ordering::Relaxed) {
+            self.queued_ns_max.fetch_max(ns, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Produces output messages to Kafka.
@@ -132,6 +155,7 @@ impl KafkaSink {
         let context = SinkContext {
             log: ClientLog::new("producer"),
             outstanding: (0..WINDOW).map(|_| AtomicU32::new(0)).collect(),
+            produced_ns: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             probe,
@@ -172,11 +196,19 @@ impl KafkaSink {
                 .unwrap_or_else(|| "kafka refused an output message".into())
                 .into());
         }
+        let mut now = None;
         while self.confirmed < self.handed
             && context.outstanding[((self.confirmed + 1) % WINDOW) as usize].load(Ordering::Relaxed)
                 == 0
         {
             self.confirmed += 1;
+            let produced =
+                context.produced_ns[(self.confirmed % WINDOW) as usize].swap(0, Ordering::Relaxed);
+            // 0: re-sent by recovery before this run timed anything.
+            if produced > 0 {
+                let now = *now.get_or_insert_with(engine::pipeline::now_ns);
+                context.probe.record_queued(now.saturating_sub(produced));
+            }
         }
         if self.confirmed > self.mark.get() && self.last_mark.elapsed() >= MARK_EVERY {
             self.mark.store(self.confirmed)?;
@@ -195,8 +227,13 @@ impl KafkaSink {
         self.scratch.clear();
         encode_message(message, &mut self.scratch);
         let topic = &self.topics[topic_index(message.body.topic())];
-        let slot = &self.producer.context().outstanding[(message.seq % WINDOW) as usize];
-        slot.fetch_add(1, Ordering::Relaxed);
+        let index = (message.seq % WINDOW) as usize;
+        let slot = &self.producer.context().outstanding[index];
+        if slot.fetch_add(1, Ordering::Relaxed) == 0 {
+            // One clock read per input, at its first message.
+            self.producer.context().produced_ns[index]
+                .store(engine::pipeline::now_ns(), Ordering::Relaxed);
+        }
         let mut record =
             BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, message.seq as usize)
                 .payload(&self.scratch[..]);

@@ -9,7 +9,7 @@
 //! stops calling `poll`, which is the back-pressure on the brokers.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,10 +49,59 @@ pub enum EndPolicy {
     },
 }
 
+/// Partitions whose position [`SourceProbe`] tracks: ids 0 to 255.
+pub const PROBED_PARTITIONS: usize = 256;
+
+/// [`SourceProbe::next`] for a partition not assigned to this consumer.
+pub const UNASSIGNED: i64 = -1;
+/// [`SourceProbe::next`] for a partition read from its first offset.
+pub const FROM_START: i64 = -2;
+
+/// The offset the source reads next in each partition, for a metrics
+/// exporter to compare with the brokers' high watermarks (consumer lag).
+/// Ingress stores one atomic per message; nothing else is shared.
+#[derive(Clone, Debug)]
+pub struct SourceProbe {
+    /// The orders topic.
+    pub topic: String,
+    /// By partition id: the next offset, [`UNASSIGNED`] or [`FROM_START`].
+    pub next: Arc<[AtomicI64; PROBED_PARTITIONS]>,
+}
+
+impl SourceProbe {
+    fn new(topic: &str) -> SourceProbe {
+        SourceProbe {
+            topic: topic.to_owned(),
+            next: Arc::new(std::array::from_fn(|_| AtomicI64::new(UNASSIGNED))),
+        }
+    }
+
+    fn set(&self, partition: i32, next: i64) {
+        if let Some(slot) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.next.get(p))
+        {
+            slot.store(next, Ordering::Relaxed);
+        }
+    }
+
+    /// Records where a partition resumes.
+    fn assigned(&self, partition: i32, offset: Offset) {
+        let next = match offset {
+            Offset::Offset(n) => n,
+            Offset::Beginning => FROM_START,
+            // From the end: the lag starts at zero; the first message says.
+            _ => FROM_START,
+        };
+        self.set(partition, next);
+    }
+}
+
 /// The consumer's context: logging, and in group mode the positions a
 /// newly assigned partition resumes from.
 pub(crate) struct SourceContext {
     log: ClientLog,
+    probe: SourceProbe,
     topic: String,
     start: StartFrom,
     /// The last offset journaled or consumed per partition; read when the
@@ -101,6 +150,7 @@ impl ConsumerContext for SourceContext {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 for partition in &partitions {
                     let offset = self.resume_offset(*partition);
+                    self.probe.assigned(*partition, offset);
                     if let Err(err) = tpl.set_partition_offset(&self.topic, *partition, offset) {
                         tracing::error!(%err, partition, "cannot set the resume offset");
                     }
@@ -117,6 +167,9 @@ impl ConsumerContext for SourceContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!("kafka: group revoked partitions");
+                for element in tpl.elements() {
+                    self.probe.set(element.partition(), UNASSIGNED);
+                }
                 if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {
@@ -160,6 +213,7 @@ impl KafkaSource {
     ) -> Result<KafkaSource, KafkaError> {
         let context = SourceContext {
             log: ClientLog::new("consumer"),
+            probe: SourceProbe::new(&config.topics.orders),
             topic: config.topics.orders.clone(),
             start: config.start,
             positions: Mutex::new(SourcePositions::default()),
@@ -181,6 +235,12 @@ impl KafkaSource {
             idle_since: None,
             at_end: BTreeSet::new(),
         })
+    }
+
+    /// A handle on the offsets the source reads next, readable after the
+    /// source is moved.
+    pub fn probe(&self) -> SourceProbe {
+        self.consumer.context().probe.clone()
     }
 
     /// Every partition of the topic, from the brokers' metadata.
@@ -239,6 +299,7 @@ impl InputSource for KafkaSource {
         let mut assignment = TopicPartitionList::new();
         for partition in &partitions {
             let offset = self.consumer.context().resume_offset(*partition);
+            self.consumer.context().probe.assigned(*partition, offset);
             assignment.add_partition_offset(&self.topic, *partition, offset)?;
             tracing::info!(topic = %self.topic, partition, ?offset, "kafka: resuming");
         }
@@ -257,6 +318,10 @@ impl InputSource for KafkaSource {
                 let input = self.decoder.decode(message.payload().unwrap_or_default());
                 self.idle_since = None;
                 self.at_end.remove(&position.partition);
+                self.consumer
+                    .context()
+                    .probe
+                    .set(position.partition, position.offset + 1);
                 if self.subscribe
                     && let Ok(mut positions) = self.consumer.context().positions.lock()
                 {

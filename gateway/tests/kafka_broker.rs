@@ -21,19 +21,9 @@ use common::kafka::{
     KillOnDrop, OUTPUT_TOPICS, alone, assert_success, crash_and_compare, run_engine_kafka, shared,
     spawn_engine_kafka, topics_config,
 };
-use common::{dedup, journaled_inputs, reference_of, scenario, summary};
+use common::{dedup, journaled_inputs, reference_of, scenario, summary, tool};
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_client.py");
-
-fn tool(variable: &str, fallback: &str) -> PathBuf {
-    let path = std::env::var(variable).map_or_else(|_| PathBuf::from(fallback), PathBuf::from);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test, which installs it (or set {variable})",
-        path.display()
-    );
-    path
-}
 
 fn tansu_bin() -> PathBuf {
     let home = std::env::var("HOME").unwrap_or_default();

@@ -21,6 +21,18 @@ use gateway::wire::{Decoder, encode_message, encode_order};
 
 pub const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
 
+/// An outside program a test needs: `variable` if set, else `fallback`.
+/// `scripts/test` installs them and sets the variables.
+pub fn tool(variable: &str, fallback: &str) -> std::path::PathBuf {
+    let path = std::env::var(variable).map_or_else(|_| fallback.into(), std::path::PathBuf::from);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test, which installs it (or set {variable})",
+        path.display()
+    );
+    path
+}
+
 /// A deterministic multi-symbol order flow as JSON lines, with a sprinkle
 /// of lines that must be rejected at decode.
 pub fn scenario(lines: usize, seed: u64) -> String {

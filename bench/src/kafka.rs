@@ -84,6 +84,10 @@ pub struct KafkaReport {
     /// Ingress stamp to the output handed to the producer, from the
     /// engine's own statistics.
     pub engine_only: Percentiles,
+    /// Produce call to first output consumed, whole (nanoseconds): for
+    /// `.hgrm` files and plots.
+    #[serde(skip)]
+    pub wire_histogram: Histogram<u64>,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -348,5 +352,6 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
             p999: e.p999,
             max: e.max,
         },
+        wire_histogram: wire,
     })
 }

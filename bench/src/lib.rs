@@ -19,6 +19,10 @@
 //! - [`run_replay`] writes a large journal in the server's format and
 //!   times the `replay` tool's operations on it ([`ReplayReport`]).
 //! - [`pin_current_thread`] pins the timing thread.
+//! - [`sweep`] runs the pipeline and Kafka over offered rates and writes
+//!   their `.hgrm` files ([`hgrm`]) and PNG plots ([`plot`]); [`host`]
+//!   says what machine they ran on.
+//! - [`report`] runs the whole protocol for a host into one directory.
 //!
 //! The `bench` binary wraps these in a command line; the criterion benches
 //! in `benches/` use the same generators.
@@ -42,13 +46,18 @@
 
 mod cores;
 mod glibc_rand;
+pub mod hgrm;
+pub mod host;
 mod inputs;
 mod journal;
 mod kafka;
 mod matcher;
 mod pipeline;
+pub mod plot;
 mod replay;
+pub mod report;
 mod snapshot;
+pub mod sweep;
 mod workload;
 
 pub use cores::{Pinning, pin_current_thread};

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bench::{
-    JournalBenchConfig, JournalReport, MatcherReport, PipelineBenchConfig, PipelineReport,
-    Workload, WorkloadKind, median, median_journal, pin_current_thread, run_journal_once, run_once,
+    JournalBenchConfig, JournalReport, MatcherReport, PipelineReport, Workload, WorkloadKind,
+    median, median_journal, pin_current_thread, run_journal_once, run_once,
 };
 use clap::{Args, Parser, Subcommand};
 use engine::pipeline::{CorePlan, RingKind, WaitMode, human_ns};
@@ -40,6 +40,26 @@ enum Mode {
     /// The `replay` tool on a large journal: verify, deep verify, run,
     /// dump, book --at, and a seek by time.
     Replay(ReplayArgs),
+    /// The whole protocol for this host (matcher, journal, pipeline rate
+    /// sweep, snapshot, Kafka), written to a directory: report.md, JSON,
+    /// .hgrm files and PNG plots. About 10 minutes on a c6i.4xlarge.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The directory to write (created).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// A protocol sized for a 2-core VM: under 2 minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Names the host in titles [default: its cores and CPU model].
+    #[arg(long)]
+    label: Option<String>,
+    /// Where to create scratch journals (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -67,9 +87,10 @@ struct KafkaArgs {
     /// Orders to send.
     #[arg(long, default_value_t = 1_000_000)]
     orders: usize,
-    /// Orders per second offered; 0 sends as fast as the producer can.
-    #[arg(long, default_value_t = 0)]
-    rate: u64,
+    /// Orders per second offered; 0 sends as fast as the producer can. A
+    /// comma-separated list runs each rate in turn.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    rate: Vec<u64>,
     /// Bootstrap servers of real brokers, whose topics orders, fills,
     /// trades, depth and order_status must exist [default: the embedded
     /// mock cluster].
@@ -88,7 +109,9 @@ struct KafkaArgs {
     /// Where to create the scratch journal (removed afterwards).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     dir: PathBuf,
-    /// Print one JSON object instead of the summary.
+    #[command(flatten)]
+    files: FileArgs,
+    /// Print one JSON object per rate instead of the summary.
     #[arg(long)]
     json: bool,
 }
@@ -118,12 +141,13 @@ struct PipelineArgs {
     /// The command stream to send.
     #[arg(long, value_enum, default_value = "ecore")]
     workload: WorkloadKind,
-    /// Commands per second offered.
-    #[arg(long, default_value_t = 1_000_000)]
-    rate: u64,
-    /// How long to offer load.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    /// Commands per second offered; a comma-separated list sweeps them,
+    /// e.g. 100000,250000,500000,1000000,2000000.
+    #[arg(long, value_delimiter = ',', default_value = "1000000")]
+    rate: Vec<u64>,
+    /// How long to offer load at each rate.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
     /// Rings to run, in this order, in one invocation: disruptor, crossbeam
     /// or both (comma-separated). Naming crossbeam also runs disruptor, so
     /// the two are always compared in one run.
@@ -149,9 +173,43 @@ struct PipelineArgs {
     /// Run each ring this many times, alternating, and report medians.
     #[arg(long, default_value = "1")]
     repeat: NonZeroUsize,
+    #[command(flatten)]
+    files: FileArgs,
     /// Print one JSON object per ring instead of the summary.
     #[arg(long)]
     json: bool,
+}
+
+/// Where results go besides stdout.
+#[derive(Args)]
+struct FileArgs {
+    /// Write each run's latency distribution here, in HdrHistogram's
+    /// .hgrm percentile text.
+    #[arg(long, value_name = "DIR")]
+    hgrm: Option<PathBuf>,
+    /// Draw PNG plots here: latency by percentile, and for several
+    /// rates, achieved rate and percentiles against offered rate.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+}
+
+impl FileArgs {
+    /// Writes what was asked for with `write` and lists the files.
+    fn write(
+        &self,
+        write: impl FnOnce(
+            Option<&std::path::Path>,
+            Option<&std::path::Path>,
+        ) -> Result<Vec<PathBuf>, String>,
+    ) -> anyhow::Result<()> {
+        if self.hgrm.is_none() && self.plot.is_none() {
+            return Ok(());
+        }
+        for path in write(self.hgrm.as_deref(), self.plot.as_deref()).map_err(anyhow::Error::msg)? {
+            eprintln!("bench: wrote {}", path.display());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -249,7 +307,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Mode::Snapshot(args) => snapshot(args),
         Mode::Kafka(args) => kafka(args),
         Mode::Replay(args) => replay_tool(args),
+        Mode::Report(args) => report(args),
     }
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let config = bench::report::ReportConfig {
+        out: args.out,
+        quick: args.quick,
+        label: args.label,
+        scratch: args.dir,
+    };
+    let started = std::time::Instant::now();
+    let path = bench::report::run_report(&config, |step| {
+        eprintln!("bench: [{:>5.1} s] {step}", started.elapsed().as_secs_f64());
+    })
+    .map_err(anyhow::Error::msg)?;
+    println!("{}", path.display());
+    Ok(())
 }
 
 fn replay_tool(args: ReplayArgs) -> anyhow::Result<()> {
@@ -350,20 +425,44 @@ fn kafka(args: KafkaArgs) -> anyhow::Result<()> {
     }
     let config = bench::KafkaBenchConfig {
         orders: args.orders,
-        rate: (args.rate > 0).then_some(args.rate),
+        rate: None,
         brokers: args.brokers,
         partitions: args.partitions,
         scratch: args.dir,
         cores,
         wait,
     };
-    let report = bench::run_kafka_once(&config)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("running the Kafka benchmark")?;
+    let reports = bench::sweep::run_kafka_sweep(&config, &args.rate, |r| {
+        eprintln!(
+            "bench: kafka at {}: sustained {:.0}/s, wire p50 {} p99 {}",
+            if r.rate == 0 {
+                "max".to_string()
+            } else {
+                format!("{}/s", r.rate)
+            },
+            r.sustained_per_s,
+            human_ns(r.wire.p50),
+            human_ns(r.wire.p99)
+        );
+    })
+    .map_err(anyhow::Error::msg)
+    .context("running the Kafka benchmark")?;
+    let title = bench::host::HostInfo::current().label();
+    args.files
+        .write(|hgrm, plot| bench::sweep::write_kafka_files(&reports, hgrm, plot, &title))?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        for report in &reports {
+            println!("{}", serde_json::to_string(report)?);
+        }
         return Ok(());
     }
+    for report in &reports {
+        print_kafka(report);
+    }
+    Ok(())
+}
+
+fn print_kafka(report: &bench::KafkaReport) {
     println!(
         "kafka         {} orders via {}, offered {}, sent {:.0}/s, sustained {:.0}/s, {} output messages",
         report.orders,
@@ -398,7 +497,6 @@ fn kafka(args: KafkaArgs) -> anyhow::Result<()> {
             human_ns(p.max)
         );
     }
-    Ok(())
 }
 
 fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
@@ -467,18 +565,9 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
 
 fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.rate > 0 && args.seconds > 0,
-        "--rate and --seconds must be at least 1"
+        !args.rate.is_empty() && args.rate.iter().all(|r| *r > 0) && args.seconds > 0.0,
+        "--rate values and --seconds must be above 0"
     );
-    let total = usize::try_from(args.rate.saturating_mul(args.seconds))?;
-    eprintln!("bench: generating {total} {:?} commands", args.workload);
-    let workload = Workload::generate(args.workload, total, args.seed);
-    let commands: Vec<_> = workload
-        .prefill
-        .iter()
-        .chain(&workload.commands)
-        .copied()
-        .collect();
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
     let cores = args.cores.unwrap_or_else(|| CorePlan::for_host(available));
     let (wait, why) = cores.choose_wait(args.wait, available);
@@ -489,77 +578,75 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     if rings.contains(&RingKind::Crossbeam) && !rings.contains(&RingKind::Disruptor) {
         rings.insert(0, RingKind::Disruptor);
     }
-    // Every ring in every durability mode, interleaved round by round.
-    let runs_of: Vec<(RingKind, Durability)> = args
-        .durability
-        .iter()
-        .flat_map(|d| rings.iter().map(move |r| (*r, *d)))
-        .collect();
-    let commands = std::sync::Arc::new(commands);
-    let mut runs: Vec<Vec<PipelineReport>> = vec![Vec::new(); runs_of.len()];
-    for round in 0..args.repeat.get() {
-        for (i, (ring, durability)) in runs_of.iter().enumerate() {
-            let config = PipelineBenchConfig {
-                rate: args.rate,
-                commands: commands.clone(),
-                engine: workload.config.clone(),
-                durability: *durability,
-                scratch: args.dir.clone(),
-                cores,
-                wait,
-            };
-            let report = bench::run_pipeline_once(&config, *ring)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .context("running the pipeline")?;
-            eprintln!(
-                "bench: {} {} run {}/{}: {:.0} ops/s, p50 {} p99 {} max {}",
-                ring.as_str(),
-                durability.as_str(),
-                round + 1,
-                args.repeat,
-                report.ops,
-                human_ns(report.p50_ns),
-                human_ns(report.p99_ns),
-                human_ns(report.max_ns)
-            );
-            runs[i].push(report);
-        }
-    }
-    let medians: Vec<PipelineReport> = runs.iter_mut().filter_map(|r| median_pipeline(r)).collect();
+    let config = bench::sweep::PipelineSweepConfig {
+        workload: args.workload,
+        rates: args.rate.clone(),
+        seconds: args.seconds,
+        rings: rings.clone(),
+        durabilities: args.durability.clone(),
+        cores,
+        wait,
+        seed: args.seed,
+        scratch: args.dir.clone(),
+        repeat: args.repeat.get(),
+    };
+    eprintln!("bench: generating the {:?} commands", args.workload);
+    let entries = bench::sweep::run_pipeline_sweep(&config, |report, round| {
+        eprintln!(
+            "bench: {} {} at {}/s run {}/{}: {:.0} ops/s, p50 {} p99 {} max {}",
+            report.ring,
+            report.durability,
+            report.rate,
+            round + 1,
+            args.repeat,
+            report.ops,
+            human_ns(report.p50_ns),
+            human_ns(report.p99_ns),
+            human_ns(report.max_ns)
+        );
+    })
+    .map_err(anyhow::Error::msg)
+    .context("running the pipeline")?;
+    let title = bench::host::HostInfo::current().label();
+    args.files
+        .write(|hgrm, plot| bench::sweep::write_pipeline_files(&entries, hgrm, plot, &title))?;
+    let medians: Vec<&PipelineReport> = entries.iter().map(|e| &e.median).collect();
     if args.json {
         for report in &medians {
             println!("{}", serde_json::to_string(report)?);
         }
-    } else {
+        return Ok(());
+    }
+    println!(
+        "pipeline      {:?} for {} s per rate, wait {}, median of {} run(s)",
+        args.workload,
+        args.seconds,
+        wait.as_str(),
+        args.repeat
+    );
+    println!(
+        "ring        durability   offered  achieved      p50      p90      p99    p99.9   p99.99      max   (intended send -> delivered)"
+    );
+    for r in &medians {
         println!(
-            "pipeline      {:?} at {} ops/s offered for {} s, wait {}, median of {} run(s)",
-            args.workload,
-            args.rate,
-            args.seconds,
-            wait.as_str(),
-            args.repeat
+            "{:<11} {:<10} {:>9} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            r.ring,
+            r.durability,
+            r.rate,
+            r.ops,
+            human_ns(r.p50_ns),
+            human_ns(r.p90_ns),
+            human_ns(r.p99_ns),
+            human_ns(r.p999_ns),
+            human_ns(r.p9999_ns),
+            human_ns(r.max_ns)
         );
-        println!(
-            "ring        durability  achieved      p50      p90      p99    p99.9   p99.99      max   (intended send -> delivered)"
-        );
-        for r in &medians {
-            println!(
-                "{:<11} {:<10} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                r.ring,
-                r.durability,
-                r.ops,
-                human_ns(r.p50_ns),
-                human_ns(r.p90_ns),
-                human_ns(r.p99_ns),
-                human_ns(r.p999_ns),
-                human_ns(r.p9999_ns),
-                human_ns(r.max_ns)
-            );
-        }
+    }
+    for rate in &args.rate {
         let find = |ring: &str, durability: &str| {
             medians
                 .iter()
-                .find(|r| r.ring == ring && r.durability == durability)
+                .find(|r| r.rate == *rate && r.ring == ring && r.durability == durability)
         };
         for durability in &args.durability {
             if let (Some(d), Some(c)) = (
@@ -567,7 +654,7 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
                 find("crossbeam", durability.as_str()),
             ) {
                 println!(
-                    "crossbeam / disruptor ({}): p50 {:.2}x, p99 {:.2}x, achieved rate {:.2}x",
+                    "crossbeam / disruptor ({}, {rate}/s): p50 {:.2}x, p99 {:.2}x, achieved rate {:.2}x",
                     durability.as_str(),
                     c.p50_ns as f64 / d.p50_ns.max(1) as f64,
                     c.p99_ns as f64 / d.p99_ns.max(1) as f64,
@@ -579,7 +666,7 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
             if let (Some(n), Some(b)) = (find(ring.as_str(), "none"), find(ring.as_str(), "batch"))
             {
                 println!(
-                    "batch - none ({}): the journal gate adds p50 {}, p99 {}",
+                    "batch - none ({}, {rate}/s): the journal gate adds p50 {}, p99 {}",
                     ring.as_str(),
                     human_ns(b.p50_ns.saturating_sub(n.p50_ns)),
                     human_ns(b.p99_ns.saturating_sub(n.p99_ns))
@@ -588,31 +675,6 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Per-figure medians across runs: each column is the median of that
-/// figure, which keeps one unlucky run from deciding a ratio.
-fn median_pipeline(runs: &mut [PipelineReport]) -> Option<PipelineReport> {
-    fn mid<T: Copy + PartialOrd>(runs: &[PipelineReport], figure: fn(&PipelineReport) -> T) -> T {
-        let mut values: Vec<T> = runs.iter().map(figure).collect();
-        values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-        values[values.len() / 2]
-    }
-    let first = runs.first()?.clone();
-    Some(PipelineReport {
-        ops: mid(runs, |r| r.ops),
-        commands: mid(runs, |r| r.commands),
-        messages: mid(runs, |r| r.messages),
-        p50_ns: mid(runs, |r| r.p50_ns),
-        p90_ns: mid(runs, |r| r.p90_ns),
-        p99_ns: mid(runs, |r| r.p99_ns),
-        p999_ns: mid(runs, |r| r.p999_ns),
-        p9999_ns: mid(runs, |r| r.p9999_ns),
-        max_ns: mid(runs, |r| r.max_ns),
-        matched_p50_ns: mid(runs, |r| r.matched_p50_ns),
-        matched_p99_ns: mid(runs, |r| r.matched_p99_ns),
-        ..first
-    })
 }
 
 fn matcher(args: MatcherArgs) -> anyhow::Result<()> {

@@ -73,6 +73,10 @@ pub struct PipelineReport {
     pub durability: &'static str,
     /// How idle threads waited.
     pub wait: &'static str,
+    /// The whole run's latencies (nanoseconds), from intended send to
+    /// delivered: for `.hgrm` files and plots.
+    #[serde(skip)]
+    pub histogram: hdrhistogram::Histogram<u64>,
 }
 
 /// Sends pre-generated commands, each at its due time: `i / rate` seconds
@@ -195,6 +199,7 @@ pub fn run_pipeline_once(
         matched_p99_ns: m.p99,
         durability: config.durability.as_str(),
         wait: config.wait.as_str(),
+        histogram: report.histograms.delivered,
     })
 }
 

@@ -53,7 +53,7 @@ pub use output::OutputSink;
 pub use recovery::RecoveryStats;
 pub use replica::SnapshotStats;
 pub use retention::{Retention, SNAPSHOTS_KEPT};
-pub use stats::{LatencySummary, StageLatencies, human_ns, now_ns};
+pub use stats::{LatencyHistograms, LatencySummary, StageLatencies, human_ns, now_ns};
 pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, RingKind, WaitMode};
 
 use crate::{ConfigError, EngineConfig};
@@ -326,6 +326,8 @@ pub struct RunReport {
     pub state_hash: u64,
     /// Stage latencies over the run.
     pub latencies: StageLatencies,
+    /// The histograms they come from.
+    pub histograms: LatencyHistograms,
     /// What the replica and the final snapshot did.
     pub snapshots: SnapshotStats,
     /// How `batch` durability syncs on this host.
@@ -648,6 +650,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
         last_sequence: last_seq,
         state_hash,
         latencies: StageLatencies::of(&latencies),
+        histograms: latencies.into(),
         snapshots,
         sync_path,
         elapsed: started.elapsed(),

@@ -260,6 +260,28 @@ pub(crate) fn run_stats_thread(
     total
 }
 
+/// The whole run's stage latencies, whole: for percentile-distribution
+/// files and plots. Values in nanoseconds.
+#[derive(Clone, Debug)]
+pub struct LatencyHistograms {
+    /// Ingress (or origin) to the matcher's output.
+    pub matched: Histogram<u64>,
+    /// Ingress (or origin) to durability in the journal.
+    pub journaled: Histogram<u64>,
+    /// Ingress (or origin) to delivery.
+    pub delivered: Histogram<u64>,
+}
+
+impl From<Latencies> for LatencyHistograms {
+    fn from(latencies: Latencies) -> LatencyHistograms {
+        LatencyHistograms {
+            matched: latencies.matched,
+            journaled: latencies.journaled,
+            delivered: latencies.egress,
+        }
+    }
+}
+
 /// The whole run's stage latencies.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StageLatencies {

@@ -389,3 +389,117 @@ fn the_replica_writes_snapshots_that_re_execution_reproduces() {
         assert_eq!(replayer.engine().state_hash(), report.state_hash);
     }
 }
+
+/// Feeds commands, then holds the end back until the replica has published
+/// books as of the last input, so the test reads the final figures.
+struct UntilBooksPublished {
+    list: ListSource,
+    metrics: Arc<engine::pipeline::PipelineMetrics>,
+    since: Option<std::time::Instant>,
+}
+
+impl InputSource for UntilBooksPublished {
+    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
+        self.list.resume(journaled)
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        let total = self.list.commands.len() as u64;
+        if self.list.next == self.list.commands.len()
+            && self.metrics.sample().books_sequence < total
+        {
+            let since = *self.since.get_or_insert_with(std::time::Instant::now);
+            assert!(
+                since.elapsed() < Duration::from_secs(60),
+                "the replica published no books as of {total} in 60 s"
+            );
+            return Ok(SourcePoll::Idle);
+        }
+        self.list.poll()
+    }
+}
+
+/// The busiest symbols' book gauges, which the replica computes, are the
+/// books the matcher's engine holds, for the symbols with the most inputs.
+#[test]
+fn the_busiest_books_in_the_metrics_match_the_engine() {
+    // Four symbols with different shares of a crossing flow.
+    let symbols = ["AAPL", "MSFT", "TSLA", "IBM"];
+    let mut random = oorandom::Rand64::new(5);
+    let commands: Vec<Command> = (0..4_000)
+        .map(|i| {
+            let r = random.rand_u64();
+            let symbol = symbols[match r % 10 {
+                0..=4 => 0,
+                5..=7 => 1,
+                8 => 2,
+                _ => 3,
+            }];
+            let side = if (r >> 8).is_multiple_of(2) {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            Command::add(
+                0,
+                sym(symbol),
+                user("u"),
+                oid(&format!("o{i}")),
+                OrderSpec::limit(side, 100 + (r >> 16) % 20, 1 + (r >> 32) % 9),
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = pipeline_config(dir.path(), RingKind::Disruptor, Durability::None);
+    config.snapshot_every = None;
+    config.book_symbols = 2;
+    let source = UntilBooksPublished {
+        list: ListSource {
+            commands: commands.clone(),
+            next: 0,
+        },
+        metrics: Arc::clone(&config.metrics),
+        since: None,
+    };
+    run(
+        &config,
+        source,
+        Collector::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+
+    let mut engine = engine::Engine::new(EngineConfig::default()).unwrap();
+    for command in &commands {
+        engine.apply(command, &mut Vec::<Event>::new());
+    }
+    let sample = config.metrics.sample();
+    assert_eq!(sample.books_sequence, 4_000);
+    let names: Vec<&str> = sample.books.iter().map(|b| b.symbol.as_str()).collect();
+    assert_eq!(names, ["AAPL", "MSFT"], "the two busiest, busiest first");
+    for book in &sample.books {
+        let inputs = commands
+            .iter()
+            .filter(|c| c.symbol.as_str() == book.symbol)
+            .count() as u64;
+        let summary = engine.book_summary(&sym(&book.symbol)).unwrap();
+        assert_eq!(
+            (
+                book.inputs,
+                book.bid_orders,
+                book.ask_orders,
+                book.best_bid,
+                book.best_ask
+            ),
+            (
+                inputs,
+                summary.bid_orders as u64,
+                summary.ask_orders as u64,
+                summary.best_bid,
+                summary.best_ask
+            ),
+            "{}",
+            book.symbol
+        );
+    }
+}

@@ -40,6 +40,8 @@ pub struct ConfigFile {
     /// Percentiles and peaks in the metrics cover windows this long, e.g.
     /// `5s`.
     pub metrics_window: Option<String>,
+    /// Book gauges in the metrics for this many of the busiest symbols.
+    pub book_symbols: Option<usize>,
     /// `spin` or `yield`.
     pub wait: Option<String>,
     /// `wall` or `sequence`.

@@ -108,6 +108,12 @@ struct Cli {
     /// long; match the Prometheus scrape interval [default: 5s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     metrics_window: Option<Duration>,
+    /// Book gauges (resting orders, best bid and ask) for this many of the
+    /// busiest symbols in the metrics; 0 for none [default: 10 when metrics
+    /// are served]. The snapshot replica computes them, following the
+    /// journal all the time while this is above 0.
+    #[arg(long, value_name = "N")]
+    book_symbols: Option<usize>,
     /// How idle threads wait. Default: spin when every pipeline thread has
     /// its own core, else yield.
     #[arg(long, value_name = "spin|yield")]
@@ -345,6 +351,10 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
     pipeline.clock = clock;
     pipeline.batch_size = kafka.batch_size;
     pipeline.metrics = Arc::new(PipelineMetrics::new(metrics_window));
+    pipeline.book_symbols = cli
+        .book_symbols
+        .or(file.book_symbols)
+        .unwrap_or(if metrics_addr.is_some() { 10 } else { 0 });
     pipeline.check()?;
     Ok(Settings {
         pipeline,

@@ -132,8 +132,60 @@ impl Collector for EngineCollector {
         encode_journal(e, &s, &self.journal_dir)?;
         encode_snapshots(e, &s)?;
         encode_matcher(e, &s)?;
+        encode_books(e, &s)?;
         encode_kafka(e, &s, &self.kafka)
     }
+}
+
+/// The busiest symbols' books: a bounded label set, as the replica chose.
+fn encode_books(e: &mut DescriptorEncoder, s: &MetricsSample) -> std::fmt::Result {
+    if s.books.is_empty() {
+        return Ok(());
+    }
+    single(
+        e,
+        "engine_book_sequence",
+        "The input sequence the book figures are as of (the snapshot replica's position).",
+        None,
+        &gauge(s.books_sequence),
+    )?;
+    let mut family = e.encode_descriptor(
+        "engine_book_resting_orders",
+        "Orders resting in the book, for the busiest symbols (--book-symbols).",
+        None,
+        MetricType::Gauge,
+    )?;
+    for book in &s.books {
+        for (side, orders) in [("bid", book.bid_orders), ("ask", book.ask_orders)] {
+            let labels = [("symbol", book.symbol.as_str()), ("side", side)];
+            gauge(orders).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    let mut family = e.encode_descriptor(
+        "engine_book_best_price_ticks",
+        "The best bid and ask in ticks, for the busiest symbols; absent for an empty side.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for book in &s.books {
+        for (side, price) in [("bid", book.best_bid), ("ask", book.best_ask)] {
+            if let Some(price) = price {
+                let labels = [("symbol", book.symbol.as_str()), ("side", side)];
+                gauge(price).encode(family.encode_family(&labels)?)?;
+            }
+        }
+    }
+    let mut family = e.encode_descriptor(
+        "engine_book_inputs",
+        "Inputs for each of the busiest symbols, as the snapshot replica applied them in this run.",
+        None,
+        MetricType::Counter,
+    )?;
+    for book in &s.books {
+        let labels = [("symbol", book.symbol.as_str())];
+        counter(book.inputs).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 fn encode_build(e: &mut DescriptorEncoder) -> std::fmt::Result {

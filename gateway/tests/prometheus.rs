@@ -29,6 +29,7 @@ use common::{ENGINE, tool};
 use serde_json::Value;
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
+const METRICS_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
 /// What Grafana's `$__rate_interval` becomes here: long enough to hold
 /// the first two scrapes.
 const RATE_INTERVAL: &str = "1m";
@@ -183,6 +184,17 @@ fn data_by(prometheus: &str, expr: &str, deadline: Instant) -> Result<Vec<Value>
     }
 }
 
+/// The names in docs/metrics.md's table of every metric.
+fn documented_names() -> Vec<String> {
+    std::fs::read_to_string(METRICS_DOC)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `engine_"))
+        .filter_map(|rest| rest.split_once('`'))
+        .map(|(name, _)| format!("engine_{name}"))
+        .collect()
+}
+
 /// Every `expr` of every panel's targets.
 fn dashboard_expressions() -> Vec<(String, String)> {
     let text = std::fs::read_to_string(format!("{DEPLOY}/grafana/engine.json")).unwrap();
@@ -282,6 +294,43 @@ fn dashboard_and_alert_expressions_return_data_from_a_real_prometheus() {
     let (_engine, target) = start_engine(dir.path());
     let config = prometheus_config(dir.path(), &target);
     let (_prometheus, prometheus) = start_prometheus(dir.path(), &config);
+
+    // Every documented name is served, once the replica has published
+    // books and a window has closed.
+    let documented = documented_names();
+    assert!(documented.len() >= 30, "docs/metrics.md lists the metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let missing = loop {
+        let text = ureq::get(format!("http://{target}/metrics"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let served = |name: &str| {
+            text.lines().any(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with([' ', '{']))
+            })
+        };
+        let mut missing: Vec<String> = documented.iter().filter(|n| !served(n)).cloned().collect();
+        // And the other way: every family served is documented (OpenMetrics
+        // names a counter's family without `_total`).
+        for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let name = family.split(' ').next().unwrap_or_default();
+            if !documented
+                .iter()
+                .any(|d| d == name || d.strip_suffix("_total") == Some(name))
+            {
+                missing.push(format!("{name} (served, not in docs/metrics.md)"));
+            }
+        }
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(missing.is_empty(), "documented but not served: {missing:?}");
 
     // Two successful scrapes.
     let deadline = Instant::now() + Duration::from_secs(60);

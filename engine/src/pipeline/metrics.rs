@@ -104,6 +104,23 @@ fn rejection(body: &MessageBody) -> Option<RejectReason> {
     }
 }
 
+/// One of the busiest symbols' books, as the snapshot replica last saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookGauge {
+    /// The symbol.
+    pub symbol: String,
+    /// Inputs for it the replica applied in this run.
+    pub inputs: u64,
+    /// Orders resting on the bid side.
+    pub bid_orders: u64,
+    /// Orders resting on the ask side.
+    pub ask_orders: u64,
+    /// The best bid, in ticks.
+    pub best_bid: Option<u64>,
+    /// The best ask, in ticks.
+    pub best_ask: Option<u64>,
+}
+
 /// A window's figures, published by the statistics thread.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct WindowFigures {
@@ -157,6 +174,9 @@ pub struct PipelineMetrics {
     pub(crate) matcher_tid: AtomicU64,
     window: Duration,
     pub(crate) last_window: Mutex<WindowFigures>,
+    /// The busiest symbols' books and the sequence they are as of; the
+    /// replica writes them about once a second.
+    pub(crate) books: Mutex<(u64, Vec<BookGauge>)>,
 }
 
 impl PipelineMetrics {
@@ -186,6 +206,7 @@ impl PipelineMetrics {
             matcher_tid: AtomicU64::new(0),
             window: window.max(Duration::from_millis(100)),
             last_window: Mutex::new(WindowFigures::default()),
+            books: Mutex::new((0, Vec::new())),
         }
     }
 
@@ -229,6 +250,11 @@ impl PipelineMetrics {
         let journaled = load(&c.journaled);
         let matched = load(&c.matched);
         let window = self.last_window.lock().map(|w| *w).unwrap_or_default();
+        let (books_sequence, books) = self
+            .books
+            .lock()
+            .map(|books| books.clone())
+            .unwrap_or_default();
         let input_ring = ingressed.saturating_sub(journaled.min(matched));
         let output_ring = load(&c.outputs_published).saturating_sub(load(&c.outputs_consumed));
         MetricsSample {
@@ -274,6 +300,8 @@ impl PipelineMetrics {
             replica_lag: load(&self.replica_lag),
             recovery: ns(load(&self.recovery_ns)),
             recovery_replayed: load(&self.recovery_replayed),
+            books,
+            books_sequence,
             matcher_tid: match load(&self.matcher_tid) {
                 0 => None,
                 tid => Some(tid),
@@ -357,6 +385,11 @@ pub struct MetricsSample {
     pub recovery: Duration,
     /// Journal records recovery replayed.
     pub recovery_replayed: u64,
+    /// The busiest symbols' books, busiest first (empty unless asked for
+    /// with [`PipelineConfig::book_symbols`](super::PipelineConfig::book_symbols)).
+    pub books: Vec<BookGauge>,
+    /// The sequence those books are as of.
+    pub books_sequence: u64,
     /// The matcher thread's kernel id, once it runs.
     pub matcher_tid: Option<u64>,
 }

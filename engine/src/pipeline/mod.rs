@@ -47,7 +47,7 @@ use thiserror::Error;
 pub use cores::{CorePlan, PIPELINE_THREADS, isolated_cpus, parse_cpu_list};
 pub use input::{BoxError, InputSource, SourceItem, SourcePoll};
 pub use metrics::{
-    INPUT_ACTIONS, LATENCY_STAGES, MetricsSample, PipelineMetrics, RINGS, RingSample,
+    BookGauge, INPUT_ACTIONS, LATENCY_STAGES, MetricsSample, PipelineMetrics, RINGS, RingSample,
 };
 pub use output::OutputSink;
 pub use recovery::RecoveryStats;
@@ -236,6 +236,10 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Where command timestamps come from.
     pub clock: IngressClock,
+    /// Publish the books of this many of the busiest symbols in
+    /// [`PipelineMetrics`] (0: none). The snapshot replica computes them,
+    /// so a non-zero value keeps it following the journal all the time.
+    pub book_symbols: usize,
     /// The live figures the stages keep, for an exporter to sample. One
     /// run at a time: runs sharing it overwrite each other's figures.
     pub metrics: Arc<PipelineMetrics>,
@@ -304,6 +308,7 @@ impl PipelineConfig {
             stats_interval: None,
             batch_size: 100,
             clock: IngressClock::Wall,
+            book_symbols: 0,
             metrics: Arc::new(PipelineMetrics::new(Duration::from_secs(5))),
         }
     }
@@ -520,11 +525,12 @@ fn run_stages<S: InputSource, K: OutputSink>(
             stats_done.store(true, Ordering::Release);
             err
         };
-        let replica = config
-            .snapshot_every
-            .map(|every| {
+        let wants_replica = config.snapshot_every.is_some() || config.book_symbols > 0;
+        let replica = wants_replica
+            .then(|| {
                 let plan = replica::ReplicaPlan {
-                    every,
+                    every: config.snapshot_every,
+                    book_symbols: config.book_symbols,
                     newest: newest_snapshot,
                     config: config.engine.clone(),
                     done: &stages_done,

@@ -19,6 +19,11 @@
 //! CPU on a helper core, about a fifth of the matcher's work per input,
 //! since it produces no outputs.
 //!
+//! The replica also publishes the books of the busiest symbols (by inputs
+//! it applied) for the metrics endpoint, when asked: it has the whole
+//! state and the time, and the matcher then does nothing for them. Those
+//! figures trail the matcher by the replica's lag.
+//!
 //! Nothing here runs on the matcher thread, and nothing here touches the
 //! matcher's engine while the pipeline runs. The final snapshot at a clean
 //! exit is written from the matcher's engine after the matcher has stopped
@@ -31,11 +36,12 @@ use std::time::{Duration, Instant};
 use journal::{DurableSequence, SnapshotStore};
 
 use super::PipelineError;
-use super::metrics::PipelineMetrics;
+use super::metrics::{BookGauge, PipelineMetrics};
 use super::retention::{self, Retention};
 use crate::history::{History, Records};
-use crate::replay::{Replayer, SourcePositions, encode_checkpoint};
-use crate::{Engine, EngineConfig};
+use crate::replay::{Input, Replayer, SourcePositions, encode_checkpoint};
+use crate::{Engine, EngineConfig, Symbol};
+use rustc_hash::FxHashMap;
 
 /// What the replica and the final snapshot did.
 #[derive(Clone, Debug, Default)]
@@ -126,8 +132,11 @@ impl SnapshotWriter<'_> {
 
 /// When the replica snapshots, and when it stops.
 pub(crate) struct ReplicaPlan<'a> {
-    /// Snapshot every this many sequences.
-    pub every: u64,
+    /// Snapshot every this many sequences; `None`: follow only, for the
+    /// book figures.
+    pub every: Option<u64>,
+    /// Publish the books of this many of the busiest symbols (0: none).
+    pub book_symbols: usize,
     /// The newest snapshot on disk when the run started.
     pub newest: u64,
     /// Rules for an engine started from the journal's beginning.
@@ -144,6 +153,53 @@ pub(crate) struct ReplicaPlan<'a> {
 struct Follower {
     replayer: Replayer,
     records: Records,
+}
+
+/// How often the replica publishes the busiest books.
+const BOOKS_EVERY: Duration = Duration::from_secs(1);
+
+/// Inputs applied per symbol, and when the books were last published.
+struct BookWatch {
+    inputs: FxHashMap<Symbol, u64>,
+    published: Option<Instant>,
+}
+
+impl BookWatch {
+    fn count(&mut self, input: &Input) {
+        if let Input::Command(command) = input {
+            *self.inputs.entry(command.symbol).or_insert(0) += 1;
+        }
+    }
+
+    /// Publishes the `top` busiest symbols' books, at most every
+    /// [`BOOKS_EVERY`].
+    fn publish(&mut self, top: usize, replayer: &Replayer, metrics: &PipelineMetrics) {
+        if top == 0 || self.published.is_some_and(|at| at.elapsed() < BOOKS_EVERY) {
+            return;
+        }
+        self.published = Some(Instant::now());
+        let mut busiest: Vec<(&Symbol, &u64)> = self.inputs.iter().collect();
+        // Ties by name, so the set is stable from one publish to the next.
+        busiest.sort_unstable_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let books = busiest
+            .into_iter()
+            .take(top)
+            .filter_map(|(symbol, &inputs)| {
+                let summary = replayer.engine().book_summary(symbol)?;
+                Some(BookGauge {
+                    symbol: symbol.as_str().to_owned(),
+                    inputs,
+                    bid_orders: summary.bid_orders as u64,
+                    ask_orders: summary.ask_orders as u64,
+                    best_bid: summary.best_bid,
+                    best_ask: summary.best_ask,
+                })
+            })
+            .collect();
+        if let Ok(mut shared) = metrics.books.lock() {
+            *shared = (replayer.last_sequence(), books);
+        }
+    }
 }
 
 /// Follows the journal until the pipeline ends, writing a snapshot at each
@@ -164,11 +220,20 @@ fn follow(
     writer: &SnapshotWriter<'_>,
 ) -> Result<SnapshotStats, PipelineError> {
     let mut stats = SnapshotStats::default();
-    let mut next_due = (plan.newest / plan.every + 1) * plan.every;
+    let mut next_due = plan
+        .every
+        .map_or(u64::MAX, |every| (plan.newest / every + 1) * every);
     let mut follower: Option<Follower> = None;
+    let mut books = BookWatch {
+        inputs: FxHashMap::default(),
+        published: None,
+    };
     // A small journal is never worth a second engine: restore only once
-    // the first snapshot is in sight.
-    let restore_from = next_due.saturating_sub(plan.every / 2);
+    // the first snapshot is in sight, unless the books are wanted now.
+    let restore_from = match plan.every {
+        Some(every) if plan.book_symbols == 0 => next_due.saturating_sub(every / 2),
+        _ => 0,
+    };
     while !plan.done.load(Ordering::Acquire) && !plan.failed.load(Ordering::Acquire) {
         // What the replica may apply: journaled durably, and delivered.
         let allowed = writer
@@ -189,7 +254,9 @@ fn follow(
         // Writing a snapshot takes longer than applying an interval's
         // inputs; when more than one is due, only the newest is written, so
         // retention keeps up with the journal.
-        next_due = next_due.max(allowed / plan.every * plan.every);
+        if let Some(every) = plan.every {
+            next_due = next_due.max(allowed / every * every);
+        }
         let target = allowed.min(next_due);
         let from = follower.replayer.last_sequence();
         while follower.replayer.last_sequence() < target {
@@ -198,8 +265,10 @@ fn follow(
                 break;
             };
             follower.replayer.advance(&record)?;
+            books.count(&record.input);
             stats.replica_applied += 1;
         }
+        books.publish(plan.book_symbols, &follower.replayer, writer.metrics);
         let at = follower.replayer.last_sequence();
         if at == from && at < target {
             // Not readable yet (a segment still being named): wait.
@@ -212,7 +281,7 @@ fn follow(
                 &mut stats,
             )?;
             stats.by_replica += 1;
-            next_due += plan.every;
+            next_due = next_due.saturating_add(plan.every.unwrap_or(u64::MAX));
         } else if at == allowed {
             std::thread::sleep(Duration::from_millis(1));
         }

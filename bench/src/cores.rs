@@ -47,3 +47,24 @@ pub fn pin_current_thread(core: Option<usize>) -> Pinning {
         Pinning::Unpinned(format!("the OS refused core {}", chosen.id))
     }
 }
+
+/// The wait mode for a benchmark run: as asked, else what the engine would
+/// choose, except that a benchmark yields where the engine would park, so
+/// a sleep does not count as latency. Prints why spinning was not chosen.
+pub fn bench_wait(
+    cores: &engine::pipeline::CorePlan,
+    asked: Option<engine::pipeline::WaitMode>,
+    available: usize,
+) -> engine::pipeline::WaitMode {
+    use engine::pipeline::WaitMode;
+    let isolated = engine::pipeline::isolated_cpus();
+    let (wait, why) = cores.choose_wait(asked, available, &isolated);
+    if let Some(why) = why {
+        eprintln!("bench: {why}");
+    }
+    if asked.is_none() && wait == WaitMode::Park {
+        eprintln!("bench: yielding instead of parking, so a sleep does not count as latency");
+        return WaitMode::Yield;
+    }
+    wait
+}

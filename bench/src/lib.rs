@@ -60,7 +60,7 @@ mod snapshot;
 pub mod sweep;
 mod workload;
 
-pub use cores::{Pinning, pin_current_thread};
+pub use cores::{Pinning, bench_wait, pin_current_thread};
 pub use glibc_rand::GlibcRand;
 pub use journal::{JournalBenchConfig, JournalReport, median_journal, run_journal_once};
 pub use kafka::{KafkaBenchConfig, KafkaReport, Percentiles, run_kafka_once};

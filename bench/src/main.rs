@@ -103,7 +103,8 @@ struct KafkaArgs {
     /// Core per pipeline thread [default: chosen for this host].
     #[arg(long)]
     cores: Option<CorePlan>,
-    /// spin or yield [default: spin only when every thread has a core].
+    /// spin, yield or park [default: spin only when every thread has an
+    /// isolated core, else yield].
     #[arg(long)]
     wait: Option<WaitMode>,
     /// Where to create the scratch journal (removed afterwards).
@@ -161,7 +162,8 @@ struct PipelineArgs {
     /// Core per pipeline thread [default: chosen for this host].
     #[arg(long)]
     cores: Option<CorePlan>,
-    /// spin or yield [default: spin only when every thread has a core].
+    /// spin, yield or park [default: spin only when every thread has an
+    /// isolated core, else yield].
     #[arg(long)]
     wait: Option<WaitMode>,
     /// Seed of the ecore generator.
@@ -419,10 +421,7 @@ fn kafka(args: KafkaArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
     let cores = args.cores.unwrap_or_else(|| CorePlan::for_host(available));
-    let (wait, why) = cores.choose_wait(args.wait, available);
-    if let Some(why) = why {
-        eprintln!("bench: {why}");
-    }
+    let wait = bench::bench_wait(&cores, args.wait, available);
     let config = bench::KafkaBenchConfig {
         orders: args.orders,
         rate: None,
@@ -570,10 +569,7 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     );
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
     let cores = args.cores.unwrap_or_else(|| CorePlan::for_host(available));
-    let (wait, why) = cores.choose_wait(args.wait, available);
-    if let Some(why) = why {
-        eprintln!("bench: {why}");
-    }
+    let wait = bench::bench_wait(&cores, args.wait, available);
     let mut rings = args.ring.clone();
     if rings.contains(&RingKind::Crossbeam) && !rings.contains(&RingKind::Disruptor) {
         rings.insert(0, RingKind::Disruptor);

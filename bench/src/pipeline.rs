@@ -129,6 +129,15 @@ impl InputSource for PacedSource {
             input: Input::Command(*command),
         }))
     }
+
+    /// Sleeps until the next command is due, as a source that blocks until
+    /// input arrives would.
+    fn wait(&mut self, at_most: std::time::Duration) -> Result<(), BoxError> {
+        let due = self.start_ns + (self.next as f64 * self.interval_ns) as u64;
+        let until_due = std::time::Duration::from_nanos(due.saturating_sub(now_ns()));
+        std::thread::sleep(until_due.min(at_most));
+        Ok(())
+    }
 }
 
 /// Drops messages after counting them.

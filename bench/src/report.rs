@@ -146,7 +146,7 @@ pub fn run_report(
 
     let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
     let cores = CorePlan::for_host(available);
-    let (wait, _) = cores.choose_wait(None, available);
+    let wait = crate::bench_wait(&cores, None, available);
     progress("pipeline: rate sweep, disruptor and crossbeam, none and batch");
     let entries = run_pipeline_sweep(
         &PipelineSweepConfig {

@@ -215,7 +215,12 @@ fn events_of(messages: &[Message]) -> Vec<(u64, Vec<Event>)> {
 fn tiny_rings_and_a_slow_sink_lose_nothing_on_either_ring() {
     let commands = stream(5_000);
     let want = expected(&commands);
-    for ring in [RingKind::Disruptor, RingKind::Crossbeam] {
+    for (ring, wait) in [
+        (RingKind::Disruptor, WaitMode::Yield),
+        (RingKind::Crossbeam, WaitMode::Yield),
+        (RingKind::Disruptor, WaitMode::Park),
+        (RingKind::Crossbeam, WaitMode::Park),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let sink = Collector {
             slow_every: Some(50),
@@ -226,7 +231,8 @@ fn tiny_rings_and_a_slow_sink_lose_nothing_on_either_ring() {
             commands: commands.clone(),
             next: 0,
         };
-        let config = pipeline_config(dir.path(), ring, Durability::None);
+        let mut config = pipeline_config(dir.path(), ring, Durability::None);
+        config.wait = wait;
         let report = run(&config, source, sink, &AtomicBool::new(false)).unwrap();
         assert_eq!(report.inputs, commands.len() as u64);
         let messages = messages.lock().unwrap();
@@ -500,6 +506,63 @@ fn the_busiest_books_in_the_metrics_match_the_engine() {
             ),
             "{}",
             book.symbol
+        );
+    }
+}
+
+/// Sends one command every `gap`, so a parked pipeline sleeps between
+/// inputs and must be woken for each.
+struct Trickle {
+    list: ListSource,
+    gap: Duration,
+    next_at: Option<std::time::Instant>,
+}
+
+impl InputSource for Trickle {
+    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
+        self.list.resume(journaled)
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        let now = std::time::Instant::now();
+        if self.next_at.is_some_and(|at| now < at) {
+            return Ok(SourcePoll::Idle);
+        }
+        self.next_at = Some(now + self.gap);
+        self.list.poll()
+    }
+}
+
+/// In `park` mode every stage sleeps between inputs that arrive 3 ms
+/// apart; each input still gets through, journaled before its outputs
+/// leave, in both durability modes.
+#[test]
+fn a_parked_pipeline_wakes_for_every_input() {
+    let commands = stream(300);
+    let want = expected(&commands);
+    for durability in [Durability::None, Durability::Batch] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = pipeline_config(dir.path(), RingKind::Disruptor, durability);
+        config.wait = WaitMode::Park;
+        let sink = Collector {
+            journal: Some(config.journal_dir.clone()),
+            ..Collector::default()
+        };
+        let messages = Arc::clone(&sink.messages);
+        let source = Trickle {
+            list: ListSource {
+                commands: commands.clone(),
+                next: 0,
+            },
+            gap: Duration::from_millis(3),
+            next_at: None,
+        };
+        let report = run(&config, source, sink, &AtomicBool::new(false)).unwrap();
+        assert_eq!(report.inputs, 300);
+        assert_same(
+            &events_of(&messages.lock().unwrap()),
+            &want,
+            &format!("park, {durability:?}"),
         );
     }
 }

@@ -42,7 +42,7 @@ pub struct ConfigFile {
     pub metrics_window: Option<String>,
     /// Book gauges in the metrics for this many of the busiest symbols.
     pub book_symbols: Option<usize>,
-    /// `spin` or `yield`.
+    /// `spin`, `yield` or `park`.
     pub wait: Option<String>,
     /// `wall` or `sequence`.
     pub clock: Option<String>,

@@ -115,8 +115,8 @@ struct Cli {
     #[arg(long, value_name = "N")]
     book_symbols: Option<usize>,
     /// How idle threads wait. Default: spin when every pipeline thread has
-    /// its own core, else yield.
-    #[arg(long, value_name = "spin|yield")]
+    /// an isolated core of its own, else park (spin, yield, then sleep).
+    #[arg(long, value_name = "spin|yield|park")]
     wait: Option<WaitMode>,
     /// What stamps command time: wall (production) or sequence (each input's
     /// sequence number, so runs over the same input give identical output).
@@ -310,7 +310,7 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         }
     }
     let asked_wait = flag_or_file(cli.wait, file.wait, "wait", str::parse)?;
-    let (wait, wait_note) = cores.choose_wait(asked_wait, available);
+    let (wait, wait_note) = cores.choose_wait(asked_wait, available, &isolated_cpus());
     let stats_interval = flag_or_file(
         cli.stats_interval,
         file.stats_interval,

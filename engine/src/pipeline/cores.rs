@@ -73,24 +73,43 @@ impl CorePlan {
     }
 
     /// The wait mode to run with: `asked`, unless spinning was asked for
-    /// without a core per thread, which falls back to yielding. The second
-    /// value says why the request was overridden.
+    /// without a core per thread, which parks instead. Unasked, it spins
+    /// only when every pipeline thread has an isolated core of its own, and
+    /// parks otherwise, so an idle engine on a laptop, in the demo or in CI
+    /// leaves the cores to others. The second value says why spinning was
+    /// not chosen, for the start-up table.
     pub fn choose_wait(
         &self,
         asked: Option<WaitMode>,
         available: usize,
+        isolated: &[usize],
     ) -> (WaitMode, Option<String>) {
         let dedicated = self.has_dedicated_cores(available);
+        let all_isolated = dedicated
+            && self
+                .entries()
+                .iter()
+                .all(|(_, core)| core.is_some_and(|c| isolated.contains(&c)));
         match asked {
-            Some(WaitMode::Yield) => (WaitMode::Yield, None),
+            Some(mode @ (WaitMode::Yield | WaitMode::Park)) => (mode, None),
             Some(WaitMode::Spin) if dedicated => (WaitMode::Spin, None),
-            None if dedicated => (WaitMode::Spin, None),
-            _ => (
-                WaitMode::Yield,
+            None if all_isolated => (WaitMode::Spin, None),
+            Some(WaitMode::Spin) => (
+                WaitMode::Park,
                 Some(format!(
                     "the {} pipeline threads do not each have a core of their own on this \
-                     {available}-core host, so they yield instead of busy-spinning",
+                     {available}-core host, so they park (spin, yield, then sleep) instead of \
+                     busy-spinning",
                     PIPELINE_THREADS.len()
+                )),
+            ),
+            None => (
+                WaitMode::Park,
+                Some(format!(
+                    "the {} pipeline threads do not each have an isolated core, so idle ones \
+                     park (spin, yield, then sleep until fed) and an idle engine leaves the \
+                     cores to others; --wait spin busy-spins on dedicated cores",
+                    PIPELINE_THREADS.len(),
                 )),
             ),
         }
@@ -230,15 +249,35 @@ mod tests {
     }
 
     #[test]
-    fn two_cores_share_and_fall_back_to_yield() {
+    fn two_cores_share_and_fall_back_to_park() {
         let plan = CorePlan::for_host(2);
         assert_eq!(plan.matcher, Some(1));
-        let (wait, why) = plan.choose_wait(Some(WaitMode::Spin), 2);
-        assert_eq!(wait, WaitMode::Yield);
-        assert!(why.unwrap().contains("yield"));
+        let (wait, why) = plan.choose_wait(Some(WaitMode::Spin), 2, &[]);
+        assert_eq!(wait, WaitMode::Park);
+        assert!(why.unwrap().contains("park"));
+        assert_eq!(plan.choose_wait(None, 2, &[]).0, WaitMode::Park);
+        assert_eq!(
+            plan.choose_wait(Some(WaitMode::Yield), 2, &[]),
+            (WaitMode::Yield, None)
+        );
         let (table, warnings) = plan.describe(&[]);
         assert!(table.contains("matcher"));
         assert!(warnings.iter().any(|w| w.contains("not isolated")));
+    }
+
+    #[test]
+    fn only_isolated_dedicated_cores_spin_by_default() {
+        let plan: CorePlan = "ingress=2,journal=3,matcher=4,egress=5".parse().unwrap();
+        assert_eq!(
+            plan.choose_wait(None, 16, &[2, 3, 4, 5]),
+            (WaitMode::Spin, None)
+        );
+        // Dedicated but not isolated: park unless spinning is asked for.
+        assert_eq!(plan.choose_wait(None, 16, &[2, 3]).0, WaitMode::Park);
+        assert_eq!(
+            plan.choose_wait(Some(WaitMode::Spin), 16, &[]),
+            (WaitMode::Spin, None)
+        );
     }
 
     #[test]

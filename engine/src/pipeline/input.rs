@@ -42,4 +42,15 @@ pub trait InputSource: Send {
 
     /// Returns the next input without blocking for long.
     fn poll(&mut self) -> Result<SourcePoll, BoxError>;
+
+    /// Waits until input may be ready, at most `at_most`; called by a
+    /// parked ingress (`WaitMode::Park`) after `poll` found nothing for a
+    /// while. The next `poll` returns what arrived. A source that can block
+    /// until input arrives (Kafka) should; the default cannot tell, so it
+    /// sleeps [`PARK_SLEEP`](super::PARK_SLEEP) at most, which bounds how
+    /// late it sees new input.
+    fn wait(&mut self, at_most: std::time::Duration) -> Result<(), BoxError> {
+        std::thread::sleep(at_most.min(super::PARK_SLEEP));
+        Ok(())
+    }
 }

@@ -27,6 +27,7 @@ mod cores;
 mod input;
 mod metrics;
 mod output;
+mod park;
 mod recovery;
 mod replica;
 mod retention;
@@ -50,11 +51,12 @@ pub use metrics::{
     BookGauge, INPUT_ACTIONS, LATENCY_STAGES, MetricsSample, PipelineMetrics, RINGS, RingSample,
 };
 pub use output::OutputSink;
+pub use park::PARK_CAP;
 pub use recovery::RecoveryStats;
 pub use replica::SnapshotStats;
 pub use retention::{Retention, SNAPSHOTS_KEPT};
 pub use stats::{LatencyHistograms, LatencySummary, StageLatencies, human_ns, now_ns};
-pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, RingKind, WaitMode};
+pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, PARK_SLEEP, RingKind, WaitMode};
 
 use crate::{ConfigError, EngineConfig};
 use stages::{Control, InputSlot};
@@ -463,6 +465,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
         stop,
         failed: AtomicBool::new(false),
         wait: config.wait,
+        sleepers: park::Sleepers::default(),
     };
     let metrics = &*config.metrics;
     let counters = &metrics.counters;

@@ -17,6 +17,7 @@ use rkyv::util::AlignedVec;
 use super::input::{InputSource, SourcePoll};
 use super::metrics::{OutputTally, PipelineMetrics, action_index};
 use super::output::{Emitter, OutputSink, OutputSlot};
+use super::park::{PARK_YIELDS, Sleepers};
 use super::stats::{LatencyRecorder, now_ns};
 use super::transport::{Ahead, Drained, Inbox, Outbox, WaitMode};
 use super::{IngressClock, PipelineError};
@@ -70,6 +71,8 @@ pub(crate) struct Control<'a> {
     /// Set by a failing stage: stop everything, emit nothing more.
     pub failed: AtomicBool,
     pub wait: WaitMode,
+    /// Who wakes whom in `park` mode.
+    pub sleepers: Sleepers,
 }
 
 impl Control<'_> {
@@ -106,10 +109,13 @@ pub(crate) fn ingress<S: InputSource>(
 ) -> Result<(), PipelineError> {
     let counters = &metrics.counters;
     let mut by_action = [0u64; super::metrics::INPUT_ACTIONS.len()];
+    let mut idle_polls = 0u32;
     let mut seq = first_seq;
     while !control.stop.load(Ordering::Relaxed) && !control.failed() {
         match source.poll().map_err(PipelineError::Source)? {
             SourcePoll::Item(item) => {
+                control.wait.busy();
+                idle_polls = 0;
                 let now = now_ns();
                 let ts = match clock {
                     IngressClock::Wall => now,
@@ -133,13 +139,26 @@ pub(crate) fn ingress<S: InputSource>(
                 if !control.put(&mut outbox, &slot) {
                     break;
                 }
+                control.sleepers.journal.wake(control.wait);
+                control.sleepers.matcher.wake(control.wait);
                 seq += 1;
                 counters.ingressed.store(seq - first_seq, Ordering::Relaxed);
                 // One writer: a plain store, not a locked add.
                 by_action[action] += 1;
                 metrics.inputs[action].store(by_action[action], Ordering::Relaxed);
             }
-            SourcePoll::Idle => control.wait.idle(),
+            SourcePoll::Idle => {
+                idle_polls = idle_polls.saturating_add(1);
+                // Parked, ingress waits in the source, which can wake on
+                // input (Kafka) rather than sleep a fixed time.
+                if control.wait == WaitMode::Park && idle_polls > PARK_YIELDS {
+                    source
+                        .wait(super::park::PARK_CAP)
+                        .map_err(PipelineError::Source)?;
+                } else {
+                    control.wait.idle();
+                }
+            }
             SourcePoll::Ended => break,
         }
     }
@@ -176,6 +195,8 @@ pub(crate) fn journaler(
     let mut error: Option<PipelineError> = None;
     let mut appended = 0u64;
     let mut waiting = WaitingForDurability::new(ORIGINS_KEPT);
+    let mut egress_woken_at = durable.get();
+    control.sleepers.journal.register();
     loop {
         // What the input ring holds for its slower consumer, as this batch
         // starts.
@@ -216,11 +237,18 @@ pub(crate) fn journaler(
             control.fail();
         }
         counters.journaled.store(appended, Ordering::Relaxed);
-        waiting.settle(durable.get(), recorder, metrics);
+        let durable_now = durable.get();
+        waiting.settle(durable_now, recorder, metrics);
         recorder.publish(false);
+        if durable_now != egress_woken_at {
+            egress_woken_at = durable_now;
+            control.sleepers.egress.wake(control.wait);
+        }
         match drained {
-            Drained::Some => {}
-            Drained::Empty => control.wait.idle(),
+            Drained::Some => control.sleepers.journal.busy(control.wait),
+            // A sync in flight completes only when looked at: no parking.
+            Drained::Empty if durable_now < writer.next_sequence() - 1 => control.wait.idle(),
+            Drained::Empty => control.sleepers.journal.idle(control.wait),
             Drained::Closed => break,
         }
     }
@@ -360,6 +388,7 @@ pub(crate) fn matcher(
     let mut published = 0u64;
     let mut matched = 0u64;
     let mut template = OutputSlot::default();
+    control.sleepers.matcher.register();
     loop {
         // Two clock reads per batch, never inside a command: the busy
         // cycle an exporter reports.
@@ -404,6 +433,8 @@ pub(crate) fn matcher(
         counters.matched.store(matched, Ordering::Relaxed);
         match drained {
             Drained::Some => {
+                control.sleepers.matcher.busy(control.wait);
+                control.sleepers.egress.wake(control.wait);
                 // A load first: the locked `fetch_max` only for a new peak.
                 let busy = batch_started.elapsed().as_nanos() as u64;
                 let peak = &metrics.matcher_busy_max_ns;
@@ -411,7 +442,7 @@ pub(crate) fn matcher(
                     peak.fetch_max(busy, Ordering::Relaxed);
                 }
             }
-            Drained::Empty => control.wait.idle(),
+            Drained::Empty => control.sleepers.matcher.idle(control.wait),
             Drained::Closed => break,
         }
     }
@@ -432,6 +463,7 @@ pub(crate) fn egress<K: OutputSink>(
     let mut consumed = 0u64;
     let mut error: Option<PipelineError> = None;
     let mut tally = OutputTally::default();
+    control.sleepers.egress.register();
     let record_sent =
         |recorder: &mut LatencyRecorder<'_>, tally: &mut OutputTally, batch: &[Message]| {
             let now = now_ns();
@@ -473,8 +505,10 @@ pub(crate) fn egress<K: OutputSink>(
                     error = Some(PipelineError::Sink(err));
                     return;
                 }
-                control.wait.idle();
+                // The journaler wakes a parked egress when durability moves.
+                control.sleepers.egress.idle(control.wait);
             }
+            control.sleepers.egress.busy(control.wait);
             if let Err(err) = emitter.push(slot, &mut |b| record_sent(recorder, &mut tally, b)) {
                 error = Some(PipelineError::Sink(err));
             }
@@ -505,13 +539,13 @@ pub(crate) fn egress<K: OutputSink>(
             };
         }
         match drained {
-            Drained::Some => {}
+            Drained::Some => control.sleepers.egress.busy(control.wait),
             Drained::Empty => {
                 if let Err(err) = emitter.poll() {
                     control.fail();
                     return Err(PipelineError::Sink(err));
                 }
-                control.wait.idle();
+                control.sleepers.egress.idle(control.wait);
             }
             Drained::Closed => break,
         }

@@ -5,10 +5,14 @@
 //! consumers that poll so each stage can do its own idle work (the journaler
 //! reaps `io_uring` completions, egress flushes). `crossbeam` channels exist
 //! only so the pipeline benchmark can compare the two in one run. Neither
-//! side blocks in the kernel: when there is nothing to do, a stage calls
-//! [`WaitMode::idle`].
+//! side blocks in the kernel for a ring: when there is nothing to do, a
+//! stage waits by its [`WaitMode`], which in `park` mode sleeps until the
+//! stage feeding it wakes it (`super::park`).
 
 use std::str::FromStr;
+use std::time::Duration;
+
+use super::park::{IDLE_STREAK, PARK_SPINS, PARK_YIELDS};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use disruptor::{EventPoller, Polling, Producer, SingleProducerBarrier};
@@ -20,9 +24,18 @@ pub enum WaitMode {
     Spin,
     /// Yield the core to the scheduler between polls: for hosts where
     /// pipeline threads share cores. Spinning there can starve a thread
-    /// for a whole scheduler slice.
+    /// for a whole scheduler slice. An idle engine still keeps a core busy.
     Yield,
+    /// Spin briefly, then yield, then park until the stage that feeds it
+    /// wakes it (`super::park`): an idle engine takes about 1% of a core,
+    /// and an input wakes it in well under a millisecond. For laptops, the
+    /// demo, CI, and any host whose pipeline threads lack isolated cores.
+    Park,
 }
+
+/// How long a thread in [`WaitMode::Park`] that nobody wakes (a source
+/// without a blocking wait, a full ring) sleeps before it looks again.
+pub const PARK_SLEEP: Duration = Duration::from_millis(1);
 
 impl WaitMode {
     /// Waits a moment, by this mode.
@@ -31,6 +44,29 @@ impl WaitMode {
         match self {
             WaitMode::Spin => std::hint::spin_loop(),
             WaitMode::Yield => std::thread::yield_now(),
+            WaitMode::Park => {
+                let streak = IDLE_STREAK.with(|s| {
+                    let n = s.get();
+                    s.set(n.saturating_add(1));
+                    n
+                });
+                if streak < PARK_SPINS {
+                    std::hint::spin_loop();
+                } else if streak < PARK_YIELDS {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(PARK_SLEEP);
+                }
+            }
+        }
+    }
+
+    /// Says the calling thread found work, so its next wait starts with
+    /// spinning again.
+    #[inline]
+    pub fn busy(self) {
+        if self == WaitMode::Park {
+            IDLE_STREAK.with(|s| s.set(0));
         }
     }
 
@@ -39,6 +75,7 @@ impl WaitMode {
         match self {
             WaitMode::Spin => "spin",
             WaitMode::Yield => "yield",
+            WaitMode::Park => "park",
         }
     }
 }
@@ -49,7 +86,10 @@ impl FromStr for WaitMode {
         match text {
             "spin" => Ok(WaitMode::Spin),
             "yield" => Ok(WaitMode::Yield),
-            other => Err(format!("unknown wait mode {other:?}; use spin or yield")),
+            "park" => Ok(WaitMode::Park),
+            other => Err(format!(
+                "unknown wait mode {other:?}; use spin, yield or park"
+            )),
         }
     }
 }

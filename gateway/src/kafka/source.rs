@@ -199,6 +199,8 @@ pub struct KafkaSource {
     idle_since: Option<Instant>,
     /// Partitions whose end librdkafka reported after their last message.
     at_end: BTreeSet<i32>,
+    /// What a parked ingress's `wait` received, for the next `poll`.
+    waited: Option<SourcePoll>,
 }
 
 impl KafkaSource {
@@ -234,6 +236,7 @@ impl KafkaSource {
             decoder,
             idle_since: None,
             at_end: BTreeSet::new(),
+            waited: None,
         })
     }
 
@@ -308,7 +311,29 @@ impl InputSource for KafkaSource {
     }
 
     fn poll(&mut self) -> Result<SourcePoll, BoxError> {
-        match self.consumer.poll(Duration::ZERO) {
+        if let Some(polled) = self.waited.take() {
+            return Ok(polled);
+        }
+        self.poll_for(Duration::ZERO)
+    }
+
+    /// Blocks in librdkafka until a message (or an event) arrives, at most
+    /// `at_most`, and keeps what came for the next `poll`: a parked ingress
+    /// wakes as soon as an order lands.
+    fn wait(&mut self, at_most: Duration) -> Result<(), BoxError> {
+        if self.waited.is_none() {
+            let polled = self.poll_for(at_most)?;
+            if !matches!(polled, SourcePoll::Idle) {
+                self.waited = Some(polled);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl KafkaSource {
+    fn poll_for(&mut self, timeout: Duration) -> Result<SourcePoll, BoxError> {
+        match self.consumer.poll(timeout) {
             Some(Ok(message)) => {
                 let position = SourcePosition {
                     partition: message.partition(),

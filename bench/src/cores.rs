@@ -57,7 +57,7 @@ pub fn bench_wait(
     available: usize,
 ) -> engine::pipeline::WaitMode {
     use engine::pipeline::WaitMode;
-    let isolated = engine::pipeline::isolated_cpus();
+    let isolated = tuning::Host::real().isolated();
     let (wait, why) = cores.choose_wait(asked, available, &isolated);
     if let Some(why) = why {
         eprintln!("bench: {why}");

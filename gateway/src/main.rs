@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use engine::pipeline::{
     CorePlan, IngressClock, PipelineConfig, PipelineError, PipelineMetrics, Retention, RingKind,
-    RunReport, WaitMode, human_ns, isolated_cpus, run,
+    RunReport, WaitMode, human_ns, run,
 };
 use gateway::config::{ConfigFile, parse_size};
 use gateway::file::{FileSink, FileSource};
@@ -310,7 +310,8 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         }
     }
     let asked_wait = flag_or_file(cli.wait, file.wait, "wait", str::parse)?;
-    let (wait, wait_note) = cores.choose_wait(asked_wait, available, &isolated_cpus());
+    let (wait, wait_note) =
+        cores.choose_wait(asked_wait, available, &tuning::Host::real().isolated());
     let stats_interval = flag_or_file(
         cli.stats_interval,
         file.stats_interval,
@@ -421,7 +422,7 @@ fn start_metrics(
 /// latency.
 fn print_startup(settings: &Settings) {
     let p = &settings.pipeline;
-    let (table, warnings) = p.cores.describe(&isolated_cpus());
+    let (table, warnings) = tuning::checks::startup_report(&tuning::Host::real(), &p.cores);
     eprint!("{table}");
     eprintln!("wait strategy: {}", p.wait.as_str());
     if let Some(why) = &settings.wait_note {

@@ -1,5 +1,20 @@
-//! Host checks and settings for low latency (DESIGN.md §2, §10).
+//! Host checks, tuning plans and a jitter meter for low-latency runs
+//! (DESIGN.md §2, §10): the library behind the `tuning` binary, and the
+//! checks the engine's start-up table calls.
 //!
-//! Not built yet. This crate will hold the `tuning` binary: it will report
-//! isolated cores, CPU frequency governor, transparent huge pages and IRQ
-//! affinity, and say which settings a benchmark host is missing.
+//! - [`checks`]: `tuning check`, what a host has against what a run needs,
+//!   read from a [`Host`] root so tests use fixture trees;
+//! - [`plan`]: `tuning plan`, the settings that make the checks pass, for
+//!   this host or a named topology;
+//! - [`jitter`]: `tuning jitter`, the gaps a busy loop sees per CPU.
+//!
+//! Nothing in this crate changes the host: `plan --write` writes files for
+//! the deploy step to install.
+
+pub mod checks;
+pub mod host;
+pub mod jitter;
+pub mod plan;
+
+pub use checks::{Check, Context, Severity};
+pub use host::Host;

@@ -1,10 +1,10 @@
 //! Which core each pipeline thread runs on, and whether busy-spinning is
 //! safe there.
 //!
-//! This module only plans and reports; it reads `/sys` once at start-up and
-//! never touches the hot path.
+//! This module only plans; it reads `/sys` once at start-up and never
+//! touches the hot path. The start-up table and its warnings come from the
+//! `tuning` crate's checks, so the engine and `tuning check` say the same.
 
-use std::fmt::Write as _;
 use std::str::FromStr;
 
 use super::transport::WaitMode;
@@ -114,57 +114,6 @@ impl CorePlan {
             ),
         }
     }
-
-    /// The start-up table: thread, core, whether the core is isolated, and
-    /// which other threads share it. Also returns the warnings to log.
-    pub fn describe(&self, isolated: &[usize]) -> (String, Vec<String>) {
-        let mut table = String::from("thread   core  isolated  shares core with\n");
-        let mut warnings = Vec::new();
-        for (thread, core) in self.entries() {
-            let sharing: Vec<&str> = self
-                .entries()
-                .iter()
-                .filter(|(other, c)| *other != thread && core.is_some() && *c == core)
-                .map(|(other, _)| *other)
-                .collect();
-            let (core_text, isolated_text) = match core {
-                Some(c) => (
-                    c.to_string(),
-                    if isolated.contains(&c) { "yes" } else { "no" },
-                ),
-                None => ("any".to_string(), "-"),
-            };
-            let _ = writeln!(
-                table,
-                "{thread:<8} {core_text:>4}  {isolated_text:<8}  {}",
-                if sharing.is_empty() {
-                    "-".to_string()
-                } else {
-                    sharing.join(", ")
-                }
-            );
-            if thread == "matcher" {
-                match core {
-                    None => warnings.push("the matcher is not pinned to a core".to_string()),
-                    Some(c) => {
-                        if !sharing.is_empty() {
-                            warnings.push(format!(
-                                "the matcher shares core {c} with {}",
-                                sharing.join(", ")
-                            ));
-                        }
-                        if !isolated.contains(&c) {
-                            warnings.push(format!(
-                                "the matcher's core {c} is not isolated (isolcpus); \
-                                 other tasks may preempt it"
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        (table, warnings)
-    }
 }
 
 impl FromStr for CorePlan {
@@ -199,14 +148,6 @@ impl FromStr for CorePlan {
         }
         Ok(plan)
     }
-}
-
-/// The isolated CPUs, from `/sys/devices/system/cpu/isolated` (a cpulist
-/// such as `2-5,7`). Empty when the file is missing or empty.
-pub fn isolated_cpus() -> Vec<usize> {
-    std::fs::read_to_string("/sys/devices/system/cpu/isolated")
-        .map(|text| parse_cpu_list(&text))
-        .unwrap_or_default()
 }
 
 /// Parses a kernel cpulist; malformed parts are ignored.
@@ -260,9 +201,6 @@ mod tests {
             plan.choose_wait(Some(WaitMode::Yield), 2, &[]),
             (WaitMode::Yield, None)
         );
-        let (table, warnings) = plan.describe(&[]);
-        assert!(table.contains("matcher"));
-        assert!(warnings.iter().any(|w| w.contains("not isolated")));
     }
 
     #[test]

@@ -45,7 +45,7 @@ use disruptor::{BusySpin, build_single_producer};
 use journal::{JournalOptions, SyncPath};
 use thiserror::Error;
 
-pub use cores::{CorePlan, PIPELINE_THREADS, isolated_cpus, parse_cpu_list};
+pub use cores::{CorePlan, PIPELINE_THREADS, parse_cpu_list};
 pub use input::{BoxError, InputSource, SourceItem, SourcePoll};
 pub use metrics::{
     BookGauge, INPUT_ACTIONS, LATENCY_STAGES, MetricsSample, PipelineMetrics, RINGS, RingSample,

@@ -247,6 +247,7 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
     kafka
         .validate()
         .map_err(|e| anyhow::anyhow!("{e} (in the config file's [kafka] table)"))?;
+    kafka.sign_in().map_err(anyhow::Error::msg)?;
     let uses_demo_dir = cli.demo && cli.journal.is_none() && file.journal.is_none();
     let demo_dir = uses_demo_dir.then(|| std::env::temp_dir().join("engine-demo"));
     let journal_dir = cli

@@ -10,7 +10,36 @@ use std::collections::BTreeMap;
 
 use engine::replay::Topic;
 use rdkafka::ClientConfig;
+use rdkafka::client::{ClientContext, OAuthToken};
+use rdkafka::consumer::ConsumerContext;
 use serde::Deserialize;
+
+use super::auth::KafkaAuth;
+
+/// The metrics exporter's watermark client: it only signs in.
+pub struct WatermarkContext {
+    auth: KafkaAuth,
+}
+
+impl WatermarkContext {
+    /// How it signs in.
+    pub fn auth(&self) -> &KafkaAuth {
+        &self.auth
+    }
+}
+
+impl ClientContext for WatermarkContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = cfg!(feature = "msk-iam");
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.auth.token()
+    }
+}
+
+impl ConsumerContext for WatermarkContext {}
 
 /// Topic names.
 #[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -75,6 +104,14 @@ pub enum StartFrom {
     Latest,
 }
 
+/// `[kafka.msk_iam]`: sign in to MSK with IAM.
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MskIamConfig {
+    /// The cluster's AWS region, e.g. `ap-northeast-2`.
+    pub region: String,
+}
+
 /// The `[kafka]` table.
 #[derive(Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
@@ -104,6 +141,12 @@ pub struct KafkaConfig {
     pub consumer: BTreeMap<String, toml::Value>,
     /// librdkafka properties for the producers only.
     pub producer: BTreeMap<String, toml::Value>,
+    /// Sign in to MSK with IAM (`SASL_SSL`, `OAUTHBEARER`).
+    pub msk_iam: Option<MskIamConfig>,
+    /// How the clients make `OAUTHBEARER` tokens; [`sign_in`](Self::sign_in)
+    /// sets it from `msk_iam`, once for every client.
+    #[serde(skip)]
+    pub auth: KafkaAuth,
 }
 
 impl Default for KafkaConfig {
@@ -120,6 +163,8 @@ impl Default for KafkaConfig {
             properties: BTreeMap::new(),
             consumer: BTreeMap::new(),
             producer: BTreeMap::new(),
+            msk_iam: None,
+            auth: KafkaAuth::default(),
         }
     }
 }
@@ -139,6 +184,18 @@ impl KafkaConfig {
                 "kafka.batch_size = {} is out of range; use 1 to 100000 (default 100)",
                 self.batch_size
             ));
+        }
+        if let Some(iam) = &self.msk_iam {
+            if !cfg!(feature = "msk-iam") {
+                return Err("kafka.msk_iam needs an engine built with --features \
+                            gateway/msk-iam,gateway/ssl"
+                    .into());
+            }
+            if iam.region.is_empty() {
+                return Err(
+                    "kafka.msk_iam.region is empty; write e.g. region = \"ap-northeast-2\"".into(),
+                );
+            }
         }
         if self.embedded_partitions < 1 {
             return Err("kafka.embedded_partitions must be at least 1".into());
@@ -160,6 +217,26 @@ impl KafkaConfig {
         Ok(())
     }
 
+    /// Prepares the MSK IAM signer when `[kafka.msk_iam]` is set, reading
+    /// credentials now (the environment, else the instance profile), so
+    /// every client made from this configuration signs in with it.
+    pub fn sign_in(&mut self) -> Result<(), String> {
+        match &self.msk_iam {
+            None => Ok(()),
+            #[cfg(feature = "msk-iam")]
+            Some(iam) => {
+                self.auth = KafkaAuth::msk_iam(super::msk_iam::MskIamSigner::from_environment(
+                    &iam.region,
+                )?);
+                Ok(())
+            }
+            #[cfg(not(feature = "msk-iam"))]
+            Some(_) => Err("kafka.msk_iam needs an engine built with --features \
+                            gateway/msk-iam,gateway/ssl"
+                .into()),
+        }
+    }
+
     /// A client of its own for the metrics exporter to ask the brokers for
     /// the orders topic's watermarks: the consumer's settings (security
     /// included) but no group, so it never joins or commits.
@@ -167,11 +244,13 @@ impl KafkaConfig {
         &self,
         bootstrap: &str,
         extra: &[(String, String)],
-    ) -> Result<rdkafka::consumer::BaseConsumer, rdkafka::error::KafkaError> {
+    ) -> Result<rdkafka::consumer::BaseConsumer<WatermarkContext>, rdkafka::error::KafkaError> {
         let mut config = self.client_config(bootstrap, Role::Consumer, extra);
         config.remove("group.id");
         config.set("client.id", "matching-engine-metrics");
-        config.create()
+        config.create_with_context(WatermarkContext {
+            auth: self.auth.clone(),
+        })
     }
 
     /// The librdkafka configuration for one client: the engine's defaults,
@@ -186,6 +265,12 @@ impl KafkaConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", bootstrap);
         config.set("client.id", "matching-engine");
+        if self.msk_iam.is_some() {
+            // MSK's IAM listener; the contexts make the tokens.
+            config
+                .set("security.protocol", "SASL_SSL")
+                .set("sasl.mechanism", "OAUTHBEARER");
+        }
         match role {
             Role::Consumer => {
                 config

@@ -10,14 +10,18 @@
 //! never sleep on the hot path. Errors from librdkafka go to `tracing`,
 //! rate-limited, never to stdout in a loop.
 
+mod auth;
 mod config;
 pub mod embedded;
 pub mod feeder;
 mod logging;
+#[cfg(feature = "msk-iam")]
+pub mod msk_iam;
 pub mod sink;
 pub mod source;
 
-pub use config::{KafkaConfig, StartFrom, Topics};
+pub use auth::KafkaAuth;
+pub use config::{KafkaConfig, MskIamConfig, StartFrom, Topics, WatermarkContext};
 pub use embedded::EmbeddedBroker;
 pub use feeder::{Feeder, send_when_room};
 pub use sink::{DELIVERED_FILE, KafkaSink, SinkProbe};

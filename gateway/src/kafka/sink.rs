@@ -47,6 +47,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(30);
 /// run inside `poll` on that same thread, so the atomics are uncontended.
 pub(crate) struct SinkContext {
     log: ClientLog,
+    auth: super::auth::KafkaAuth,
     /// Unacknowledged messages per input, indexed by `seq % WINDOW`.
     outstanding: Box<[AtomicU32]>,
     /// When each input's first message was produced, in ns, likewise.
@@ -57,6 +58,15 @@ pub(crate) struct SinkContext {
 }
 
 impl ClientContext for SinkContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = cfg!(feature = "msk-iam");
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.auth.token()
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         self.log.log(level, fac, log_message);
     }
@@ -154,6 +164,7 @@ impl KafkaSink {
         probe.max_batch.store(-1, Ordering::Relaxed);
         let context = SinkContext {
             log: ClientLog::new("producer"),
+            auth: config.auth.clone(),
             outstanding: (0..WINDOW).map(|_| AtomicU32::new(0)).collect(),
             produced_ns: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
             failed: AtomicBool::new(false),

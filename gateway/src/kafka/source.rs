@@ -101,6 +101,7 @@ impl SourceProbe {
 /// newly assigned partition resumes from.
 pub(crate) struct SourceContext {
     log: ClientLog,
+    auth: super::auth::KafkaAuth,
     probe: SourceProbe,
     topic: String,
     start: StartFrom,
@@ -125,6 +126,15 @@ impl SourceContext {
 }
 
 impl ClientContext for SourceContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = cfg!(feature = "msk-iam");
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.auth.token()
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         self.log.log(level, fac, log_message);
     }
@@ -215,6 +225,7 @@ impl KafkaSource {
     ) -> Result<KafkaSource, KafkaError> {
         let context = SourceContext {
             log: ClientLog::new("consumer"),
+            auth: config.auth.clone(),
             probe: SourceProbe::new(&config.topics.orders),
             topic: config.topics.orders.clone(),
             start: config.start,

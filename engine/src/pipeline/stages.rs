@@ -237,6 +237,7 @@ pub(crate) fn journaler(
             control.fail();
         }
         counters.journaled.store(appended, Ordering::Relaxed);
+        waiting.seal();
         let durable_now = durable.get();
         waiting.settle(durable_now, recorder, metrics);
         recorder.publish(false);
@@ -275,9 +276,19 @@ struct WaitingForDurability {
     /// The sequence of `origins[first % len]`, and one past the last.
     first: u64,
     end: u64,
-    /// The batch being timed: its last sequence (so far) and when its
-    /// first input was appended.
-    timed: Option<(u64, u64)>,
+    /// The batch being timed, one at a time.
+    timed: Option<TimedBatch>,
+}
+
+/// A journal batch timed from its first append to durability.
+#[derive(Clone, Copy)]
+struct TimedBatch {
+    /// Its last sequence (so far, until sealed).
+    last: u64,
+    /// When its first input was appended.
+    started_ns: u64,
+    /// The drained batch ended: later appends belong to another.
+    sealed: bool,
 }
 
 impl WaitingForDurability {
@@ -302,9 +313,22 @@ impl WaitingForDurability {
         self.origins[(seq % len) as usize] = origin_ns;
         self.end = seq + 1;
         match &mut self.timed {
-            Some((last, _)) if *last + 1 == seq && self.first < seq => *last = seq,
+            Some(batch) if !batch.sealed && batch.last + 1 == seq => batch.last = seq,
             Some(_) => {}
-            None => self.timed = Some((seq, now_ns())),
+            None => {
+                self.timed = Some(TimedBatch {
+                    last: seq,
+                    started_ns: now_ns(),
+                    sealed: false,
+                });
+            }
+        }
+    }
+
+    /// The drained batch ended: the one being timed is complete.
+    fn seal(&mut self) {
+        if let Some(batch) = &mut self.timed {
+            batch.sealed = true;
         }
     }
 
@@ -325,10 +349,11 @@ impl WaitingForDurability {
             recorder.journaled(now.saturating_sub(self.origins[(seq % len) as usize]));
         }
         self.first = through + 1;
-        if let Some((last, started)) = self.timed
-            && last <= durable
+        if let Some(batch) = self.timed
+            && batch.sealed
+            && batch.last <= durable
         {
-            let took = now.saturating_sub(started);
+            let took = now.saturating_sub(batch.started_ns);
             metrics.durable_batches.fetch_add(1, Ordering::Relaxed);
             metrics.durable_total_ns.fetch_add(took, Ordering::Relaxed);
             metrics.durable_max_ns.fetch_max(took, Ordering::Relaxed);

@@ -32,7 +32,7 @@ impl HostInfo {
             cpu_model,
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
-            isolated: read("/sys/devices/system/cpu/isolated").trim().to_string(),
+            isolated: tuning::host::cpu_list_text(&tuning::Host::real().isolated()),
         }
     }
 

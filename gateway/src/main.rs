@@ -467,10 +467,11 @@ fn print_report(report: &RunReport, kafka_max_batch: Option<i64>) {
     );
     for (name, l) in [
         ("matched", report.latencies.matched),
+        ("journaled", report.latencies.journaled),
         ("egress", report.latencies.egress),
     ] {
         eprintln!(
-            "latency {name:<7}: p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {} ({} inputs)",
+            "latency {name:<9}: p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {} ({} inputs)",
             human_ns(l.p50),
             human_ns(l.p90),
             human_ns(l.p99),

@@ -160,19 +160,15 @@ pub fn write_pipeline_files(
     plot: Option<&Path>,
     title: &str,
 ) -> Result<Vec<PathBuf>, String> {
-    let mut written = Vec::new();
-    if let Some(dir) = hgrm {
-        create(dir)?;
-        for entry in entries {
-            let path = dir.join(format!(
-                "pipeline-{}-{}.hgrm",
-                entry.label(),
-                entry.median.rate
-            ));
-            save_hgrm(&entry.histogram, &path).map_err(|e| io(&path, &e))?;
-            written.push(path);
-        }
-    }
+    let mut written = save_hgrms(
+        hgrm,
+        entries.iter().map(|e| {
+            (
+                format!("pipeline-{}-{}.hgrm", e.label(), e.median.rate),
+                &e.histogram,
+            )
+        }),
+    )?;
     let Some(dir) = plot else {
         return Ok(written);
     };
@@ -251,15 +247,15 @@ pub fn write_kafka_files(
     plot: Option<&Path>,
     title: &str,
 ) -> Result<Vec<PathBuf>, String> {
-    let mut written = Vec::new();
-    if let Some(dir) = hgrm {
-        create(dir)?;
-        for report in reports {
-            let path = dir.join(format!("kafka-wire-{}.hgrm", rate_name(report.rate)));
-            save_hgrm(&report.wire_histogram, &path).map_err(|e| io(&path, &e))?;
-            written.push(path);
-        }
-    }
+    let mut written = save_hgrms(
+        hgrm,
+        reports.iter().map(|r| {
+            (
+                format!("kafka-wire-{}.hgrm", rate_name(r.rate)),
+                &r.wire_histogram,
+            )
+        }),
+    )?;
     let Some(dir) = plot else {
         return Ok(written);
     };
@@ -302,6 +298,24 @@ pub fn write_kafka_files(
             &format!("Kafka rate sweep, wire to wire ({title})"),
             &[("kafka".to_string(), points)],
         )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Writes each named histogram as `.hgrm` under `dir`, if there is one.
+fn save_hgrms<'a>(
+    dir: Option<&Path>,
+    files: impl Iterator<Item = (String, &'a Histogram<u64>)>,
+) -> Result<Vec<PathBuf>, String> {
+    let Some(dir) = dir else {
+        return Ok(Vec::new());
+    };
+    create(dir)?;
+    let mut written = Vec::new();
+    for (name, histogram) in files {
+        let path = dir.join(name);
+        save_hgrm(histogram, &path).map_err(|e| io(&path, &e))?;
         written.push(path);
     }
     Ok(written)

@@ -155,6 +155,12 @@ impl RejectReason {
         RejectReason::MessageTooLarge,
     ];
 
+    /// Its place in [`RejectReason::ALL`], for arrays indexed by reason:
+    /// codes run from 1 without gaps.
+    pub fn index(self) -> usize {
+        usize::from(self.code() - 1)
+    }
+
     /// The reason with this code, for codes read back from the journal.
     pub fn from_code(code: u16) -> Option<RejectReason> {
         RejectReason::ALL

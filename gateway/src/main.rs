@@ -382,7 +382,7 @@ fn parse_listen_addr(text: &str) -> Result<SocketAddr> {
     }
     text.parse().map_err(|_| {
         anyhow::anyhow!(
-            "metrics_addr {text:?} is not HOST:PORT; write e.g. 127.0.0.1:9464, or              0.0.0.0:9464 to let Prometheus on another host scrape it"
+            "metrics_addr {text:?} is not HOST:PORT; write e.g. 127.0.0.1:9464, or 0.0.0.0:9464 to let Prometheus on another host scrape it"
         )
     })
 }

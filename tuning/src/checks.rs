@@ -815,7 +815,7 @@ pub fn check_journal_disk(host: &Host, cx: &Context) -> Option<Check> {
     use std::os::unix::fs::MetadataExt as _;
     let dir = cx.journal.as_ref()?;
     let dev = std::fs::metadata(dir).ok()?.dev();
-    let (major, minor) = (libc_major(dev), libc_minor(dev));
+    let (major, minor) = device_numbers(dev);
     let base = format!("sys/dev/block/{major}:{minor}");
     // A partition's queue is its disk's, one directory up.
     let scheduler = host
@@ -835,12 +835,13 @@ pub fn check_journal_disk(host: &Host, cx: &Context) -> Option<Check> {
     ))
 }
 
-fn libc_major(dev: u64) -> u64 {
-    ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff)
-}
-
-fn libc_minor(dev: u64) -> u64 {
-    ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff)
+/// A device number's major and minor, as glibc's `major()` and `minor()`
+/// split it; `sys/dev/block/MAJOR:MINOR` names the device.
+pub fn device_numbers(dev: u64) -> (u64, u64) {
+    (
+        ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff),
+        ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff),
+    )
 }
 
 // ----- a running engine -----------------------------------------------------

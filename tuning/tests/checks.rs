@@ -293,10 +293,7 @@ fn the_journal_disk_scheduler_is_read_from_its_device() {
     use std::os::unix::fs::MetadataExt as _;
     let journal = tempfile::tempdir().unwrap();
     let dev = std::fs::metadata(journal.path()).unwrap().dev();
-    let (major, minor) = (
-        ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff),
-        ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff),
-    );
+    let (major, minor) = checks::device_numbers(dev);
     for (scheduler, passes) in [("[none] mq-deadline", true), ("mq-deadline [bfq]", false)] {
         let root = tempfile::tempdir().unwrap();
         let queue = root

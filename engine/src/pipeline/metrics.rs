@@ -59,14 +59,9 @@ impl OutputTally {
         self.batches += 1;
         self.batch_max = self.batch_max.max(batch.len() as u64);
         for message in batch {
-            let topic = message.body.topic();
-            if let Some(i) = Topic::ALL.iter().position(|t| *t == topic) {
-                self.by_topic[i] += 1;
-            }
-            if let Some(reason) = rejection(&message.body)
-                && let Some(i) = RejectReason::ALL.iter().position(|r| *r == reason)
-            {
-                self.rejects[i] += 1;
+            self.by_topic[message.body.topic().index()] += 1;
+            if let Some(reason) = rejection(&message.body) {
+                self.rejects[reason.index()] += 1;
             }
         }
     }
@@ -392,4 +387,20 @@ pub struct MetricsSample {
     pub books_sequence: u64,
     /// The matcher thread's kernel id, once it runs.
     pub matcher_tid: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tallies index by these; a gap or a reordering would miscount.
+    #[test]
+    fn topics_and_reasons_index_their_all_lists() {
+        for (i, topic) in Topic::ALL.iter().enumerate() {
+            assert_eq!(topic.index(), i);
+        }
+        for (i, reason) in RejectReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason:?}");
+        }
+    }
 }

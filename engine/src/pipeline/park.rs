@@ -35,6 +35,12 @@ thread_local! {
     pub(crate) static IDLE_STREAK: Cell<u32> = const { Cell::new(0) };
 }
 
+/// Whether the calling thread has spun and yielded its fill and would now
+/// sleep.
+pub(crate) fn past_yielding() -> bool {
+    IDLE_STREAK.with(|s| s.get()) >= PARK_YIELDS
+}
+
 /// One stage thread that may park.
 #[derive(Debug, Default)]
 pub(crate) struct Sleeper {

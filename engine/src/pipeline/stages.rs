@@ -17,7 +17,7 @@ use rkyv::util::AlignedVec;
 use super::input::{InputSource, SourcePoll};
 use super::metrics::{OutputTally, PipelineMetrics, action_index};
 use super::output::{Emitter, OutputSink, OutputSlot};
-use super::park::{PARK_YIELDS, Sleepers};
+use super::park::{Sleepers, past_yielding};
 use super::stats::{LatencyRecorder, now_ns};
 use super::transport::{Ahead, Drained, Inbox, Outbox, WaitMode};
 use super::{IngressClock, PipelineError};
@@ -109,13 +109,11 @@ pub(crate) fn ingress<S: InputSource>(
 ) -> Result<(), PipelineError> {
     let counters = &metrics.counters;
     let mut by_action = [0u64; super::metrics::INPUT_ACTIONS.len()];
-    let mut idle_polls = 0u32;
     let mut seq = first_seq;
     while !control.stop.load(Ordering::Relaxed) && !control.failed() {
         match source.poll().map_err(PipelineError::Source)? {
             SourcePoll::Item(item) => {
                 control.wait.busy();
-                idle_polls = 0;
                 let now = now_ns();
                 let ts = match clock {
                     IngressClock::Wall => now,
@@ -148,10 +146,9 @@ pub(crate) fn ingress<S: InputSource>(
                 metrics.inputs[action].store(by_action[action], Ordering::Relaxed);
             }
             SourcePoll::Idle => {
-                idle_polls = idle_polls.saturating_add(1);
                 // Parked, ingress waits in the source, which can wake on
                 // input (Kafka) rather than sleep a fixed time.
-                if control.wait == WaitMode::Park && idle_polls > PARK_YIELDS {
+                if control.wait == WaitMode::Park && past_yielding() {
                     source
                         .wait(super::park::PARK_CAP)
                         .map_err(PipelineError::Source)?;

@@ -37,6 +37,16 @@ impl Topic {
         Topic::OrderStatus,
     ];
 
+    /// Its place in [`Topic::ALL`], for arrays indexed by topic.
+    pub fn index(self) -> usize {
+        match self {
+            Topic::Fills => 0,
+            Topic::Trades => 1,
+            Topic::Depth => 2,
+            Topic::OrderStatus => 3,
+        }
+    }
+
     /// The topic's default name.
     pub fn name(self) -> &'static str {
         match self {

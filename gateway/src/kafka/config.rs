@@ -104,6 +104,10 @@ pub enum StartFrom {
     Latest,
 }
 
+/// What `[kafka.msk_iam]` says in a build without the `msk-iam` feature.
+const NEEDS_MSK_IAM_BUILD: &str =
+    "kafka.msk_iam needs an engine built with --features gateway/msk-iam,gateway/ssl";
+
 /// `[kafka.msk_iam]`: sign in to MSK with IAM.
 #[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -187,9 +191,7 @@ impl KafkaConfig {
         }
         if let Some(iam) = &self.msk_iam {
             if !cfg!(feature = "msk-iam") {
-                return Err("kafka.msk_iam needs an engine built with --features \
-                            gateway/msk-iam,gateway/ssl"
-                    .into());
+                return Err(NEEDS_MSK_IAM_BUILD.into());
             }
             if iam.region.is_empty() {
                 return Err(
@@ -231,9 +233,7 @@ impl KafkaConfig {
                 Ok(())
             }
             #[cfg(not(feature = "msk-iam"))]
-            Some(_) => Err("kafka.msk_iam needs an engine built with --features \
-                            gateway/msk-iam,gateway/ssl"
-                .into()),
+            Some(_) => Err(NEEDS_MSK_IAM_BUILD.into()),
         }
     }
 

@@ -179,7 +179,7 @@ impl KafkaSink {
         let confirmed = mark.get();
         let mut topics: [String; 4] = Default::default();
         for topic in Topic::ALL {
-            topics[topic_index(topic)] = config.topics.output(topic).to_owned();
+            topics[topic.index()] = config.topics.output(topic).to_owned();
         }
         Ok(KafkaSink {
             producer,
@@ -237,7 +237,7 @@ impl KafkaSink {
         }
         self.scratch.clear();
         encode_message(message, &mut self.scratch);
-        let topic = &self.topics[topic_index(message.body.topic())];
+        let topic = &self.topics[message.body.topic().index()];
         let index = (message.seq % WINDOW) as usize;
         let slot = &self.producer.context().outstanding[index];
         if slot.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -307,15 +307,6 @@ impl Stall {
                 "kafka: the producer is moving again"
             );
         }
-    }
-}
-
-fn topic_index(topic: Topic) -> usize {
-    match topic {
-        Topic::Fills => 0,
-        Topic::Trades => 1,
-        Topic::Depth => 2,
-        Topic::OrderStatus => 3,
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use engine::replay::{Input, SourcePosition, SourcePositions, encode_checkpoint, encode_input};
+use engine::sequenced::{Input, SourcePosition, SourcePositions, encode_checkpoint, encode_input};
 use engine::{Command, Engine, EventSink};
 use journal::{Journal, JournalOptions, RecordMeta, SnapshotStore};
 use rkyv::util::AlignedVec;
@@ -35,7 +35,7 @@ pub(crate) fn journal_commands(
     snapshot_at: impl Fn(u64) -> bool,
 ) -> anyhow::Result<u64> {
     let options = JournalOptions::new()
-        .payload_format(engine::replay::INPUT_FORMAT)
+        .payload_format(engine::sequenced::INPUT_FORMAT)
         .segment_size(segment_size);
     let mut writer = Journal::open(dir, options)?.into_writer()?;
     let store = SnapshotStore::new(dir);

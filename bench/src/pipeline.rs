@@ -16,7 +16,7 @@ use engine::pipeline::{
     BoxError, CorePlan, InputSource, OutputSink, PipelineConfig, RingKind, SourceItem, SourcePoll,
     WaitMode, now_ns, run,
 };
-use engine::replay::{Input, Message, SourcePosition, SourcePositions};
+use engine::sequenced::{Input, Message, SourcePosition, SourcePositions};
 use journal::{Durability, JournalOptions};
 use serde::Serialize;
 

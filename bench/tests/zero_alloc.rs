@@ -26,7 +26,7 @@ use engine::Event;
 use engine::pipeline::{
     InputSource, OutputSink, PipelineConfig, PipelineMetrics, RunReport, SourcePoll, WaitMode, run,
 };
-use engine::replay::{FillParty, Input, Message, MessageBody, SourcePosition, SourcePositions};
+use engine::sequenced::{FillParty, Input, Message, MessageBody, SourcePosition, SourcePositions};
 use gateway::kafka::{EndPolicy, KafkaConfig, KafkaSink, KafkaSource};
 use gateway::metrics::{EngineCollector, KafkaMetrics};
 use journal::{Durability, Journal, JournalOptions, RecordMeta};

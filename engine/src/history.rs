@@ -2,7 +2,7 @@
 //! records, decoded into inputs, ready for a [`Replayer`].
 //!
 //! The server's recovery and the `replay` tool both read a journal through
-//! this module, and replay it through `crate::replay`. It only reads: it
+//! this module, and replay it through `crate::sequenced`. It only reads: it
 //! takes no lock, so it works beside a running engine, up to what that
 //! engine has published. Every error names the file, and for records the
 //! byte offset.
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::replay::{
+use crate::sequenced::{
     Checkpoint, Journaled, RecordError, Replayer, SourcePosition, SourcePositions,
     decode_checkpoint, decode_input, parse_checkpoint,
 };

@@ -81,7 +81,7 @@ mod ladder;
 mod orders;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
-pub mod replay;
+pub mod sequenced;
 mod slot;
 mod snapshot;
 mod stops;

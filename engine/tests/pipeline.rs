@@ -17,7 +17,7 @@ use engine::pipeline::{
     BoxError, IngressClock, InputSource, OutputSink, PipelineConfig, RingKind, SourceItem,
     SourcePoll, WaitMode, run,
 };
-use engine::replay::{Input, Message, MessageBody, SourcePosition, SourcePositions};
+use engine::sequenced::{Input, Message, MessageBody, SourcePosition, SourcePositions};
 use engine::{Command, EngineConfig, Event, OrderSpec, ReplaceSpec, Side};
 use journal::{Durability, JournalOptions};
 

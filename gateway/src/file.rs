@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use engine::pipeline::{BoxError, InputSource, OutputSink, SourceItem, SourcePoll};
-use engine::replay::{Message, SourcePosition, SourcePositions, Topic};
+use engine::sequenced::{Message, SourcePosition, SourcePositions, Topic};
 
 use crate::delivered::DeliveredMark;
 use crate::wire::{Decoder, MAX_MESSAGE_BYTES, encode_message};

@@ -543,7 +543,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         Some(PipelineError::Settings(_) | PipelineError::Config(_)) => 2,
         Some(PipelineError::Storage(_)) => 3,
         Some(
-            PipelineError::Replay(engine::replay::ReplayError::HashMismatch { .. })
+            PipelineError::Replay(engine::sequenced::ReplayError::HashMismatch { .. })
             | PipelineError::History(_)
             | PipelineError::Journal(
                 journal::Error::Corrupt { .. }

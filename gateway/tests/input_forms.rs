@@ -13,7 +13,7 @@ mod common;
 use std::fmt::Write as _;
 
 use common::{ENGINE, read_outputs, reference_for, run_engine};
-use engine::replay::{Input, SourcePosition};
+use engine::sequenced::{Input, SourcePosition};
 use engine::{
     Command, EngineConfig, OrderId, OrderSpec, OrderType, ReplaceSpec, Side, Symbol, SymbolRules,
     TimeInForce, UserId,

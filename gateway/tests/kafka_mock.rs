@@ -189,7 +189,7 @@ fn the_demo_feeds_the_embedded_broker_and_matches_the_model() {
     let mut got: Vec<Vec<u8>> = journaled
         .iter()
         .map(|(_, input)| match input {
-            engine::replay::Input::Command(c) => {
+            engine::sequenced::Input::Command(c) => {
                 let mut c = *c;
                 c.ts = 0;
                 let mut line = Vec::new();

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use engine::EngineConfig;
 use engine::history::History;
-use engine::replay::{Message, Topic};
+use engine::sequenced::{Message, Topic};
 use gateway::wire::encode_message;
 use serde::Serialize;
 use serde_json::value::RawValue;

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use engine::history::History;
-use engine::replay::{Input, Journaled, Message};
+use engine::sequenced::{Input, Journaled, Message};
 use gateway::wire::encode_message;
 
 use crate::Error;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use engine::EngineConfig;
 use engine::history::{History, Records};
-use engine::replay::{Input, Journaled, Message, Replayer};
+use engine::sequenced::{Input, Journaled, Message, Replayer};
 use engine::{OrderId, Symbol, UserId};
 
 use crate::Error;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use engine::history::History;
-use engine::replay::{CHECKPOINT_VERSION, INPUT_FORMAT};
+use engine::sequenced::{CHECKPOINT_VERSION, INPUT_FORMAT};
 use serde::Serialize;
 
 use crate::Error;
@@ -236,7 +236,7 @@ fn partitions(
         let mut cursor = history.reader().read_from(from)?;
         while let Some(record) = cursor.next()? {
             let meta = record.meta();
-            positions.advance(engine::replay::SourcePosition {
+            positions.advance(engine::sequenced::SourcePosition {
                 partition: meta.source_partition,
                 offset: meta.source_offset,
             });

@@ -6,7 +6,7 @@
 //! Each operation is a function over a journal directory that returns
 //! plain data; the `replay` binary prints it as a table or as JSON lines.
 //! All of them read through `engine::history` and re-execute through
-//! `engine::replay`, the same code the server's recovery runs, so what the
+//! `engine::sequenced`, the same code the server's recovery runs, so what the
 //! tool shows is what the engine did.
 //!
 //! - [`info()`]: segments, snapshots, partitions, delivered mark, formats.
@@ -58,7 +58,7 @@ pub use time::{first_at_or_after, format_ts, parse_time, ts_at};
 pub use verify::{Damage, DeepCheck, Progress, Verified, verify};
 
 use engine::history::HistoryError;
-use engine::replay::ReplayError;
+use engine::sequenced::ReplayError;
 
 /// Why an operation stopped. [`Error::exit_code`] is the tool's exit code.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use engine::replay::{Message, MessageBody};
+use engine::sequenced::{Message, MessageBody};
 use engine::{EngineConfig, OrderId, Symbol, UserId};
 use flags::{
     BisectArgs, BookArgs, Cli, DiffArgs, DumpArgs, InfoArgs, Mode, OrderArgs, RunArgs,
@@ -650,13 +650,13 @@ fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
                 brokers: Some(brokers.clone()),
                 ..Default::default()
             };
-            for topic in engine::replay::Topic::ALL {
+            for topic in engine::sequenced::Topic::ALL {
                 let name = format!("{}{}", args.topic_prefix, topic.name());
                 match topic {
-                    engine::replay::Topic::Fills => config.topics.fills = name,
-                    engine::replay::Topic::Trades => config.topics.trades = name,
-                    engine::replay::Topic::Depth => config.topics.depth = name,
-                    engine::replay::Topic::OrderStatus => config.topics.order_status = name,
+                    engine::sequenced::Topic::Fills => config.topics.fills = name,
+                    engine::sequenced::Topic::Trades => config.topics.trades = name,
+                    engine::sequenced::Topic::Depth => config.topics.depth = name,
+                    engine::sequenced::Topic::OrderStatus => config.topics.order_status = name,
                 }
             }
             // The tool's own delivered mark: it re-sends from scratch each time.
@@ -698,7 +698,7 @@ fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
 
 fn diff(args: DiffArgs) -> anyhow::Result<Outcome> {
     let found = replay::diff(&args.a, &args.b, args.outputs, &Bar::default())?;
-    let record = |r: &Option<engine::replay::Journaled>| -> Option<Box<RawValue>> {
+    let record = |r: &Option<engine::sequenced::Journaled>| -> Option<Box<RawValue>> {
         r.as_ref().map(|r| {
             let (command, rejected) = input_wire(r);
             command.or(rejected).unwrap_or_else(wire_null)

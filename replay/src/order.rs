@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use engine::history::History;
-use engine::replay::{FillParty, Message, MessageBody};
+use engine::sequenced::{FillParty, Message, MessageBody};
 use engine::{Action, Event, OrderId, OrderRef, Symbol, UserId};
 
 use crate::Error;
@@ -60,7 +60,7 @@ pub fn order_life(
                 from.max(first)
             )));
         };
-        if let engine::replay::Input::Command(command) = record.input
+        if let engine::sequenced::Input::Command(command) = record.input
             && matches!(command.action, Action::Add(_))
             && command.order_id == order
             && user.is_none_or(|u| u == command.user_id)

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use comfy_table::{Table, presets};
-use engine::replay::{Input, Journaled, Malformed, Message, MessageBody, SourcePosition};
+use engine::sequenced::{Input, Journaled, Malformed, Message, MessageBody, SourcePosition};
 use gateway::wire::{encode_message, encode_order};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use replay::Progress;

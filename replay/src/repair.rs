@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use engine::history::History;
-use engine::replay::encode_checkpoint;
+use engine::sequenced::encode_checkpoint;
 use journal::{DirLock, SnapshotStore, Truncated};
 use serde::Serialize;
 

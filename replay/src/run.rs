@@ -13,7 +13,7 @@ use std::time::Instant;
 use engine::EngineConfig;
 use engine::history::History;
 use engine::pipeline::OutputSink;
-use engine::replay::{Message, Replayer};
+use engine::sequenced::{Message, Replayer};
 use serde::Serialize;
 
 use crate::Error;

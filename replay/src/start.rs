@@ -8,7 +8,7 @@
 use std::fmt;
 
 use engine::history::{History, Start};
-use engine::replay::{Replayer, SourcePositions};
+use engine::sequenced::{Replayer, SourcePositions};
 use engine::{Engine, EngineConfig};
 
 use crate::Error;

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use engine::EngineConfig;
 use engine::history::{History, HistoryError};
-use engine::replay::ReplayError;
+use engine::sequenced::ReplayError;
 use serde::Serialize;
 
 use crate::Error;

@@ -2,9 +2,9 @@
 //!
 //! Sources decode and report positions; they must not read the clock for the
 //! engine (ingress stamps time) and must not block for long in `poll`. What
-//! an input is, and how the journal stores it, is `crate::replay`.
+//! an input is, and how the journal stores it, is `crate::sequenced`.
 
-use crate::replay::{Input, SourcePosition, SourcePositions};
+use crate::sequenced::{Input, SourcePosition, SourcePositions};
 
 /// One message from a source.
 #[derive(Clone, Copy, Debug)]

@@ -18,7 +18,7 @@ use crossbeam_utils::CachePadded;
 use journal::DurableSequence;
 
 use super::stats::{Counters, LatencySummary};
-use crate::replay::{Input, Message, MessageBody, Topic};
+use crate::sequenced::{Input, Message, MessageBody, Topic};
 use crate::{Action, Event, RejectReason};
 
 /// Input kinds, as `engine_inputs_total{action}` labels them.

@@ -93,7 +93,7 @@ pub enum PipelineError {
     /// state hash differs, the run is not deterministic, or a file was
     /// altered.
     #[error("recovery: {0}")]
-    Replay(#[from] crate::replay::ReplayError),
+    Replay(#[from] crate::sequenced::ReplayError),
     /// Reading the journal's history failed: a record or snapshot this build
     /// cannot use, or nothing to start from.
     #[error("recovery: {0}")]

@@ -1,11 +1,11 @@
 //! What leaves the pipeline: output sinks, and egress's batching.
 //!
 //! The matcher puts one [`Output`] per event on the output ring; egress
-//! numbers them into messages with `crate::replay`'s [`Numbering`] (the
+//! numbers them into messages with `crate::sequenced`'s [`Numbering`] (the
 //! same numbering replay uses), batches them, and hands the batches to an
 //! [`OutputSink`]. This module chooses no wire encoding: sinks do.
 
-use crate::replay::{
+use crate::sequenced::{
     InputField, Malformed, Message, MessageBody, Numbering, Output, Problem, SourcePosition,
 };
 

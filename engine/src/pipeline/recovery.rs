@@ -7,7 +7,7 @@
 //! state hashes as replay passes their sequences. Re-sent outputs may
 //! duplicate ones delivered just before a crash; `(seq, idx)` tells them
 //! apart. Reading the journal and replaying it is `crate::history` and
-//! `crate::replay`, which the `replay` tool uses too; this module adds the
+//! `crate::sequenced`, which the `replay` tool uses too; this module adds the
 //! writer, the delivered mark and the sink. It runs before any pipeline
 //! thread starts.
 
@@ -19,7 +19,7 @@ use super::output::{Emitter, OutputSink};
 use super::{PipelineConfig, PipelineError};
 use crate::Engine;
 use crate::history::{History, HistoryError, Start};
-use crate::replay::{INPUT_FORMAT, SourcePositions};
+use crate::sequenced::{INPUT_FORMAT, SourcePositions};
 
 /// What recovery found and did.
 #[derive(Clone, Debug, Default)]

@@ -39,7 +39,7 @@ use super::PipelineError;
 use super::metrics::{BookGauge, PipelineMetrics};
 use super::retention::{self, Retention};
 use crate::history::{History, Records};
-use crate::replay::{Input, Replayer, SourcePositions, encode_checkpoint};
+use crate::sequenced::{Input, Replayer, SourcePositions, encode_checkpoint};
 use crate::{Engine, EngineConfig, Symbol};
 use rustc_hash::FxHashMap;
 

@@ -21,7 +21,7 @@ use super::park::{Sleepers, past_yielding};
 use super::stats::{LatencyRecorder, now_ns};
 use super::transport::{Ahead, Drained, Inbox, Outbox, WaitMode};
 use super::{IngressClock, PipelineError};
-use crate::replay::{
+use crate::sequenced::{
     Input, InputField, Malformed, Message, Output, Problem, SourcePosition, SourcePositions,
     apply_input, encode_input,
 };

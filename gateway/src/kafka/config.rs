@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use engine::replay::Topic;
+use engine::sequenced::Topic;
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::consumer::ConsumerContext;

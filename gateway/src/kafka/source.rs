@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine::pipeline::{BoxError, InputSource, SourceItem, SourcePoll};
-use engine::replay::{SourcePosition, SourcePositions};
+use engine::sequenced::{SourcePosition, SourcePositions};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};

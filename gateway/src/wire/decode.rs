@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use engine::replay::{Input, InputField, Malformed, Problem};
+use engine::sequenced::{Input, InputField, Malformed, Problem};
 use engine::{
     Command, OrderId, OrderSpec, OrderType, Price, RejectReason, ReplaceSpec, Side, Symbol,
     TimeInForce, UserId,

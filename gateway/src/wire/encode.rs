@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use engine::replay::{FillParty, InputField, Malformed, Message, MessageBody, Problem};
+use engine::sequenced::{FillParty, InputField, Malformed, Message, MessageBody, Problem};
 use engine::{
     Action, Command, DEPTH_LEVELS, DepthSide, Event, OrderId, RejectReason, Side, Symbol, Trade,
     UserId,
@@ -534,7 +534,7 @@ mod tests {
 
     use super::*;
     use crate::wire::Decoder;
-    use engine::replay::{Input, SourcePosition};
+    use engine::sequenced::{Input, SourcePosition};
     use engine::{OrderRef, TradeParty};
 
     fn command(json: &str) -> Command {

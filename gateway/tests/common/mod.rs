@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command as Process, Output};
 
-use engine::replay::{FillParty, Input, Message, MessageBody, SourcePosition};
+use engine::sequenced::{FillParty, Input, Message, MessageBody, SourcePosition};
 use engine::{
     Command, EngineConfig, Event, OrderId, OrderSpec, OrderType, ReplaceSpec, Side, Symbol,
     TimeInForce, UserId,

@@ -11,7 +11,7 @@
 //!   the matcher takes it without panicking: a refusal is exactly one
 //!   `REJECTED` event and nothing else, and every event encodes to JSON.
 
-use engine::replay::{FillParty, Input, Malformed, Message, MessageBody, SourcePosition};
+use engine::sequenced::{FillParty, Input, Malformed, Message, MessageBody, SourcePosition};
 use engine::{Action, Engine, EngineConfig, Event, MemoryConfig, Symbol};
 use gateway::wire::{Decoder, PriceDecimals, PriceFormat, encode_message, encode_order};
 

@@ -1,6 +1,9 @@
-//! The replay layer: everything needed to re-run a journal, shared by the
-//! server's recovery and the `replay` tool, with no threads, no clock and no
-//! I/O.
+//! Everything keyed by the engine sequence: the journal record of input N,
+//! the outputs numbered `(N, idx)`, the checkpoint of the state at N, and
+//! the replayer that goes from one to the next. The live pipeline uses it
+//! (ingress encodes records, the matcher applies them, egress numbers
+//! outputs), and so do recovery and the `replay` tool, so all three agree by
+//! construction. It has no threads, no clock and no I/O.
 //!
 //! # Brief overview
 //!
@@ -22,7 +25,7 @@
 //! # Example
 //!
 //! ```
-//! use engine::replay::{Input, Journaled, Replayer, SourcePosition, SourcePositions};
+//! use engine::sequenced::{Input, Journaled, Replayer, SourcePosition, SourcePositions};
 //! use engine::{Command, Engine, EngineConfig, OrderId, OrderSpec, Side, Symbol, UserId};
 //!
 //! let mut replayer = Replayer::new(Engine::new(EngineConfig::default())?, 0, SourcePositions::default());
@@ -37,7 +40,7 @@
 //! let mut messages = Vec::new();
 //! replayer.apply(&record, |m| messages.push((m.seq, m.idx, m.body.topic())))?;
 //! assert_eq!(messages.len(), 2); // ACCEPTED on order_status, then depth
-//! assert_eq!(messages[1], (1, 1, engine::replay::Topic::Depth));
+//! assert_eq!(messages[1], (1, 1, engine::sequenced::Topic::Depth));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

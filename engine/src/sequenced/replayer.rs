@@ -258,7 +258,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
     use super::*;
-    use crate::replay::{MessageBody, encode_checkpoint};
+    use crate::sequenced::{MessageBody, encode_checkpoint};
     use crate::{Command, EngineConfig, OrderId, OrderSpec, Side, Symbol, UserId};
 
     fn record(sequence: u64, user: &str, side: Side, price: u64) -> Journaled {
@@ -370,7 +370,7 @@ mod tests {
         first.apply(&record(2, "b", Side::Buy, 99), |_| {}).unwrap();
         let hash_at_2 = first.engine().state_hash();
 
-        let checkpoint = crate::replay::decode_checkpoint(&bytes).unwrap();
+        let checkpoint = crate::sequenced::decode_checkpoint(&bytes).unwrap();
         assert_eq!(checkpoint.state_hash, hash_at_1);
         let mut again = Replayer::from_checkpoint(&checkpoint, MemoryConfig::default()).unwrap();
         again.expect_hash(2, hash_at_2);

@@ -52,11 +52,11 @@ pub fn pin_current_thread(core: Option<usize>) -> Pinning {
 /// choose, except that a benchmark yields where the engine would park, so
 /// a sleep does not count as latency. Prints why spinning was not chosen.
 pub fn bench_wait(
-    cores: &engine::pipeline::CorePlan,
-    asked: Option<engine::pipeline::WaitMode>,
+    cores: &engine::threads::CorePlan,
+    asked: Option<engine::threads::WaitMode>,
     available: usize,
-) -> engine::pipeline::WaitMode {
-    use engine::pipeline::WaitMode;
+) -> engine::threads::WaitMode {
+    use engine::threads::WaitMode;
     let isolated = tuning::Host::real().isolated();
     let (wait, why) = cores.choose_wait(asked, available, &isolated);
     if let Some(why) = why {

@@ -222,7 +222,7 @@ fn durable_latency(
         let due = start + interval * i as u32;
         while Instant::now() < due {
             writer.poll()?;
-            record_durable(durable.get(), &appended_at);
+            record_durable(durable.load_acquire(), &appended_at);
             std::hint::spin_loop();
         }
         let meta = RecordMeta {
@@ -233,10 +233,10 @@ fn durable_latency(
         appended_at.push(Instant::now());
         writer.append(&meta, payload)?;
         writer.end_batch()?;
-        record_durable(durable.get(), &appended_at);
+        record_durable(durable.load_acquire(), &appended_at);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while durable.get() < records {
+    while durable.load_acquire() < records {
         writer.poll()?;
         anyhow::ensure!(
             Instant::now() < deadline,
@@ -377,7 +377,7 @@ fn append_run(
         .map(|(after, before)| after - before);
 
     let drain_start = Instant::now();
-    while durable.get() < records {
+    while durable.load_acquire() < records {
         writer.poll()?;
         std::hint::spin_loop();
         anyhow::ensure!(

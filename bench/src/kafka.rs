@@ -17,23 +17,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine::EngineConfig;
-use engine::pipeline::{CorePlan, IngressClock, PipelineConfig, WaitMode, now_ns, run};
+use engine::endpoint::{BoxError, now_ns};
+use engine::pipeline::{IngressClock, PipelineConfig, run};
+use engine::threads::{CorePlan, WaitMode};
 use gateway::demo::DemoFeed;
 use gateway::kafka::{
-    EmbeddedBroker, EndPolicy, KafkaConfig, KafkaSink, KafkaSource, StartFrom, send_when_room,
+    ClientHooks, DeliveryHooks, EmbeddedBroker, EndPolicy, KafkaAuth, KafkaConfig, KafkaContext,
+    KafkaSink, KafkaSource, StartFrom, send_when_room,
 };
 use gateway::wire::{Decoder, encode_order};
 use hdrhistogram::Histogram;
 use journal::{Durability, JournalOptions};
-use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{DeliveryResult, Message as _};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::Serialize;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Orders sent but not yet answered, at most. Sending as fast as possible
 /// then measures the sustained rate with a bounded queue in the brokers.
@@ -121,15 +121,15 @@ impl Percentiles {
 }
 
 /// Records where each produced order landed.
-struct FeedContext {
+struct FeedHooks {
     positions: Mutex<HashMap<(i32, i64), usize>>,
     failed: AtomicU64,
 }
 
-impl ClientContext for FeedContext {}
+impl ClientHooks for FeedHooks {}
 
-impl ProducerContext for FeedContext {
-    type DeliveryOpaque = usize;
+impl DeliveryHooks for FeedHooks {
+    type Opaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
         match result {
@@ -204,14 +204,19 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
     }
     consumer.assign(&assignment)?;
 
-    let producer: BaseProducer<FeedContext> = ClientConfig::new()
+    let hooks = FeedHooks {
+        positions: Mutex::new(HashMap::with_capacity(config.orders)),
+        failed: AtomicU64::new(0),
+    };
+    let producer: BaseProducer<KafkaContext<FeedHooks>> = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("enable.idempotence", "true")
         .set("linger.ms", "1")
-        .create_with_context(FeedContext {
-            positions: Mutex::new(HashMap::with_capacity(config.orders)),
-            failed: AtomicU64::new(0),
-        })?;
+        .create_with_context(KafkaContext::new(
+            "bench-feeder",
+            KafkaAuth::default(),
+            hooks,
+        ))?;
     let mut sent_ns = vec![0u64; config.orders];
     let mut received_ns: HashMap<u64, u64> = HashMap::with_capacity(config.orders);
     let answered = AtomicU64::new(0);
@@ -275,7 +280,11 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
                 .key(command.symbol.as_str())
                 .payload(&payload[..]);
             *sent = now_ns();
-            send_when_room(&producer, record, &|| false)?;
+            let mut while_full = || {
+                producer.poll(Duration::from_millis(1));
+                true
+            };
+            send_when_room(&producer, record, &mut while_full)?;
             producer.poll(Duration::ZERO);
         }
         last_send = now_ns();
@@ -286,12 +295,13 @@ pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError
         let report = engine.join().map_err(|_| "the engine panicked")??;
         Ok(report)
     })?;
-    let failed = producer.context().failed.load(Ordering::Relaxed);
+    let failed = producer.context().hooks().failed.load(Ordering::Relaxed);
     if failed > 0 {
         return Err(format!("{failed} orders were not delivered to the broker").into());
     }
     let positions = producer
         .context()
+        .hooks()
         .positions
         .lock()
         .map_err(|_| "poisoned")?

@@ -14,7 +14,9 @@ use bench::{
     median, median_journal, pin_current_thread, run_journal_once, run_once,
 };
 use clap::{Args, Parser, Subcommand};
-use engine::pipeline::{CorePlan, RingKind, WaitMode, human_ns};
+use engine::pipeline::RingKind;
+use engine::threads::{CorePlan, WaitMode};
+use engine::units::human_ns;
 use journal::Durability;
 
 #[derive(Parser)]

@@ -12,11 +12,10 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use engine::Command;
-use engine::pipeline::{
-    BoxError, CorePlan, InputSource, OutputSink, PipelineConfig, RingKind, SourceItem, SourcePoll,
-    WaitMode, now_ns, run,
-};
+use engine::endpoint::{BoxError, InputSource, OutputSink, SourceItem, SourcePoll, now_ns};
+use engine::pipeline::{PipelineConfig, RingKind, run};
 use engine::sequenced::{Input, Message, SourcePosition, SourcePositions};
+use engine::threads::{CorePlan, WaitMode};
 use journal::{Durability, JournalOptions};
 use serde::Serialize;
 

@@ -14,7 +14,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use engine::pipeline::{CorePlan, RingKind, human_ns};
+use engine::pipeline::RingKind;
+use engine::threads::CorePlan;
+use engine::units::human_ns;
 use journal::Durability;
 use serde::Serialize;
 

@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use engine::pipeline::{CorePlan, RingKind, WaitMode};
+use engine::pipeline::RingKind;
+use engine::threads::{CorePlan, WaitMode};
 use hdrhistogram::Histogram;
 use journal::Durability;
 

@@ -23,10 +23,10 @@ use std::time::Duration;
 use bench::{CountingSink, PacedSource, TradeTally, Workload, WorkloadKind};
 use engine::Engine;
 use engine::Event;
-use engine::pipeline::{
-    InputSource, OutputSink, PipelineConfig, PipelineMetrics, RunReport, SourcePoll, WaitMode, run,
-};
+use engine::endpoint::{InputSource, OutputSink, SourcePoll};
+use engine::pipeline::{PipelineConfig, PipelineMetrics, RunReport, run};
 use engine::sequenced::{FillParty, Input, Message, MessageBody, SourcePosition, SourcePositions};
+use engine::threads::WaitMode;
 use gateway::kafka::{EndPolicy, KafkaConfig, KafkaSink, KafkaSource};
 use gateway::metrics::{EngineCollector, KafkaMetrics};
 use journal::{Durability, Journal, JournalOptions, RecordMeta};
@@ -211,7 +211,7 @@ fn journal_appends_allocate_nothing_after_warm_up() {
                     writer.end_batch().unwrap();
                 }
             }
-            while durable.get() < writer.next_sequence() - 1 {
+            while durable.load_acquire() < writer.next_sequence() - 1 {
                 writer.poll().unwrap();
             }
         });

@@ -71,6 +71,7 @@
 mod book;
 mod command;
 mod config;
+pub mod endpoint;
 mod engine;
 mod event;
 #[cfg(feature = "history")]
@@ -85,7 +86,9 @@ pub mod sequenced;
 mod slot;
 mod snapshot;
 mod stops;
+pub mod threads;
 mod types;
+pub mod units;
 
 pub use command::{Action, Command, OrderSpec, ReplaceSpec};
 pub use config::{

@@ -7,7 +7,7 @@
 //! deterministic, and paces nothing: the feeder decides when to send. It does not try to know which of its
 //! orders are still live, so some cancels are refused, as in real flow.
 
-use engine::pipeline::BoxError;
+use engine::endpoint::BoxError;
 use engine::{Command, OrderId, OrderSpec, ReplaceSpec, Side, Symbol, TimeInForce, UserId};
 
 const SYMBOLS: [&str; 8] = [

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use engine::pipeline::{BoxError, InputSource, OutputSink, SourceItem, SourcePoll};
+use engine::endpoint::{BoxError, InputSource, OutputSink, SourceItem, SourcePoll};
 use engine::sequenced::{Message, SourcePosition, SourcePositions, Topic};
 
 use crate::delivered::DeliveredMark;

@@ -23,9 +23,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use engine::pipeline::{
-    CorePlan, IngressClock, PipelineConfig, PipelineError, PipelineMetrics, Retention, RingKind,
-    RunReport, WaitMode, human_ns, run,
+    IngressClock, PipelineConfig, PipelineError, PipelineMetrics, Retention, RingKind, RunReport,
+    run,
 };
+use engine::threads::{CorePlan, WaitMode};
+use engine::units::human_ns;
 use gateway::config::{ConfigFile, parse_size};
 use gateway::file::{FileSink, FileSource};
 use gateway::kafka::{
@@ -629,7 +631,7 @@ fn serve(settings: Settings) -> Result<()> {
 fn run_from(
     settings: &Settings,
     bootstrap: &str,
-    sink: impl engine::pipeline::OutputSink,
+    sink: impl engine::endpoint::OutputSink,
     sink_probe: Option<SinkProbe>,
     stop: &Arc<AtomicBool>,
 ) -> Result<RunReport> {

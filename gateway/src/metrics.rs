@@ -29,7 +29,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::kafka::{FROM_START, SinkProbe, SourceProbe, UNASSIGNED, WatermarkContext};
+use crate::kafka::{FROM_START, KafkaContext, SinkProbe, SourceProbe, UNASSIGNED};
 
 /// The git revision the binary was built from, or `unknown`.
 pub const REVISION: &str = match option_env!("ENGINE_GIT_REVISION") {
@@ -46,7 +46,7 @@ pub struct KafkaMetrics {
     pub sink: Option<SinkProbe>,
     /// The consumer's positions, and a client to ask the brokers for high
     /// watermarks (its own, so a scrape never touches ingress's consumer).
-    pub source: Option<(SourceProbe, BaseConsumer<WatermarkContext>)>,
+    pub source: Option<(SourceProbe, BaseConsumer<KafkaContext>)>,
 }
 
 /// Everything a scrape reads.
@@ -560,7 +560,7 @@ fn encode_kafka(
 /// Each assigned partition's lag, asking the brokers for its watermarks.
 fn consumer_lag(
     probe: &SourceProbe,
-    client: &BaseConsumer<WatermarkContext>,
+    client: &BaseConsumer<KafkaContext>,
 ) -> Vec<(String, ConstGauge<i64>)> {
     let mut lags = Vec::new();
     for (partition, next) in probe.next.iter().enumerate() {

@@ -24,7 +24,7 @@
 //! let sequence = writer.append(&meta, b"an rkyv archive, usually")?;
 //! writer.end_batch()?; // starts the batch's sync
 //! writer.sync()?; // waits for it
-//! assert_eq!(writer.durable().get(), sequence);
+//! assert_eq!(writer.durable().load_acquire(), sequence);
 //!
 //! let mut cursor = Reader::open(dir.path())?.read_from(sequence)?;
 //! let record = cursor.next()?.expect("the record just appended");

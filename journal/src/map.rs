@@ -1,9 +1,12 @@
 //! Memory maps of segment files, and the one atomic access the commit rule
 //! needs.
 //!
-//! This is the only module that maps files or turns map addresses into
-//! atomics, so every `unsafe` block in the crate's I/O path is here. It
-//! knows where a `frame_length` field lives and nothing else about frames.
+//! This is the only module that maps segment files or turns map addresses
+//! into atomics, so every `unsafe` block that touches a segment is here.
+//! The crate has two more, each beside what it needs: mapping a snapshot
+//! file read-only (`snapshot.rs`) and handing `io_uring` a data-sync of a
+//! file the writer keeps open (`sync.rs`). This module knows where a
+//! `frame_length` field lives and nothing else about frames.
 
 #![allow(unsafe_code)]
 

@@ -22,21 +22,23 @@ impl DurableSequence {
     }
 
     /// The durable sequence, loaded with Acquire ordering: every record up
-    /// to it is in the journal at the configured durability.
-    pub fn get(&self) -> u64 {
+    /// to it is in the journal at the configured durability, and so are
+    /// the writes that made it so.
+    pub fn load_acquire(&self) -> u64 {
         self.0.load(Ordering::Acquire)
     }
 
     /// Publishes `sequence` with Release ordering. Only the writer calls
     /// it, with the highest sequence appended or synced: a plain store, as
     /// `none` mode does this on every append.
-    pub(crate) fn publish(&self, sequence: u64) {
+    pub(crate) fn store_release(&self, sequence: u64) {
         self.0.store(sequence, Ordering::Release);
     }
 
-    /// Publishes `sequence` unless a higher one is already published: a
-    /// sync of an older segment may finish after a roll-over's commit.
-    pub(crate) fn publish_at_least(&self, sequence: u64) {
+    /// Publishes `sequence` with Release ordering unless a higher one is
+    /// already published: a sync of an older segment may finish after a
+    /// roll-over's commit.
+    pub(crate) fn fetch_max_release(&self, sequence: u64) {
         self.0.fetch_max(sequence, Ordering::Release);
     }
 }

@@ -159,7 +159,7 @@ impl Writer {
                 .flush_range(0, active.map.len())
                 .map_err(|e| Error::io("sync", &active.path, e))?;
         }
-        writer.durable.publish(next_sequence - 1);
+        writer.durable.store_release(next_sequence - 1);
         Ok(writer)
     }
 
@@ -238,7 +238,7 @@ impl Writer {
             self.next_report = active.position + REPORT_EVERY;
         }
         match self.options.durability {
-            Durability::None => self.durable.publish(sequence),
+            Durability::None => self.durable.store_release(sequence),
             Durability::Sync => {
                 let result = self.sync_now();
                 self.fail_on_error(result)?;
@@ -325,7 +325,7 @@ impl Writer {
     fn publish_synced(&mut self, sequence: u64) {
         match &mut self.rolling {
             Some(rolling) => rolling.held = rolling.held.max(sequence),
-            None => self.durable.publish_at_least(sequence),
+            None => self.durable.fetch_max_release(sequence),
         }
     }
 
@@ -348,7 +348,7 @@ impl Writer {
                 .wait()
                 .map_err(|e| Error::io("sync", &active.path, e))?
         {
-            self.durable.publish_at_least(sequence);
+            self.durable.fetch_max_release(sequence);
         }
         let from = page_floor(self.synced_to);
         // Include an end marker, which sits at `position`.
@@ -360,7 +360,7 @@ impl Writer {
                 .map_err(|e| Error::io("msync", &active.path, e))?;
         }
         self.synced_to = active.position;
-        self.durable.publish(self.next_sequence - 1);
+        self.durable.store_release(self.next_sequence - 1);
         Ok(())
     }
 
@@ -501,7 +501,7 @@ impl Writer {
         self.rolling = None;
         outcome?;
         if self.options.durability == Durability::Batch {
-            self.durable.publish_at_least(synced);
+            self.durable.fetch_max_release(synced);
         }
         Ok(())
     }

@@ -87,7 +87,7 @@ fn child(dir: &Path, durability: Durability, seed: u64) {
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready {}", writer.next_sequence()).unwrap();
     out.flush().unwrap();
-    let mut reported = durable.get();
+    let mut reported = durable.load_acquire();
     loop {
         for _ in 0..rng.rand_range(1..64) {
             let sequence = writer.next_sequence();
@@ -96,7 +96,7 @@ fn child(dir: &Path, durability: Durability, seed: u64) {
                 .unwrap();
         }
         writer.end_batch().unwrap();
-        let now = durable.get();
+        let now = durable.load_acquire();
         if now > reported {
             reported = now;
             // Printed only after the journal says so: a claim the parent

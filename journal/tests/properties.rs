@@ -117,7 +117,7 @@ proptest! {
                 Op::EndBatch => writer.end_batch().unwrap(),
                 Op::Sync => {
                     writer.sync().unwrap();
-                    prop_assert_eq!(writer.durable().get(), model.len() as u64);
+                    prop_assert_eq!(writer.durable().load_acquire(), model.len() as u64);
                 }
                 Op::Reopen => {
                     drop(writer);
@@ -125,7 +125,7 @@ proptest! {
                     prop_assert_eq!(writer.next_sequence(), model.len() as u64 + 1);
                 }
                 Op::ReadFrom(fraction) => {
-                    let durable = (durability == Durability::Batch).then(|| writer.durable().get());
+                    let durable = (durability == Durability::Batch).then(|| writer.durable().load_acquire());
                     check_from(dir.path(), &model, (fraction * model.len() as f64) as usize, durable);
                 }
             }

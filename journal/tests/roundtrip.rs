@@ -192,28 +192,30 @@ fn durable_sequence_follows_each_mode() {
             .into_writer()
             .unwrap();
         let durable = writer.durable();
-        assert_eq!(durable.get(), 0);
+        assert_eq!(durable.load_acquire(), 0);
         append_range(&mut writer, 1, 10);
         match durability {
-            Durability::None | Durability::Sync => assert_eq!(durable.get(), 10, "{durability}"),
+            Durability::None | Durability::Sync => {
+                assert_eq!(durable.load_acquire(), 10, "{durability}")
+            }
             Durability::Batch => {
                 // Nothing is synced until the batch ends.
-                assert_eq!(durable.get(), 0, "batch before end_batch");
+                assert_eq!(durable.load_acquire(), 0, "batch before end_batch");
                 writer.end_batch().unwrap();
                 let deadline = Instant::now() + Duration::from_secs(30);
-                while durable.get() < 10 {
+                while durable.load_acquire() < 10 {
                     assert!(Instant::now() < deadline, "batch sync never completed");
                     writer.poll().unwrap();
                     thread::yield_now();
                 }
-                assert_eq!(durable.get(), 10);
+                assert_eq!(durable.load_acquire(), 10);
             }
         }
         // Crossing a roll-over makes everything before it durable too.
         append_range(&mut writer, 11, 2_000);
         writer.end_batch().unwrap();
         writer.sync().unwrap();
-        assert_eq!(durable.get(), 2_000, "{durability} after sync");
+        assert_eq!(durable.load_acquire(), 2_000, "{durability} after sync");
         let path = writer.sync_path();
         match (durability, io_uring) {
             (Durability::None, _) => assert_eq!(path, SyncPath::NotNeeded),

@@ -14,15 +14,14 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use clap::Parser;
 use engine::sequenced::{Message, MessageBody};
+use engine::units::{human_bytes, human_rate};
 use engine::{EngineConfig, OrderId, Symbol, UserId};
 use flags::{
     BisectArgs, BookArgs, Cli, DiffArgs, DumpArgs, InfoArgs, Mode, OrderArgs, RunArgs,
     SnapshotArgs, TruncateArgs, VerifyArgs,
 };
 use gateway::wire::encode_message;
-use print::{
-    Bar, bytes, input_wire, is_broken_pipe, json_line, outln, rate, table, wire, write_input,
-};
+use print::{Bar, input_wire, is_broken_pipe, json_line, outln, table, wire, write_input};
 use replay::{DumpFilter, Error, Reference, first_at_or_after, format_ts, parse_time};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -154,7 +153,7 @@ fn info(args: InfoArgs) -> anyhow::Result<Outcome> {
                 name,
                 s.first_seq.to_string(),
                 s.last_seq.map_or("-".into(), |l| l.to_string()),
-                bytes(s.bytes),
+                human_bytes(s.bytes),
                 s.first_ts_ns.map_or("-".into(), format_ts),
                 s.last_ts_ns.map_or("-".into(), format_ts),
                 s.payload_format.map_or("-".into(), |f| f.to_string()),
@@ -165,7 +164,7 @@ fn info(args: InfoArgs) -> anyhow::Result<Outcome> {
         for s in &info.snapshots {
             snapshots.add_row(vec![
                 s.seq.to_string(),
-                bytes(s.bytes),
+                human_bytes(s.bytes),
                 s.state_hash.clone().unwrap_or("-".into()),
                 if s.valid {
                     "yes".into()
@@ -217,7 +216,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
             "checked {} records{span} in {:.2} s: {}",
             verified.records,
             verified.seconds,
-            rate(verified.records_per_sec)
+            human_rate(verified.records_per_sec)
         );
         if let Some(d) = &verified.damage {
             let place = match (&d.file, d.offset) {
@@ -252,7 +251,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 deep.rules,
                 deep.hashes_verified,
                 deep.state_hash,
-                rate(deep.records_per_sec)
+                human_rate(deep.records_per_sec)
             );
             if let Some(m) = &deep.mismatch {
                 outln!("MISMATCH: {m}");
@@ -685,7 +684,7 @@ fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
             summary.from,
             summary.to,
             summary.inputs,
-            rate(summary.inputs_per_sec),
+            human_rate(summary.inputs_per_sec),
             summary.seconds,
             summary.replayed_before,
             summary.state_hash

@@ -104,25 +104,6 @@ fn rejection(record: &Journaled, malformed: Malformed) -> Message {
     }
 }
 
-/// Bytes as people read them: `1.0 MiB`.
-pub fn bytes(n: u64) -> String {
-    match n {
-        0..1024 => format!("{n} B"),
-        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
-        1_048_576..1_073_741_824 => format!("{:.1} MiB", n as f64 / 1_048_576.0),
-        _ => format!("{:.2} GiB", n as f64 / 1_073_741_824.0),
-    }
-}
-
-/// Records per second as people read them: `12.3M/s`.
-pub fn rate(per_sec: f64) -> String {
-    if per_sec >= 1e6 {
-        format!("{:.2}M/s", per_sec / 1e6)
-    } else {
-        format!("{:.0}K/s", per_sec / 1e3)
-    }
-}
-
 /// A progress bar on stderr: indicatif hides it when stderr is not a
 /// terminal, so scripts and logs get none.
 #[derive(Default)]

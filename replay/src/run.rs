@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use engine::EngineConfig;
+use engine::endpoint::OutputSink;
 use engine::history::History;
-use engine::pipeline::OutputSink;
 use engine::sequenced::{Message, Replayer};
 use serde::Serialize;
 
@@ -126,7 +126,7 @@ fn send_full_batches(sink: &mut impl OutputSink, pending: &mut Vec<Message>) -> 
 /// Sends one batch and marks delivered the last input it completes, as the
 /// engine's egress does.
 fn send(sink: &mut impl OutputSink, batch: &[Message]) -> Result<(), Error> {
-    let failed = |e: engine::pipeline::BoxError| Error::Output(e.to_string());
+    let failed = |e: engine::endpoint::BoxError| Error::Output(e.to_string());
     sink.send_batch(batch).map_err(failed)?;
     match batch.iter().rev().find(|m| m.last) {
         Some(complete) => sink.mark_delivered(complete.seq).map_err(failed),

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use engine::pipeline::{CorePlan, parse_cpu_list};
+use engine::threads::{CorePlan, parse_cpu_list};
 use serde::Serialize;
 
 use crate::host::{Host, cpu_list_text};

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::pipeline::parse_cpu_list;
+use engine::threads::parse_cpu_list;
 
 /// A machine's `/proc` and `/sys`, under `root`.
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use comfy_table::{Table, presets};
-use engine::pipeline::{CorePlan, parse_cpu_list};
+use engine::threads::{CorePlan, parse_cpu_list};
 use tuning::checks::{self, Context, Severity};
 use tuning::plan::{Plan, Topology};
 use tuning::{Check, Host};

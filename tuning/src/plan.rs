@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use engine::pipeline::CorePlan;
+use engine::threads::CorePlan;
 
 use crate::host::{Host, cpu_list_text};
 

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Fixture, context, stat};
-use engine::pipeline::CorePlan;
+use engine::threads::CorePlan;
 use tuning::checks::{self, Context, Severity};
 use tuning::{Check, Host};
 

@@ -4,7 +4,7 @@
 //! The stage threads only store to atomics that they alone write, or
 //! `fetch_max` into peaks, once per drained batch where they can. Latency
 //! histograms stay private to egress and the journaler and reach the
-//! statistics thread through `try_lock` (`super::stats`), which closes a
+//! statistics thread through `try_lock` (`super::latency`), which closes a
 //! window every [`PipelineMetrics::window`] and publishes its percentiles
 //! here. Nothing in this module allocates, locks or does I/O on a stage
 //! thread, and it knows no exporter format: the `engine` binary turns a
@@ -17,7 +17,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 use journal::DurableSequence;
 
-use super::stats::{Counters, LatencySummary};
+use super::latency::{LATENCY_STAGES, LatencySummary};
 use crate::sequenced::{Input, Message, MessageBody, Topic};
 use crate::{Action, Event, RejectReason};
 
@@ -37,11 +37,25 @@ pub(crate) fn action_index(input: &Input) -> usize {
     }
 }
 
-/// Latency stages, as `engine_latency_seconds{stage}` labels them.
-pub const LATENCY_STAGES: [&str; 3] = ["matched", "journaled", "delivered"];
-
 /// Rings, as `engine_ring_occupancy{ring}` labels them.
 pub const RINGS: [&str; 2] = ["input", "output"];
+
+/// One writer each; padded so the stages do not share cache lines.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub ingressed: CachePadded<AtomicU64>,
+    pub journaled: CachePadded<AtomicU64>,
+    pub matched: CachePadded<AtomicU64>,
+    pub outputs_published: CachePadded<AtomicU64>,
+    pub outputs_consumed: CachePadded<AtomicU64>,
+    /// Messages delivered.
+    pub outputs_sent: CachePadded<AtomicU64>,
+    /// `trades` messages delivered.
+    pub trades: CachePadded<AtomicU64>,
+    /// The highest input whose outputs the sink records as delivered;
+    /// retention never retires what recovery would re-send from.
+    pub delivered: CachePadded<AtomicU64>,
+}
 
 /// What egress has delivered, by kind; egress owns one and copies it into
 /// the shared atomics once per drained batch.
@@ -261,7 +275,7 @@ impl PipelineMetrics {
             trades: load(&c.trades),
             sequence_input: base + ingressed,
             sequence_journaled: match self.durable.lock().as_deref() {
-                Ok(Some(durable)) => durable.get(),
+                Ok(Some(durable)) => durable.load_acquire(),
                 _ => base,
             },
             sequence_delivered: load(&c.delivered),

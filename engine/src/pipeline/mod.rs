@@ -23,45 +23,44 @@
 //! - the matcher thread does no I/O and reads no clock while matching;
 //! - journal sequence, ring sequence and engine sequence are one number.
 
-mod cores;
-mod input;
+mod latency;
 mod metrics;
 mod output;
-mod park;
 mod recovery;
 mod replica;
 mod retention;
 mod stages;
 mod stats;
 mod transport;
+mod wait;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "crossbeam-rings")]
 use crossbeam_channel::bounded;
 use disruptor::{BusySpin, build_single_producer};
 use journal::{JournalOptions, SyncPath};
 use thiserror::Error;
 
-pub use cores::{CorePlan, PIPELINE_THREADS, parse_cpu_list};
-pub use input::{BoxError, InputSource, SourceItem, SourcePoll};
-pub use metrics::{
-    BookGauge, INPUT_ACTIONS, LATENCY_STAGES, MetricsSample, PipelineMetrics, RINGS, RingSample,
-};
-pub use output::OutputSink;
-pub use park::PARK_CAP;
+pub use latency::{LATENCY_STAGES, LatencyHistograms, LatencySummary, StageLatencies};
+pub use metrics::{BookGauge, INPUT_ACTIONS, MetricsSample, PipelineMetrics, RINGS, RingSample};
 pub use recovery::RecoveryStats;
 pub use replica::SnapshotStats;
 pub use retention::{Retention, SNAPSHOTS_KEPT};
-pub use stats::{LatencyHistograms, LatencySummary, StageLatencies, human_ns, now_ns};
-pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, PARK_SLEEP, RingKind, WaitMode};
+pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, RingKind};
+pub use wait::PARK_CAP;
 
+use crate::endpoint::{BoxError, InputSource, MAX_BATCH_SIZE, OutputSink};
+use crate::threads::{CorePlan, WaitMode};
 use crate::{ConfigError, EngineConfig};
+use latency::{Latencies, LatencyRecorder};
 use stages::{Control, InputSlot};
-use stats::{Latencies, LatencyRecorder};
-use transport::{ChannelOutbox, Inbox, Outbox, RingOutbox};
+#[cfg(feature = "crossbeam-rings")]
+use transport::ChannelOutbox;
+use transport::{Inbox, Outbox, RingOutbox};
 
 /// Why the pipeline stopped with an error.
 #[derive(Debug, Error)]
@@ -203,10 +202,6 @@ impl std::fmt::Display for StorageFailure {
         )
     }
 }
-
-/// The largest output batch: it bounds egress's batch buffer, which is
-/// allocated once.
-pub const MAX_BATCH_SIZE: usize = 100_000;
 
 /// Everything [`run`] needs besides the source and sink.
 #[derive(Clone, Debug)]
@@ -385,6 +380,7 @@ pub fn run<S: InputSource, K: OutputSink>(
                 egress_in,
             )
         }
+        #[cfg(feature = "crossbeam-rings")]
         RingKind::Crossbeam => {
             let (to_journal, journal_in) = bounded(config.input_ring);
             let (to_matcher, matcher_in) = bounded(config.input_ring);
@@ -465,36 +461,11 @@ fn run_stages<S: InputSource, K: OutputSink>(
         stop,
         failed: AtomicBool::new(false),
         wait: config.wait,
-        sleepers: park::Sleepers::default(),
+        sleepers: wait::Sleepers::default(),
     };
     let metrics = &*config.metrics;
     let counters = &metrics.counters;
-    for counter in [
-        &counters.ingressed,
-        &counters.journaled,
-        &counters.matched,
-        &counters.outputs_published,
-        &counters.outputs_consumed,
-    ] {
-        counter.store(0, Ordering::Relaxed);
-    }
-    metrics
-        .base_sequence
-        .store(start_seq - 1, Ordering::Relaxed);
-    metrics.ring_slots[0].store(config.input_ring as u64, Ordering::Relaxed);
-    metrics.ring_slots[1].store(config.output_ring as u64, Ordering::Relaxed);
-    metrics
-        .recovery_ns
-        .store(stats.took.as_nanos() as u64, Ordering::Relaxed);
-    metrics
-        .recovery_replayed
-        .store(stats.replayed, Ordering::Relaxed);
-    metrics
-        .snapshot_sequence
-        .store(stats.snapshot.unwrap_or(0), Ordering::Relaxed);
-    if let Ok(mut shared) = metrics.durable.lock() {
-        *shared = Some(durable.clone());
-    }
+    reset_metrics(metrics, config, start_seq, &stats, &durable);
     let snapshot_writer = replica::SnapshotWriter {
         store: journal::SnapshotStore::new(&config.journal_dir),
         journal_dir: config.journal_dir.clone(),
@@ -509,14 +480,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let newest_snapshot = stats.snapshot.unwrap_or(0);
     let started = Instant::now();
     let cores = config.cores;
-    // Helper threads (the replica, statistics) keep off the matcher's core:
-    // the replica is a second engine at work.
-    let helper_core = cores.matcher.and_then(|matcher| {
-        core_affinity::get_core_ids()?
-            .into_iter()
-            .map(|c| c.id)
-            .find(|&id| id != matcher)
-    });
+    let helper_core = helper_core(&cores);
 
     let outcome = std::thread::scope(|scope| {
         let control = &control;
@@ -628,29 +592,16 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let (last_seq, engine, positions) = matcher?;
     let mut snapshots = snapshots?.transpose()?.unwrap_or_default();
     let latencies = latencies?;
-    // A clean exit snapshots unless the newest snapshot is already at the
-    // last sequence, so inputs replayed at start-up are not replayed again.
-    let newest = snapshots.last.map_or(newest_snapshot, |(seq, _)| seq);
-    // Everything journaled is made durable first: a snapshot never claims
-    // an input the journal could lose.
-    if durable.get() < last_seq {
-        writer.sync()?;
-    }
-    replica::write_final(
+    let trades = emitter.trades;
+    let (state_hash, messages) = finish(
+        writer,
+        emitter,
+        &durable,
         &snapshot_writer,
-        last_seq,
-        &positions,
-        &engine,
-        newest,
+        (last_seq, &positions, &engine),
+        newest_snapshot,
         &mut snapshots,
     )?;
-    let trades = emitter.trades;
-    let messages = emitter.close().map_err(PipelineError::Sink)?;
-    writer.close()?;
-    let state_hash = snapshots
-        .last
-        .filter(|(seq, _)| *seq == last_seq)
-        .map_or_else(|| engine.state_hash(), |(_, hash)| hash);
     Ok(RunReport {
         recovery: stats,
         inputs: counters.matched.load(Ordering::Relaxed),
@@ -664,4 +615,88 @@ fn run_stages<S: InputSource, K: OutputSink>(
         sync_path,
         elapsed: started.elapsed(),
     })
+}
+
+/// Starts this run's figures: counters from zero, the sequence they count
+/// from, ring sizes, what recovery did, and the durable sequence to read.
+fn reset_metrics(
+    metrics: &PipelineMetrics,
+    config: &PipelineConfig,
+    start_seq: u64,
+    stats: &RecoveryStats,
+    durable: &journal::DurableSequence,
+) {
+    let counters = &metrics.counters;
+    for counter in [
+        &counters.ingressed,
+        &counters.journaled,
+        &counters.matched,
+        &counters.outputs_published,
+        &counters.outputs_consumed,
+    ] {
+        counter.store(0, Ordering::Relaxed);
+    }
+    metrics
+        .base_sequence
+        .store(start_seq - 1, Ordering::Relaxed);
+    metrics.ring_slots[0].store(config.input_ring as u64, Ordering::Relaxed);
+    metrics.ring_slots[1].store(config.output_ring as u64, Ordering::Relaxed);
+    metrics
+        .recovery_ns
+        .store(stats.took.as_nanos() as u64, Ordering::Relaxed);
+    metrics
+        .recovery_replayed
+        .store(stats.replayed, Ordering::Relaxed);
+    metrics
+        .snapshot_sequence
+        .store(stats.snapshot.unwrap_or(0), Ordering::Relaxed);
+    if let Ok(mut shared) = metrics.durable.lock() {
+        *shared = Some(durable.clone());
+    }
+}
+
+/// After the stages have stopped: makes everything journaled durable,
+/// writes the exit snapshot unless the newest one is already at the last
+/// sequence (so inputs replayed at start-up are not replayed again), sends
+/// what egress still holds, and closes the sink and the journal. Returns
+/// the final state hash and the messages delivered in the run.
+fn finish<K: OutputSink>(
+    mut writer: journal::Writer,
+    emitter: output::Emitter<K>,
+    durable: &journal::DurableSequence,
+    snapshot_writer: &replica::SnapshotWriter<'_>,
+    (last_seq, positions, engine): (u64, &crate::sequenced::SourcePositions, &crate::Engine),
+    newest_recovered: u64,
+    snapshots: &mut SnapshotStats,
+) -> Result<(u64, u64), PipelineError> {
+    let newest = snapshots.last.map_or(newest_recovered, |(seq, _)| seq);
+    // A snapshot never claims an input the journal could lose.
+    if durable.load_acquire() < last_seq {
+        writer.sync()?;
+    }
+    replica::write_final(
+        snapshot_writer,
+        last_seq,
+        positions,
+        engine,
+        newest,
+        snapshots,
+    )?;
+    let messages = emitter.close().map_err(PipelineError::Sink)?;
+    writer.close()?;
+    let state_hash = snapshots
+        .last
+        .filter(|(seq, _)| *seq == last_seq)
+        .map_or_else(|| engine.state_hash(), |(_, hash)| hash);
+    Ok((state_hash, messages))
+}
+
+/// A core for the helper threads (the replica, statistics) other than the
+/// matcher's: the replica is a second engine at work.
+fn helper_core(cores: &CorePlan) -> Option<usize> {
+    let matcher = cores.matcher?;
+    core_affinity::get_core_ids()?
+        .into_iter()
+        .map(|c| c.id)
+        .find(|&id| id != matcher)
 }

@@ -3,43 +3,14 @@
 //! The matcher puts one [`Output`] per event on the output ring; egress
 //! numbers them into messages with `crate::sequenced`'s [`Numbering`] (the
 //! same numbering replay uses), batches them, and hands the batches to an
-//! [`OutputSink`]. This module chooses no wire encoding: sinks do.
+//! [`OutputSink`](crate::endpoint::OutputSink). This module chooses no
+//! wire encoding: sinks do.
 
 use crate::sequenced::{
     InputField, Malformed, Message, MessageBody, Numbering, Output, Problem, SourcePosition,
 };
 
-use super::input::BoxError;
-
-/// Where egress delivers messages: files, Kafka, or a benchmark's counter.
-pub trait OutputSink: Send {
-    /// The highest input sequence all of whose messages are recorded as
-    /// delivered, durably enough for a restart to rely on, or 0. Recovery
-    /// re-sends everything after it, and retention keeps what that needs.
-    /// Called once per egress poll, so it must be cheap.
-    fn delivered_through(&mut self) -> Result<u64, BoxError>;
-
-    /// Delivers one batch of at most the configured batch size. A
-    /// synchronous sink has the messages out of the process when it
-    /// returns `Ok`; an asynchronous one (Kafka) has them queued and
-    /// confirms them later, in `poll`.
-    fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError>;
-
-    /// Says that every message of every input up to `seq` has been through
-    /// `send_batch`. A synchronous sink records `seq` as delivered, so a
-    /// restart need not re-send it; an asynchronous one records it only
-    /// once the messages are confirmed.
-    fn mark_delivered(&mut self, seq: u64) -> Result<(), BoxError>;
-
-    /// Called while egress has nothing to send, so a sink that delivers
-    /// asynchronously can reap acknowledgements. Must not block for long.
-    fn poll(&mut self) -> Result<(), BoxError> {
-        Ok(())
-    }
-
-    /// Flushes anything buffered; called once at shutdown.
-    fn close(&mut self) -> Result<(), BoxError>;
-}
+use crate::endpoint::{BoxError, OutputSink};
 
 /// One output-ring slot.
 #[derive(Clone, Copy, Debug)]

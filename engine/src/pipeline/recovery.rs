@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use journal::{Journal, TornTail, Writer};
 
-use super::output::{Emitter, OutputSink};
+use super::output::Emitter;
 use super::{PipelineConfig, PipelineError};
 use crate::Engine;
+use crate::endpoint::OutputSink;
 use crate::history::{History, HistoryError, Start};
 use crate::sequenced::{INPUT_FORMAT, SourcePositions};
 

@@ -239,7 +239,7 @@ fn follow(
         // What the replica may apply: journaled durably, and delivered.
         let allowed = writer
             .durable
-            .get()
+            .load_acquire()
             .min(writer.delivered.load(Ordering::Acquire));
         if allowed < restore_from {
             pause.sleep(allowed);
@@ -356,6 +356,6 @@ pub(crate) fn write_final(
         // Retention once more, with the final delivered mark.
         return writer.retain(stats);
     }
-    debug_assert!(writer.durable.get() >= sequence, "synced before");
+    debug_assert!(writer.durable.load_acquire() >= sequence, "synced before");
     writer.write(sequence, positions, engine, stats)
 }

@@ -14,17 +14,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use journal::{DurableSequence, RecordMeta, Writer};
 use rkyv::util::AlignedVec;
 
-use super::input::{InputSource, SourcePoll};
+use super::latency::LatencyRecorder;
 use super::metrics::{OutputTally, PipelineMetrics, action_index};
-use super::output::{Emitter, OutputSink, OutputSlot};
-use super::park::{Sleepers, past_yielding};
-use super::stats::{LatencyRecorder, now_ns};
-use super::transport::{Ahead, Drained, Inbox, Outbox, WaitMode};
+use super::output::{Emitter, OutputSlot};
+use super::transport::{Ahead, Drained, Inbox, Outbox};
+use super::wait::{PARK_CAP, Sleepers, past_yielding};
 use super::{IngressClock, PipelineError};
+use crate::endpoint::{InputSource, OutputSink, SourcePoll, now_ns};
 use crate::sequenced::{
     Input, InputField, Malformed, Message, Output, Problem, SourcePosition, SourcePositions,
     apply_input, encode_input,
 };
+use crate::threads::WaitMode;
 use crate::{Engine, RejectReason};
 
 /// The most items a stage takes from its inbox at once. It bounds how long
@@ -149,9 +150,7 @@ pub(crate) fn ingress<S: InputSource>(
                 // Parked, ingress waits in the source, which can wake on
                 // input (Kafka) rather than sleep a fixed time.
                 if control.wait == WaitMode::Park && past_yielding() {
-                    source
-                        .wait(super::park::PARK_CAP)
-                        .map_err(PipelineError::Source)?;
+                    source.wait(PARK_CAP).map_err(PipelineError::Source)?;
                 } else {
                     control.wait.idle();
                 }
@@ -192,7 +191,7 @@ pub(crate) fn journaler(
     let mut error: Option<PipelineError> = None;
     let mut appended = 0u64;
     let mut waiting = WaitingForDurability::new(ORIGINS_KEPT);
-    let mut egress_woken_at = durable.get();
+    let mut egress_woken_at = durable.load_acquire();
     control.sleepers.journal.register();
     loop {
         // What the input ring holds for its slower consumer, as this batch
@@ -235,7 +234,7 @@ pub(crate) fn journaler(
         }
         counters.journaled.store(appended, Ordering::Relaxed);
         waiting.seal();
-        let durable_now = durable.get();
+        let durable_now = durable.load_acquire();
         waiting.settle(durable_now, recorder, metrics);
         recorder.publish(false);
         if durable_now != egress_woken_at {
@@ -256,7 +255,7 @@ pub(crate) fn journaler(
         // and the last outputs can go.
         None => writer.sync().map_err(failed_write),
     };
-    waiting.settle(durable.get(), recorder, metrics);
+    waiting.settle(durable.load_acquire(), recorder, metrics);
     recorder.publish(true);
     result
 }
@@ -481,7 +480,7 @@ pub(crate) fn egress<K: OutputSink>(
     recorder: &mut LatencyRecorder<'_>,
 ) -> Result<(), PipelineError> {
     let counters = &metrics.counters;
-    let mut durable_seen = durable.get();
+    let mut durable_seen = durable.load_acquire();
     let mut consumed = 0u64;
     let mut error: Option<PipelineError> = None;
     let mut tally = OutputTally::default();
@@ -510,7 +509,7 @@ pub(crate) fn egress<K: OutputSink>(
             }
             // The gate: nothing leaves before its input is journaled.
             while slot.seq > durable_seen {
-                durable_seen = durable.get();
+                durable_seen = durable.load_acquire();
                 if slot.seq <= durable_seen {
                     break;
                 }

@@ -3,103 +3,32 @@
 //!
 //! The product uses the `disruptor` crate: preallocated slots, no locks, and
 //! consumers that poll so each stage can do its own idle work (the journaler
-//! reaps `io_uring` completions, egress flushes). `crossbeam` channels exist
-//! only so the pipeline benchmark can compare the two in one run. Neither
-//! side blocks in the kernel for a ring: when there is nothing to do, a
-//! stage waits by its [`WaitMode`], which in `park` mode sleeps until the
-//! stage feeding it wakes it (`super::park`).
+//! reaps `io_uring` completions, egress flushes). Neither side blocks in the
+//! kernel for a ring: when there is nothing to do, a stage waits by its
+//! [`WaitMode`](crate::threads::WaitMode) (`super::wait`).
+//!
+//! Bounded `crossbeam` channels are the other transport, and they exist only
+//! so that `bench pipeline` can compare the two rings under the same stage
+//! loops in one run. They sit behind the `crossbeam-rings` feature, which
+//! `bench` turns on and the `engine` binary does not, so the product carries
+//! none of it. They stay here rather than in `bench` because the comparison
+//! is only fair over these very loops, and handing them to another crate
+//! would make the stages' private ring traits and slot types public API.
 
 use std::str::FromStr;
-use std::time::Duration;
 
-use super::park::{IDLE_STREAK, PARK_SPINS, PARK_YIELDS};
-
+#[cfg(feature = "crossbeam-rings")]
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use disruptor::{EventPoller, Polling, Producer, SingleProducerBarrier};
-
-/// How an idle stage waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitMode {
-    /// Busy-spin: the lowest latency, for threads that own a core each.
-    Spin,
-    /// Yield the core to the scheduler between polls: for hosts where
-    /// pipeline threads share cores. Spinning there can starve a thread
-    /// for a whole scheduler slice. An idle engine still keeps a core busy.
-    Yield,
-    /// Spin briefly, then yield, then park until the stage that feeds it
-    /// wakes it (`super::park`): an idle engine takes about 1% of a core,
-    /// and an input wakes it in well under a millisecond. For laptops, the
-    /// demo, CI, and any host whose pipeline threads lack isolated cores.
-    Park,
-}
-
-/// How long a thread in [`WaitMode::Park`] that nobody wakes (a source
-/// without a blocking wait, a full ring) sleeps before it looks again.
-pub const PARK_SLEEP: Duration = Duration::from_millis(1);
-
-impl WaitMode {
-    /// Waits a moment, by this mode.
-    #[inline]
-    pub fn idle(self) {
-        match self {
-            WaitMode::Spin => std::hint::spin_loop(),
-            WaitMode::Yield => std::thread::yield_now(),
-            WaitMode::Park => {
-                let streak = IDLE_STREAK.with(|s| {
-                    let n = s.get();
-                    s.set(n.saturating_add(1));
-                    n
-                });
-                if streak < PARK_SPINS {
-                    std::hint::spin_loop();
-                } else if streak < PARK_YIELDS {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(PARK_SLEEP);
-                }
-            }
-        }
-    }
-
-    /// Says the calling thread found work, so its next wait starts with
-    /// spinning again.
-    #[inline]
-    pub fn busy(self) {
-        if self == WaitMode::Park {
-            IDLE_STREAK.with(|s| s.set(0));
-        }
-    }
-
-    /// The mode's name, as the command line spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitMode::Spin => "spin",
-            WaitMode::Yield => "yield",
-            WaitMode::Park => "park",
-        }
-    }
-}
-
-impl FromStr for WaitMode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<WaitMode, String> {
-        match text {
-            "spin" => Ok(WaitMode::Spin),
-            "yield" => Ok(WaitMode::Yield),
-            "park" => Ok(WaitMode::Park),
-            other => Err(format!(
-                "unknown wait mode {other:?}; use spin, yield or park"
-            )),
-        }
-    }
-}
 
 /// Which ring implementation connects the stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RingKind {
     /// `disruptor` rings: the product's choice.
     Disruptor,
-    /// Bounded `crossbeam` channels, for comparison in benchmarks.
+    /// Bounded `crossbeam` channels, for comparison in benchmarks
+    /// (feature `crossbeam-rings`).
+    #[cfg(feature = "crossbeam-rings")]
     Crossbeam,
 }
 
@@ -108,6 +37,7 @@ impl RingKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RingKind::Disruptor => "disruptor",
+            #[cfg(feature = "crossbeam-rings")]
             RingKind::Crossbeam => "crossbeam",
         }
     }
@@ -118,7 +48,14 @@ impl FromStr for RingKind {
     fn from_str(text: &str) -> Result<RingKind, String> {
         match text {
             "disruptor" => Ok(RingKind::Disruptor),
+            #[cfg(feature = "crossbeam-rings")]
             "crossbeam" => Ok(RingKind::Crossbeam),
+            #[cfg(not(feature = "crossbeam-rings"))]
+            "crossbeam" => Err(
+                "this build has no crossbeam rings; build with the engine crate's \
+                 crossbeam-rings feature (bench does)"
+                    .into(),
+            ),
             other => Err(format!(
                 "unknown ring {other:?}; use disruptor or crossbeam"
             )),
@@ -252,6 +189,7 @@ impl<T: Copy + Send + Sync, P: Producer<T> + Send> Outbox<T> for RingOutbox<P> {
     }
 }
 
+#[cfg(feature = "crossbeam-rings")]
 impl<T: Send + Copy> Inbox<T> for Receiver<T> {
     fn drain_ahead(&mut self, max: u64, visit: &mut dyn FnMut(Ahead, &T)) -> Drained {
         // A channel hands items over by value; the window holds copies.
@@ -304,8 +242,10 @@ impl<T: Send + Copy> Inbox<T> for Receiver<T> {
 
 /// Bounded channels as an outbox: every item goes to every channel, the way
 /// every consumer of a disruptor ring sees every slot.
+#[cfg(feature = "crossbeam-rings")]
 pub(crate) struct ChannelOutbox<T>(pub Vec<Sender<T>>);
 
+#[cfg(feature = "crossbeam-rings")]
 impl<T: Copy + Send> Outbox<T> for ChannelOutbox<T> {
     fn try_put(&mut self, item: &T) -> bool {
         // One producer: a channel that has room now still has it after the
@@ -368,6 +308,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "crossbeam-rings")]
     #[test]
     fn a_channel_drains_ahead_what_it_holds_and_then_reports_closed() {
         let (tx, mut rx) = crossbeam_channel::bounded(64);

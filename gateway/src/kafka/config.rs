@@ -8,38 +8,13 @@
 
 use std::collections::BTreeMap;
 
+use engine::endpoint::MAX_BATCH_SIZE;
 use engine::sequenced::Topic;
 use rdkafka::ClientConfig;
-use rdkafka::client::{ClientContext, OAuthToken};
-use rdkafka::consumer::ConsumerContext;
 use serde::Deserialize;
 
 use super::auth::KafkaAuth;
-
-/// The metrics exporter's watermark client: it only signs in.
-pub struct WatermarkContext {
-    auth: KafkaAuth,
-}
-
-impl WatermarkContext {
-    /// How it signs in.
-    pub fn auth(&self) -> &KafkaAuth {
-        &self.auth
-    }
-}
-
-impl ClientContext for WatermarkContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = cfg!(feature = "msk-iam");
-
-    fn generate_oauth_token(
-        &self,
-        _config: Option<&str>,
-    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        self.auth.token()
-    }
-}
-
-impl ConsumerContext for WatermarkContext {}
+use super::client::KafkaContext;
 
 /// Topic names.
 #[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -183,9 +158,9 @@ pub(crate) enum Role {
 impl KafkaConfig {
     /// Checks values a client would otherwise reject late or obscurely.
     pub fn validate(&self) -> Result<(), String> {
-        if !(1..=100_000).contains(&self.batch_size) {
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
             return Err(format!(
-                "kafka.batch_size = {} is out of range; use 1 to 100000 (default 100)",
+                "kafka.batch_size = {} is out of range; use 1 to {MAX_BATCH_SIZE} (default 100)",
                 self.batch_size
             ));
         }
@@ -244,13 +219,11 @@ impl KafkaConfig {
         &self,
         bootstrap: &str,
         extra: &[(String, String)],
-    ) -> Result<rdkafka::consumer::BaseConsumer<WatermarkContext>, rdkafka::error::KafkaError> {
+    ) -> Result<rdkafka::consumer::BaseConsumer<KafkaContext>, rdkafka::error::KafkaError> {
         let mut config = self.client_config(bootstrap, Role::Consumer, extra);
         config.remove("group.id");
         config.set("client.id", "matching-engine-metrics");
-        config.create_with_context(WatermarkContext {
-            auth: self.auth.clone(),
-        })
+        config.create_with_context(KafkaContext::new("metrics", self.auth.clone(), ()))
     }
 
     /// The librdkafka configuration for one client: the engine's defaults,

@@ -11,13 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use engine::pipeline::BoxError;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::ToBytes;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use engine::endpoint::BoxError;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
+use super::client::{KafkaContext, send_when_room};
 use super::config::{KafkaConfig, Role};
-use super::logging::{ClientLog, LoggingContext};
 use crate::demo::DemoFeed;
 use crate::wire::encode_order;
 
@@ -41,9 +39,9 @@ impl Feeder {
         limit: Option<u64>,
         stop: Arc<AtomicBool>,
     ) -> Result<Feeder, BoxError> {
-        let producer: BaseProducer<LoggingContext> = config
+        let producer: BaseProducer<KafkaContext> = config
             .client_config(bootstrap, Role::Producer, extra)
-            .create_with_context(LoggingContext(ClientLog::new("demo-feeder")))?;
+            .create_with_context(KafkaContext::new("demo-feeder", config.auth.clone(), ()))?;
         let topic = config.topics.orders.clone();
         let mut feed = DemoFeed::new(1)?;
         let finished = Arc::new(AtomicBool::new(false));
@@ -76,7 +74,7 @@ impl Feeder {
 }
 
 fn feed_loop(
-    producer: &BaseProducer<LoggingContext>,
+    producer: &BaseProducer<KafkaContext>,
     topic: &str,
     feed: &mut DemoFeed,
     rate: u64,
@@ -99,7 +97,11 @@ fn feed_loop(
         let record = BaseRecord::to(topic)
             .key(command.symbol.as_str())
             .payload(&payload[..]);
-        let queued = send_when_room(producer, record, &|| stop.load(Ordering::Relaxed))
+        let mut while_full = || {
+            producer.poll(Duration::from_millis(1));
+            !stop.load(Ordering::Relaxed)
+        };
+        let queued = send_when_room(producer, record, &mut while_full)
             .map_err(|err| format!("demo feeder: {err}"))?;
         if !queued {
             return Ok(sent);
@@ -108,33 +110,4 @@ fn feed_loop(
         producer.poll(Duration::ZERO);
     }
     Ok(sent)
-}
-
-/// Sends `record`, serving delivery reports while librdkafka's queue is
-/// full, until it is queued (`Ok(true)`) or `give_up` says so (`Ok(false)`).
-/// For producers that may wait: the engine's sink has its own loop, which
-/// logs the stall.
-pub fn send_when_room<C, K, P>(
-    producer: &BaseProducer<C>,
-    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
-    give_up: &dyn Fn() -> bool,
-) -> Result<bool, KafkaError>
-where
-    C: ProducerContext,
-    K: ToBytes + ?Sized,
-    P: ToBytes + ?Sized,
-{
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(true),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                producer.poll(Duration::from_millis(1));
-                if give_up() {
-                    return Ok(false);
-                }
-            }
-            Err((err, _)) => return Err(err),
-        }
-    }
 }

@@ -8,7 +8,6 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 
@@ -80,30 +79,6 @@ impl ClientLog {
         if let Some(suppressed) = self.admit() {
             let client = self.client;
             tracing::error!(client, suppressed, %error, "kafka: {reason}");
-        }
-    }
-}
-
-/// The context of clients that need nothing but logging (the demo feeder
-/// and the embedded broker's helpers).
-pub(crate) struct LoggingContext(pub ClientLog);
-
-impl ClientContext for LoggingContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.0.log(level, fac, log_message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.0.error(&error, reason);
-    }
-}
-
-impl rdkafka::producer::ProducerContext for LoggingContext {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
-        if let Err((err, _)) = result {
-            self.0.error(err, "a message was not delivered");
         }
     }
 }

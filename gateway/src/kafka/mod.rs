@@ -11,6 +11,7 @@
 //! rate-limited, never to stdout in a loop.
 
 mod auth;
+mod client;
 mod config;
 pub mod embedded;
 pub mod feeder;
@@ -21,9 +22,10 @@ pub mod sink;
 pub mod source;
 
 pub use auth::KafkaAuth;
-pub use config::{KafkaConfig, MskIamConfig, StartFrom, Topics, WatermarkContext};
+pub use client::{ClientHooks, DeliveryHooks, KafkaContext, send_when_room};
+pub use config::{KafkaConfig, MskIamConfig, StartFrom, Topics};
 pub use embedded::EmbeddedBroker;
-pub use feeder::{Feeder, send_when_room};
+pub use feeder::Feeder;
 pub use sink::{DELIVERED_FILE, KafkaSink, SinkProbe};
 pub use source::{EndPolicy, KafkaSource};
 pub use source::{FROM_START, PROBED_PARTITIONS, SourceProbe, UNASSIGNED};

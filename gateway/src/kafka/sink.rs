@@ -17,17 +17,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::pipeline::{BoxError, OutputSink};
+use engine::endpoint::{BoxError, OutputSink};
 use engine::sequenced::{Message, Topic};
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::statistics::Statistics;
 
+use super::client::{ClientHooks, DeliveryHooks, KafkaContext, send_when_room};
 use super::config::{KafkaConfig, Role};
-use super::logging::ClientLog;
 use crate::delivered::DeliveredMark;
 use crate::wire::{encode_message, message_symbol};
 
@@ -45,9 +42,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(30);
 
 /// What the producer's callbacks share with the egress thread. Callbacks
 /// run inside `poll` on that same thread, so the atomics are uncontended.
-pub(crate) struct SinkContext {
-    log: ClientLog,
-    auth: super::auth::KafkaAuth,
+pub(crate) struct SinkHooks {
     /// Unacknowledged messages per input, indexed by `seq % WINDOW`.
     outstanding: Box<[AtomicU32]>,
     /// When each input's first message was produced, in ns, likewise.
@@ -57,24 +52,7 @@ pub(crate) struct SinkContext {
     probe: SinkProbe,
 }
 
-impl ClientContext for SinkContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = cfg!(feature = "msk-iam");
-
-    fn generate_oauth_token(
-        &self,
-        _config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        self.auth.token()
-    }
-
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.log.log(level, fac, log_message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.log.error(&error, reason);
-    }
-
+impl ClientHooks for SinkHooks {
     fn stats(&self, statistics: Statistics) {
         for topic in statistics.topics.values() {
             self.probe
@@ -84,8 +62,8 @@ impl ClientContext for SinkContext {
     }
 }
 
-impl ProducerContext for SinkContext {
-    type DeliveryOpaque = usize;
+impl DeliveryHooks for SinkHooks {
+    type Opaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         match result {
@@ -139,7 +117,7 @@ impl SinkProbe {
 
 /// Produces output messages to Kafka.
 pub struct KafkaSink {
-    producer: BaseProducer<SinkContext>,
+    producer: BaseProducer<KafkaContext<SinkHooks>>,
     /// Output topic names, by `topic_index`.
     topics: [String; 4],
     mark: DeliveredMark,
@@ -162,18 +140,16 @@ impl KafkaSink {
     ) -> Result<KafkaSink, BoxError> {
         let probe = SinkProbe::default();
         probe.max_batch.store(-1, Ordering::Relaxed);
-        let context = SinkContext {
-            log: ClientLog::new("producer"),
-            auth: config.auth.clone(),
+        let hooks = SinkHooks {
             outstanding: (0..WINDOW).map(|_| AtomicU32::new(0)).collect(),
             produced_ns: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             probe,
         };
-        let producer: BaseProducer<SinkContext> = config
+        let producer: BaseProducer<KafkaContext<SinkHooks>> = config
             .client_config(bootstrap, Role::Producer, extra)
-            .create_with_context(context)?;
+            .create_with_context(KafkaContext::new("producer", config.auth.clone(), hooks))?;
         let mark = DeliveredMark::open(mark_path)
             .map_err(|e| format!("cannot open {}: {e}", mark_path.display()))?;
         let confirmed = mark.get();
@@ -194,13 +170,13 @@ impl KafkaSink {
 
     /// A handle on the sink's figures, readable after the sink is moved.
     pub fn probe(&self) -> SinkProbe {
-        self.producer.context().probe.clone()
+        self.producer.context().hooks().probe.clone()
     }
 
     /// Serves delivery reports and advances the confirmed sequence.
     fn reap(&mut self) -> Result<(), BoxError> {
         self.producer.poll(Duration::ZERO);
-        let context = self.producer.context();
+        let context = self.producer.context().hooks();
         if context.failed.load(Ordering::Acquire) {
             let failure = context.failure.lock().ok().and_then(|f| f.clone());
             return Err(failure
@@ -217,7 +193,7 @@ impl KafkaSink {
                 context.produced_ns[(self.confirmed % WINDOW) as usize].swap(0, Ordering::Relaxed);
             // 0: re-sent by recovery before this run timed anything.
             if produced > 0 {
-                let now = *now.get_or_insert_with(engine::pipeline::now_ns);
+                let now = *now.get_or_insert_with(engine::endpoint::now_ns);
                 context.probe.record_queued(now.saturating_sub(produced));
             }
         }
@@ -239,11 +215,11 @@ impl KafkaSink {
         encode_message(message, &mut self.scratch);
         let topic = &self.topics[message.body.topic().index()];
         let index = (message.seq % WINDOW) as usize;
-        let slot = &self.producer.context().outstanding[index];
+        let slot = &self.producer.context().hooks().outstanding[index];
         if slot.fetch_add(1, Ordering::Relaxed) == 0 {
             // One clock read per input, at its first message.
-            self.producer.context().produced_ns[index]
-                .store(engine::pipeline::now_ns(), Ordering::Relaxed);
+            self.producer.context().hooks().produced_ns[index]
+                .store(engine::endpoint::now_ns(), Ordering::Relaxed);
         }
         let mut record =
             BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, message.seq as usize)
@@ -251,28 +227,27 @@ impl KafkaSink {
         if let Some(symbol) = message_symbol(message) {
             record = record.key(symbol.as_bytes());
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    stall.note(
-                        "the producer queue is full (brokers unreachable or slow)",
-                        self.confirmed,
-                    );
-                    // Delivery reports free queue room. `record` borrows
-                    // this sink, so serve them without `reap`; it runs
-                    // after the send.
-                    self.producer.poll(Duration::ZERO);
-                    if self.producer.context().failed.load(Ordering::Acquire) {
-                        slot.fetch_sub(1, Ordering::Relaxed);
-                        return self.reap();
-                    }
-                }
-                Err((err, _)) => {
-                    slot.fetch_sub(1, Ordering::Relaxed);
-                    return Err(format!("kafka producer: {err}").into());
-                }
+        let producer = &self.producer;
+        let confirmed = self.confirmed;
+        let mut while_full = || {
+            stall.note(
+                "the producer queue is full (brokers unreachable or slow)",
+                confirmed,
+            );
+            // Delivery reports free queue room. `record` borrows this
+            // sink, so serve them without `reap`; it runs after the send.
+            producer.poll(Duration::ZERO);
+            !producer.context().hooks().failed.load(Ordering::Acquire)
+        };
+        match send_when_room(producer, record, &mut while_full) {
+            Ok(true) => {}
+            Ok(false) => {
+                slot.fetch_sub(1, Ordering::Relaxed);
+                return self.reap();
+            }
+            Err(err) => {
+                slot.fetch_sub(1, Ordering::Relaxed);
+                return Err(format!("kafka producer: {err}").into());
             }
         }
         stall.end();

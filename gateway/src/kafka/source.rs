@@ -13,18 +13,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::pipeline::{BoxError, InputSource, SourceItem, SourcePoll};
+use engine::endpoint::{BoxError, InputSource, SourceItem, SourcePoll};
 use engine::sequenced::{SourcePosition, SourcePositions};
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
+use super::client::{ClientHooks, KafkaContext};
 use super::config::{KafkaConfig, Role, StartFrom};
-use super::logging::ClientLog;
 use crate::wire::Decoder;
 
 /// How long start-up waits for the brokers to describe `orders`.
@@ -97,11 +95,9 @@ impl SourceProbe {
     }
 }
 
-/// The consumer's context: logging, and in group mode the positions a
+/// The consumer's own state: its probe, and in group mode the positions a
 /// newly assigned partition resumes from.
-pub(crate) struct SourceContext {
-    log: ClientLog,
-    auth: super::auth::KafkaAuth,
+pub(crate) struct SourceHooks {
     probe: SourceProbe,
     topic: String,
     start: StartFrom,
@@ -110,7 +106,7 @@ pub(crate) struct SourceContext {
     positions: Mutex<SourcePositions>,
 }
 
-impl SourceContext {
+impl SourceHooks {
     fn resume_offset(&self, partition: i32) -> Offset {
         let last = self
             .positions
@@ -125,32 +121,17 @@ impl SourceContext {
     }
 }
 
-impl ClientContext for SourceContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = cfg!(feature = "msk-iam");
+impl ClientHooks for SourceHooks {}
 
-    fn generate_oauth_token(
-        &self,
-        _config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        self.auth.token()
-    }
-
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.log.log(level, fac, log_message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.log.error(&error, reason);
-    }
-}
-
-impl ConsumerContext for SourceContext {
+/// Group mode: a newly assigned partition resumes from the journal.
+impl ConsumerContext for KafkaContext<SourceHooks> {
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
+        let hooks = self.hooks();
         let cooperative = matches!(
             consumer.rebalance_protocol(),
             RebalanceProtocol::Cooperative
@@ -159,9 +140,9 @@ impl ConsumerContext for SourceContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 for partition in &partitions {
-                    let offset = self.resume_offset(*partition);
-                    self.probe.assigned(*partition, offset);
-                    if let Err(err) = tpl.set_partition_offset(&self.topic, *partition, offset) {
+                    let offset = hooks.resume_offset(*partition);
+                    hooks.probe.assigned(*partition, offset);
+                    if let Err(err) = tpl.set_partition_offset(&hooks.topic, *partition, offset) {
                         tracing::error!(%err, partition, "cannot set the resume offset");
                     }
                 }
@@ -178,7 +159,7 @@ impl ConsumerContext for SourceContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!("kafka: group revoked partitions");
                 for element in tpl.elements() {
-                    self.probe.set(element.partition(), UNASSIGNED);
+                    hooks.probe.set(element.partition(), UNASSIGNED);
                 }
                 if cooperative {
                     consumer.incremental_unassign(tpl)
@@ -199,7 +180,7 @@ impl ConsumerContext for SourceContext {
 
 /// Consumes `orders`.
 pub struct KafkaSource {
-    consumer: BaseConsumer<SourceContext>,
+    consumer: BaseConsumer<KafkaContext<SourceHooks>>,
     topic: String,
     fixed: Option<Vec<i32>>,
     subscribe: bool,
@@ -223,9 +204,7 @@ impl KafkaSource {
         end: EndPolicy,
         decoder: Decoder,
     ) -> Result<KafkaSource, KafkaError> {
-        let context = SourceContext {
-            log: ClientLog::new("consumer"),
-            auth: config.auth.clone(),
+        let hooks = SourceHooks {
             probe: SourceProbe::new(&config.topics.orders),
             topic: config.topics.orders.clone(),
             start: config.start,
@@ -237,7 +216,11 @@ impl KafkaSource {
             // watermarks some brokers (tansu) report separately can lag.
             client.set("enable.partition.eof", "true");
         }
-        let consumer = client.create_with_context(context)?;
+        let consumer = client.create_with_context(KafkaContext::new(
+            "consumer",
+            config.auth.clone(),
+            hooks,
+        ))?;
         Ok(KafkaSource {
             consumer,
             topic: config.topics.orders.clone(),
@@ -254,7 +237,7 @@ impl KafkaSource {
     /// A handle on the offsets the source reads next, readable after the
     /// source is moved.
     pub fn probe(&self) -> SourceProbe {
-        self.consumer.context().probe.clone()
+        self.consumer.context().hooks().probe.clone()
     }
 
     /// Every partition of the topic, from the brokers' metadata.
@@ -298,7 +281,7 @@ impl KafkaSource {
 
 impl InputSource for KafkaSource {
     fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
-        if let Ok(mut positions) = self.consumer.context().positions.lock() {
+        if let Ok(mut positions) = self.consumer.context().hooks().positions.lock() {
             *positions = journaled.clone();
         }
         if self.subscribe {
@@ -312,8 +295,12 @@ impl InputSource for KafkaSource {
         };
         let mut assignment = TopicPartitionList::new();
         for partition in &partitions {
-            let offset = self.consumer.context().resume_offset(*partition);
-            self.consumer.context().probe.assigned(*partition, offset);
+            let offset = self.consumer.context().hooks().resume_offset(*partition);
+            self.consumer
+                .context()
+                .hooks()
+                .probe
+                .assigned(*partition, offset);
             assignment.add_partition_offset(&self.topic, *partition, offset)?;
             tracing::info!(topic = %self.topic, partition, ?offset, "kafka: resuming");
         }
@@ -356,10 +343,11 @@ impl KafkaSource {
                 self.at_end.remove(&position.partition);
                 self.consumer
                     .context()
+                    .hooks()
                     .probe
                     .set(position.partition, position.offset + 1);
                 if self.subscribe
-                    && let Ok(mut positions) = self.consumer.context().positions.lock()
+                    && let Ok(mut positions) = self.consumer.context().hooks().positions.lock()
                 {
                     positions.advance(position);
                 }
@@ -377,7 +365,7 @@ impl KafkaSource {
                 if let Some((code, reason)) = self.consumer.client().fatal_error() {
                     return Err(format!("kafka consumer failed: {code:?}: {reason}").into());
                 }
-                self.consumer.context().log.error(&err, "consumer");
+                self.consumer.context().log().error(&err, "consumer");
                 Ok(SourcePoll::Idle)
             }
             None => {

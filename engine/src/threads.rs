@@ -1,13 +1,58 @@
-//! Which core each pipeline thread runs on, and whether busy-spinning is
-//! safe there.
+//! The pipeline's threads as plain data: which core each one runs on, and
+//! how an idle one waits.
 //!
-//! This module only plans; it reads `/sys` once at start-up and never
-//! touches the hot path. The start-up table and its warnings come from the
-//! `tuning` crate's checks, so the engine and `tuning check` say the same.
+//! This is the part of the server's thread layout that needs no threads:
+//! the `tuning` crate plans and checks hosts with it, and the engine binary
+//! chooses its wait mode with it, without building the rings or the
+//! journal. It reads nothing and pins nothing; the pipeline does both.
 
 use std::str::FromStr;
+use std::time::Duration;
 
-use super::transport::WaitMode;
+/// How an idle stage waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitMode {
+    /// Busy-spin: the lowest latency, for threads that own a core each.
+    Spin,
+    /// Yield the core to the scheduler between polls: for hosts where
+    /// pipeline threads share cores. Spinning there can starve a thread
+    /// for a whole scheduler slice. An idle engine still keeps a core busy.
+    Yield,
+    /// Spin briefly, then yield, then park until the stage that feeds it
+    /// wakes it (the pipeline's `wait` module): an idle engine takes about 1% of a core,
+    /// and an input wakes it in well under a millisecond. For laptops, the
+    /// demo, CI, and any host whose pipeline threads lack isolated cores.
+    Park,
+}
+
+/// How long a thread in [`WaitMode::Park`] that nobody wakes (a source
+/// without a blocking wait, a full ring) sleeps before it looks again.
+pub const PARK_SLEEP: Duration = Duration::from_millis(1);
+
+impl WaitMode {
+    /// The mode's name, as the command line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitMode::Spin => "spin",
+            WaitMode::Yield => "yield",
+            WaitMode::Park => "park",
+        }
+    }
+}
+
+impl FromStr for WaitMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<WaitMode, String> {
+        match text {
+            "spin" => Ok(WaitMode::Spin),
+            "yield" => Ok(WaitMode::Yield),
+            "park" => Ok(WaitMode::Park),
+            other => Err(format!(
+                "unknown wait mode {other:?}; use spin, yield or park"
+            )),
+        }
+    }
+}
 
 /// The four pipeline threads that poll a ring.
 pub const PIPELINE_THREADS: [&str; 4] = ["ingress", "journal", "matcher", "egress"];

@@ -15,5 +15,6 @@ pub mod delivered;
 pub mod demo;
 pub mod file;
 pub mod kafka;
+#[cfg(feature = "server")]
 pub mod metrics;
 pub mod wire;

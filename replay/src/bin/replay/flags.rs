@@ -1,6 +1,6 @@
 //! The command line: every subcommand and flag, and the checks that need
-//! nothing but the text. Nothing here opens a file; `main` builds the real
-//! objects from what these parse to.
+//! nothing but the text. Nothing here opens a file; `args` and `commands`
+//! build the real objects from what these parse to.
 
 use std::path::PathBuf;
 

@@ -1,0 +1,144 @@
+//! The `engine` binary's flags: one `clap` definition per flag, with its
+//! help text and value parser. Nothing here reads the config file or
+//! checks one flag against another; `settings` does.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use engine::pipeline::{IngressClock, Retention};
+use engine::threads::{CorePlan, WaitMode};
+use gateway::config::parse_size;
+use gateway::wire::PriceFormat;
+use journal::Durability;
+
+use crate::EXIT_CODES;
+
+/// The matching engine server: it journals every order, matches on one
+/// pinned thread, and sends results in batches.
+#[derive(Parser, Debug)]
+#[command(
+    name = "engine",
+    version,
+    long_about = "The matching engine server: it reads orders (JSON, from Kafka or a file), \
+                  journals every input, matches them on one pinned thread, and sends fills, \
+                  trades, depth and order status back in batches, never before their input is \
+                  journaled. On start it recovers from its journal.\n\n\
+                  Try it:        engine --demo   (an embedded broker and a generated order flow)\n\
+                  On a broker:   engine --journal DIR --brokers HOST:PORT\n\
+                  In production: engine --config engine.toml\n\
+                  On files:      engine --journal DIR --input file:orders.jsonl --output file:out --exit-at-end",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    /// TOML configuration file; flags override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Journal directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+    /// How durable a journaled input must be before its outputs leave.
+    #[arg(long, value_name = "none|batch|sync")]
+    pub durability: Option<Durability>,
+    /// Bytes per journal segment file, e.g. 64MiB [default: 1GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub segment_size: Option<u64>,
+    /// What happens to journal segments once a snapshot covers them and
+    /// their outputs are delivered: keep, delete or archive:DIR
+    /// [default: keep].
+    #[arg(long, value_name = "keep|delete|archive:DIR")]
+    pub retention: Option<Retention>,
+    /// Where orders come from: kafka (the default) or file:PATH (JSON lines).
+    #[arg(long, value_name = "kafka|file:PATH")]
+    pub input: Option<String>,
+    /// Where results go: kafka (the default) or file:DIR (one JSON-lines
+    /// file per topic).
+    #[arg(long, value_name = "kafka|file:DIR")]
+    pub output: Option<String>,
+    /// How prices are written in orders: ticks (integers, the default) or
+    /// decimal (currency units, scaled by each symbol's price_decimals).
+    #[arg(long, value_name = "ticks|decimal")]
+    pub price_format: Option<PriceFormat>,
+    /// Kafka bootstrap servers. Without them (here or in the config file)
+    /// the engine starts an embedded in-memory broker and prints its address.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
+    /// A librdkafka property for every Kafka client, e.g.
+    /// -X statistics.interval.ms=1000; overrides the config file.
+    #[arg(short = 'X', long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+    /// Drain, snapshot and exit 0 when the input is exhausted (for Kafka:
+    /// consumed to the end of every partition), instead of waiting for more.
+    #[arg(long)]
+    pub exit_at_end: bool,
+    /// Cores per thread, e.g. ingress=1,journal=2,matcher=3,egress=4.
+    #[arg(long, value_name = "THREAD=CORE,...")]
+    pub cores: Option<CorePlan>,
+    /// Snapshot every N sequences (0 = only at exit).
+    #[arg(long, value_name = "N")]
+    pub snapshot_every: Option<u64>,
+    /// Print a statistics line this often, e.g. 1s or 500ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stats_interval: Option<Duration>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (off unless
+    /// given; --demo serves them on a free loopback port). Port 0 picks a
+    /// free one; the address is printed.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Latency percentiles and peaks in the metrics cover windows this
+    /// long; match the Prometheus scrape interval [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub metrics_window: Option<Duration>,
+    /// Book gauges (resting orders, best bid and ask) for this many of the
+    /// busiest symbols in the metrics; 0 for none [default: 10 when metrics
+    /// are served]. The snapshot replica computes them, following the
+    /// journal all the time while this is above 0.
+    #[arg(long, value_name = "N")]
+    pub book_symbols: Option<usize>,
+    /// How idle threads wait. Default: spin when every pipeline thread has
+    /// an isolated core of its own, else park (spin, yield, then sleep).
+    #[arg(long, value_name = "spin|yield|park")]
+    pub wait: Option<WaitMode>,
+    /// What stamps command time: wall (production) or sequence (each input's
+    /// sequence number, so runs over the same input give identical output).
+    #[arg(long, value_name = "wall|sequence")]
+    pub clock: Option<IngressClock>,
+    /// Run on a generated multi-symbol order flow that a feeder thread
+    /// produces into the `orders` topic, with a fresh journal under the temp
+    /// dir unless --journal says otherwise, printing statistics every
+    /// second. Stop with Ctrl-C.
+    #[arg(long, conflicts_with = "input")]
+    pub demo: bool,
+    /// Demo orders per second.
+    #[arg(long, default_value_t = 20_000, requires = "demo")]
+    pub demo_rate: u64,
+    /// Stop the demo after this many orders (with --exit-at-end, exit then).
+    #[arg(long, requires = "demo")]
+    pub demo_orders: Option<u64>,
+}
+
+/// `KEY=VALUE` for `-X`.
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "{text:?} is not KEY=VALUE, e.g. -X statistics.interval.ms=1000"
+        )),
+    }
+}
+
+/// `1s` or `500ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 1s or 500ms"))?;
+    match unit {
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        _ => Err(format!("{text:?}: use s or ms, e.g. 1s or 500ms")),
+    }
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::model::Model;
 use common::*;
 use engine::endpoint::{BoxError, InputSource, OutputSink, SourceItem, SourcePoll};
-use engine::pipeline::{IngressClock, PipelineConfig, RingKind, run};
+use engine::pipeline::{IngressClock, PipelineConfig, RingKind, WallClock, run};
 use engine::sequenced::{Input, Message, MessageBody, SourcePosition, SourcePositions};
 use engine::threads::WaitMode;
 use engine::{Command, EngineConfig, Event, OrderSpec, ReplaceSpec, Side};
@@ -571,4 +571,110 @@ fn a_parked_pipeline_wakes_for_every_input() {
             &format!("park, {durability:?}"),
         );
     }
+}
+
+/// A wall clock that reads from a script, one time per read, then stays at
+/// its last time. Ingress reads it once per input.
+#[derive(Debug)]
+struct ScriptedClock(Mutex<std::vec::IntoIter<u64>>, Mutex<u64>);
+
+impl ScriptedClock {
+    fn new(times: Vec<u64>) -> ScriptedClock {
+        ScriptedClock(Mutex::new(times.into_iter()), Mutex::new(0))
+    }
+}
+
+impl WallClock for ScriptedClock {
+    fn now_ns(&self) -> u64 {
+        let mut last = self.1.lock().unwrap();
+        if let Some(next) = self.0.lock().unwrap().next() {
+            *last = next;
+        }
+        *last
+    }
+}
+
+/// Every journaled stamp, in sequence order.
+fn journal_stamps(dir: &std::path::Path) -> Vec<u64> {
+    let reader = journal::Reader::open(dir).unwrap();
+    let mut cursor = reader.read_all().unwrap();
+    let mut stamps = Vec::new();
+    while let Some(record) = cursor.next().unwrap() {
+        stamps.push(record.meta().timestamp_ns);
+    }
+    stamps
+}
+
+#[test]
+fn a_wall_clock_that_steps_back_never_moves_the_stamps_back_even_across_a_restart() {
+    const BASE: u64 = 1_800_000_000_000_000_000;
+    let commands = stream(1_500);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = pipeline_config(dir.path(), RingKind::Disruptor, Durability::None);
+    config.clock = IngressClock::Wall;
+    // 1 µs per input; after input 500 the clock steps back 300 µs, so the
+    // next 300 inputs are held at input 500's stamp, and input 801 is the
+    // first whose own time is at or past it.
+    let times: Vec<u64> = (0..1_000u64)
+        .map(|i| match i {
+            0..500 => BASE + i * 1_000,
+            _ => BASE + 499_000 - 300_000 + (i - 500) * 1_000,
+        })
+        .collect();
+    config.wall_clock = Arc::new(ScriptedClock::new(times.clone()));
+    let sink = Collector::default();
+    let messages = Arc::clone(&sink.messages);
+    let source = ListSource {
+        commands: commands[..1_000].to_vec(),
+        next: 0,
+    };
+    let first = run(&config, source, sink, &AtomicBool::new(false)).unwrap();
+    assert_eq!(first.inputs, 1_000);
+    assert_eq!(config.metrics.sample().ingress_clock_clamped, 300);
+    let stamps = journal_stamps(&config.journal_dir);
+    assert!(stamps.is_sorted(), "journal stamps never decrease");
+    let want: Vec<u64> = times
+        .iter()
+        .scan(0, |last, &t| {
+            *last = t.max(*last);
+            Some(*last)
+        })
+        .collect();
+    assert_eq!(stamps, want);
+    // What the matcher saw: trades carry the command time.
+    let trade_times: Vec<u64> = messages
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m.body {
+            MessageBody::Trade(t) => Some(t.ts),
+            _ => None,
+        })
+        .collect();
+    assert!(!trade_times.is_empty() && trade_times.is_sorted());
+
+    // A restart on a host whose clock is now a millisecond behind the
+    // journal: every new stamp holds at the journal's last until it would
+    // catch up, which it does not within these 500 inputs.
+    let last = *stamps.last().unwrap();
+    config.wall_clock = Arc::new(ScriptedClock::new(
+        (0..500u64).map(|j| last - 1_000_000 + j * 1_000).collect(),
+    ));
+    let source = ListSource { commands, next: 0 };
+    let second = run(
+        &config,
+        source,
+        Collector::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(second.inputs, 500);
+    assert_eq!(config.metrics.sample().ingress_clock_clamped, 500);
+    let stamps = journal_stamps(&config.journal_dir);
+    assert_eq!(stamps.len(), 1_500);
+    assert!(
+        stamps.is_sorted(),
+        "journal stamps never decrease across the restart"
+    );
+    assert!(stamps[1_000..].iter().all(|&s| s == last));
 }

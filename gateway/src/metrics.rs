@@ -220,6 +220,13 @@ fn encode_flow(e: &mut DescriptorEncoder, s: &MetricsSample) -> std::fmt::Result
     )?;
     single(
         e,
+        "engine_ingress_clock_clamped",
+        "Inputs whose wall-clock stamp was held at the stamp before, because the clock stepped back.",
+        None,
+        &counter(s.ingress_clock_clamped),
+    )?;
+    single(
+        e,
         "engine_trades",
         "Trades delivered.",
         None,

@@ -251,6 +251,95 @@ fn json_levels(v: &serde_json::Value) -> Vec<(u64, u64, u64)> {
         .collect()
 }
 
+/// The engine's wall clock is set a day back between two runs on one
+/// journal (libfaketime, as a host's clock stepping back would): ingress
+/// holds the second run's stamps at the journal's last, so the stamps never
+/// decrease and `book --at TIME` still finds the last input stamped by then.
+#[test]
+fn book_at_a_time_is_right_after_the_wall_clock_steps_back() {
+    let faketime = std::env::var("ENGINE_TEST_FAKETIME").expect(
+        "ENGINE_TEST_FAKETIME names libfaketime.so.1; run the tests through scripts/test, \
+         which installs it",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, input, out) = (
+        dir.path().join("journal"),
+        dir.path().join("orders.jsonl"),
+        dir.path().join("out"),
+    );
+    let commands = common::flow(2_000, 9);
+    std::fs::write(&input, common::lines(&commands[..1_000])).unwrap();
+    run_engine(&journal, &input, &out, &[]);
+    std::fs::write(&input, common::lines(&commands)).unwrap();
+    let second = Process::new(engine_bin())
+        .env("LD_PRELOAD", &faketime)
+        .env("FAKETIME", "-1d")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .args(["--journal", journal.to_str().unwrap()])
+        .args(["--input", &format!("file:{}", input.display())])
+        .args(["--output", &format!("file:{}", out.display())])
+        .args(["--wait", "yield", "--exit-at-end"])
+        .output()
+        .unwrap();
+    assert!(second.status.success(), "{second:?}");
+    let j = journal.to_str().unwrap();
+
+    // Each stamp in ns, and as the tool prints it (digits alone would be a
+    // sequence to `--at`).
+    let (stamps, times): (Vec<u64>, Vec<String>) = replay_ok(&["dump", j, "--json"], 0)
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let ts = record["ts"].as_str().unwrap().to_owned();
+            (record["ts_ns"].as_u64().unwrap(), ts)
+        })
+        .unzip();
+    assert_eq!(stamps.len(), 2_000);
+    assert!(stamps.is_sorted(), "the journal's stamps never decrease");
+    assert!(
+        stamps[1_000..].iter().all(|&s| s == stamps[999]),
+        "the second run's stamps hold at the first run's last"
+    );
+
+    let mut model = model::Model::new(EngineConfig::default());
+    let mut applied = 0;
+    for at in [250usize, 500, 999, 1_999] {
+        let (stamp, time) = (stamps[at], &times[at]);
+        // The last input stamped at or before `time`.
+        let seq = stamps.iter().rposition(|&s| s <= stamp).unwrap() + 1;
+        while applied < seq {
+            model.apply(&commands[applied]);
+            applied += 1;
+        }
+        for symbol in common::SYMBOLS {
+            let book = json(&replay_ok(
+                &[
+                    "book",
+                    j,
+                    "--at",
+                    &time.to_string(),
+                    "--symbol",
+                    symbol,
+                    "--json",
+                ],
+                0,
+            ));
+            assert_eq!(book["seq"], seq as u64, "{symbol} at {time}");
+            let sym = Symbol::new(symbol).unwrap();
+            assert_eq!(
+                json_levels(&book["bids"]),
+                levels(&model.resting_orders(&sym, Side::Buy)),
+                "{symbol} bids at input {seq}"
+            );
+            assert_eq!(
+                json_levels(&book["asks"]),
+                levels(&model.resting_orders(&sym, Side::Sell)),
+                "{symbol} asks at input {seq}"
+            );
+        }
+    }
+}
+
 #[test]
 fn book_by_time_depth_and_orders() {
     let w = Written::new(5_000, 6, &["--clock", "sequence"]);

@@ -153,6 +153,9 @@ pub struct PipelineMetrics {
     pub(crate) counters: Counters,
     /// By [`INPUT_ACTIONS`]; ingress writes.
     pub(crate) inputs: [AtomicU64; INPUT_ACTIONS.len()],
+    /// Inputs whose wall-clock stamp ingress raised to the one before
+    /// (the clock stepped back); ingress writes.
+    pub(crate) ingress_clock_clamped: AtomicU64,
     /// By `Topic::ALL`; egress writes.
     pub(crate) outputs: [AtomicU64; Topic::ALL.len()],
     /// By `RejectReason::ALL`; egress writes.
@@ -194,6 +197,7 @@ impl PipelineMetrics {
         PipelineMetrics {
             counters: Counters::default(),
             inputs: Default::default(),
+            ingress_clock_clamped: AtomicU64::new(0),
             outputs: Default::default(),
             rejects: Default::default(),
             batches: AtomicU64::new(0),
@@ -268,6 +272,7 @@ impl PipelineMetrics {
         let output_ring = load(&c.outputs_published).saturating_sub(load(&c.outputs_consumed));
         MetricsSample {
             inputs: std::array::from_fn(|i| (INPUT_ACTIONS[i], load(&self.inputs[i]))),
+            ingress_clock_clamped: load(&self.ingress_clock_clamped),
             rejects: std::array::from_fn(|i| {
                 (RejectReason::ALL[i].as_str(), load(&self.rejects[i]))
             }),
@@ -343,6 +348,9 @@ pub struct RingSample {
 pub struct MetricsSample {
     /// Inputs taken, by action.
     pub inputs: [(&'static str, u64); INPUT_ACTIONS.len()],
+    /// Inputs whose wall-clock stamp was held at the one before, because
+    /// the clock stepped back.
+    pub ingress_clock_clamped: u64,
     /// Rejections delivered, by reason.
     pub rejects: [(&'static str, u64); RejectReason::ALL.len()],
     /// Messages delivered, by topic.

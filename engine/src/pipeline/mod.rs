@@ -23,6 +23,7 @@
 //! - the matcher thread does no I/O and reads no clock while matching;
 //! - journal sequence, ring sequence and engine sequence are one number.
 
+mod clock;
 mod latency;
 mod metrics;
 mod output;
@@ -45,6 +46,7 @@ use disruptor::{BusySpin, build_single_producer};
 use journal::{JournalOptions, SyncPath};
 use thiserror::Error;
 
+pub use clock::{IngressClock, SystemClock, WallClock};
 pub use latency::{LATENCY_STAGES, LatencyHistograms, LatencySummary, StageLatencies};
 pub use metrics::{BookGauge, INPUT_ACTIONS, MetricsSample, PipelineMetrics, RINGS, RingSample};
 pub use recovery::RecoveryStats;
@@ -233,6 +235,9 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Where command timestamps come from.
     pub clock: IngressClock,
+    /// What [`IngressClock::Wall`] reads: the system clock, unless a test
+    /// needs one that steps back.
+    pub wall_clock: Arc<dyn WallClock>,
     /// Publish the books of this many of the busiest symbols in
     /// [`PipelineMetrics`] (0: none). The snapshot replica computes them,
     /// so a non-zero value keeps it following the journal all the time.
@@ -240,27 +245,6 @@ pub struct PipelineConfig {
     /// The live figures the stages keep, for an exporter to sample. One
     /// run at a time: runs sharing it overwrite each other's figures.
     pub metrics: Arc<PipelineMetrics>,
-}
-
-/// What ingress stamps into each command's `ts` (the time trades carry).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IngressClock {
-    /// Wall-clock nanoseconds since the Unix epoch: production.
-    Wall,
-    /// The input's sequence number: two runs over the same input give
-    /// byte-identical outputs, for tests and backtests.
-    Sequence,
-}
-
-impl std::str::FromStr for IngressClock {
-    type Err = String;
-    fn from_str(text: &str) -> Result<IngressClock, String> {
-        match text {
-            "wall" => Ok(IngressClock::Wall),
-            "sequence" => Ok(IngressClock::Sequence),
-            other => Err(format!("unknown clock {other:?}; use wall or sequence")),
-        }
-    }
 }
 
 impl PipelineConfig {
@@ -305,6 +289,7 @@ impl PipelineConfig {
             stats_interval: None,
             batch_size: 100,
             clock: IngressClock::Wall,
+            wall_clock: Arc::new(SystemClock),
             book_symbols: 0,
             metrics: Arc::new(PipelineMetrics::new(Duration::from_secs(5))),
         }
@@ -453,6 +438,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
         mut emitter,
         positions,
         stats,
+        last_stamp,
     } = recovered;
     let start_seq = writer.next_sequence();
     let durable = writer.durable();
@@ -560,11 +546,13 @@ fn run_stages<S: InputSource, K: OutputSink>(
         })
         .map_err(not_started)?;
         let ingress = spawn(scope, "ingress", cores.ingress, || {
+            let stamper =
+                clock::Stamper::new(config.clock, Arc::clone(&config.wall_clock), last_stamp);
             let result = stages::ingress(
                 &mut source,
                 ingress_out,
                 start_seq,
-                config.clock,
+                stamper,
                 control,
                 metrics,
             );

@@ -55,6 +55,9 @@ pub(crate) struct Recovered<K> {
     pub emitter: Emitter<K>,
     pub positions: SourcePositions,
     pub stats: RecoveryStats,
+    /// The journal's last ingress stamp (0 if it is empty): the floor of
+    /// this run's stamps.
+    pub last_stamp: u64,
 }
 
 pub(crate) fn recover<K: OutputSink>(
@@ -72,6 +75,7 @@ pub(crate) fn recover<K: OutputSink>(
     }
     let last = journal.next_sequence() - 1;
     let history = History::open(journal.dir())?;
+    let last_stamp = last_stamp(&history, last)?;
     // Recovered records become durable here (batch and sync modes), so
     // outputs re-sent below pass the gate's rule.
     let writer = journal.into_writer()?;
@@ -136,7 +140,19 @@ pub(crate) fn recover<K: OutputSink>(
         emitter,
         positions,
         stats,
+        last_stamp,
     })
+}
+
+/// The ingress stamp of record `last`, or 0 if the journal is empty.
+fn last_stamp(history: &History, last: u64) -> Result<u64, PipelineError> {
+    if last == 0 {
+        return Ok(0);
+    }
+    let mut cursor = history.reader().read_from(last)?;
+    Ok(cursor
+        .next()?
+        .map_or(0, |record| record.meta().timestamp_ns))
 }
 
 /// The newest usable snapshot at or before the delivered point, so every

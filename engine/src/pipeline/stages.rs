@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use journal::{DurableSequence, RecordMeta, Writer};
 use rkyv::util::AlignedVec;
 
+use super::PipelineError;
+use super::clock::{Stamp, Stamper};
 use super::latency::LatencyRecorder;
 use super::metrics::{OutputTally, PipelineMetrics, action_index};
 use super::output::{Emitter, OutputSlot};
 use super::transport::{Ahead, Drained, Inbox, Outbox};
 use super::wait::{PARK_CAP, Sleepers, past_yielding};
-use super::{IngressClock, PipelineError};
 use crate::endpoint::{InputSource, OutputSink, SourcePoll, now_ns};
 use crate::sequenced::{
     Input, InputField, Malformed, Message, Output, Problem, SourcePosition, SourcePositions,
@@ -104,7 +105,7 @@ pub(crate) fn ingress<S: InputSource>(
     source: &mut S,
     mut outbox: impl Outbox<InputSlot>,
     first_seq: u64,
-    clock: IngressClock,
+    mut stamper: Stamper,
     control: &Control<'_>,
     metrics: &PipelineMetrics,
 ) -> Result<(), PipelineError> {
@@ -115,11 +116,7 @@ pub(crate) fn ingress<S: InputSource>(
         match source.poll().map_err(PipelineError::Source)? {
             SourcePoll::Item(item) => {
                 control.wait.busy();
-                let now = now_ns();
-                let ts = match clock {
-                    IngressClock::Wall => now,
-                    IngressClock::Sequence => seq,
-                };
+                let Stamp { ts, now } = stamper.stamp(seq);
                 let mut input = item.input;
                 let action = action_index(&input);
                 if let Input::Command(command) = &mut input {
@@ -145,6 +142,9 @@ pub(crate) fn ingress<S: InputSource>(
                 // One writer: a plain store, not a locked add.
                 by_action[action] += 1;
                 metrics.inputs[action].store(by_action[action], Ordering::Relaxed);
+                metrics
+                    .ingress_clock_clamped
+                    .store(stamper.clamped, Ordering::Relaxed);
             }
             SourcePoll::Idle => {
                 // Parked, ingress waits in the source, which can wake on

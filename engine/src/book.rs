@@ -120,3 +120,30 @@ impl Book {
         self.emitted_asks = *self.asks.depth();
     }
 }
+
+#[cfg(any(test, feature = "validate"))]
+impl Book {
+    /// Checks both ladders and both stop queues against the arena, that
+    /// the depth last emitted is the book's top (every command publishes
+    /// what it changed), and that the book is not crossed at rest. Returns
+    /// the slots of every order the book holds.
+    pub fn validate(&self, orders: &crate::orders::Orders, book: u32) -> Result<Vec<u32>, String> {
+        let mut held = self.bids.validate(orders, book)?;
+        held.extend(self.asks.validate(orders, book)?);
+        held.extend(self.buy_stops.validate(orders, book)?);
+        held.extend(self.sell_stops.validate(orders, book)?);
+        if self.bids.top_changed()
+            || self.asks.top_changed()
+            || *self.bids.depth() != self.emitted_bids
+            || *self.asks.depth() != self.emitted_asks
+        {
+            return Err("the top of the book changed without a depth event".into());
+        }
+        if let (Some(bid), Some(ask)) = (self.bids.best_price(), self.asks.best_price())
+            && bid >= ask
+        {
+            return Err(format!("the book is crossed at rest: bid {bid}, ask {ask}"));
+        }
+        Ok(held)
+    }
+}

@@ -207,6 +207,61 @@ pub(crate) fn prefetch_read(address: *const i8) {
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) fn prefetch_read(_address: *const i8) {}
 
+#[cfg(any(test, feature = "validate"))]
+impl SlotIndex {
+    /// Checks the table against itself and its owner, and returns the
+    /// stored slots: a power-of-two array at most half full, `len` entries,
+    /// no slot stored twice, each entry's hash bits those of
+    /// `hash_of(slot)` (`None`: the owner says the slot should not be
+    /// here), and each entry reachable from its home bucket without
+    /// crossing an empty one, which is what `find` relies on.
+    pub fn validate(&self, hash_of: impl Fn(u32) -> Option<u64>) -> Result<Vec<u32>, String> {
+        let buckets = self.entries.len();
+        if !buckets.is_power_of_two() || self.mask != buckets - 1 {
+            return Err(format!("{buckets} buckets with mask {:#x}", self.mask));
+        }
+        if self.len * 2 > buckets {
+            return Err(format!("{} keys in {buckets} buckets", self.len));
+        }
+        let mut slots = Vec::with_capacity(self.len);
+        for (at, &e) in self.entries.iter().enumerate() {
+            if e == EMPTY {
+                continue;
+            }
+            let slot = entry_slot(e);
+            let Some(hash) = hash_of(slot) else {
+                return Err(format!(
+                    "bucket {at} holds slot {slot}, which should not be indexed"
+                ));
+            };
+            if entry_hash_bits(e) != hash as u32 {
+                return Err(format!(
+                    "bucket {at}: slot {slot} is filed under another hash"
+                ));
+            }
+            let mut probe = self.home(entry_hash_bits(e));
+            while probe != at {
+                if self.entries[probe] == EMPTY {
+                    return Err(format!(
+                        "slot {slot} in bucket {at} is cut off from its home by an empty bucket {probe}"
+                    ));
+                }
+                probe = (probe + 1) & self.mask;
+            }
+            slots.push(slot);
+        }
+        if slots.len() != self.len {
+            return Err(format!("{} entries, len {}", slots.len(), self.len));
+        }
+        let mut sorted = slots.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("slot {} is indexed twice", w[0]));
+        }
+        Ok(slots)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -457,6 +457,182 @@ impl Ladder {
     }
 }
 
+#[cfg(any(test, feature = "validate"))]
+impl Ladder {
+    /// Checks this side against itself and the arena, and returns the
+    /// slots of the orders resting on it: `sorted` strictly ascending with
+    /// each key its level's, its last entry live; every level slot either
+    /// in `sorted` or free, once; `by_key` indexing exactly the levels in
+    /// `sorted`; each live level's FIFO linked both ways through orders of
+    /// this side, book and price whose open quantities add up to the
+    /// level's; empty levels truly empty; the counts right; and `top` what
+    /// the best levels say it is.
+    pub fn validate(&self, orders: &Orders, book: u32) -> Result<Vec<u32>, String> {
+        let side = self.side;
+        if let Some(w) = self.sorted.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(format!(
+                "{side:?} prices out of order at keys {} and {}",
+                w[0].0, w[1].0
+            ));
+        }
+        let mut placed = vec![false; self.levels.len()];
+        for &slot in self.sorted.iter().map(|(_, slot)| slot).chain(&self.free) {
+            match placed.get_mut(slot as usize) {
+                Some(seen @ false) => *seen = true,
+                Some(true) => return Err(format!("{side:?} level slot {slot} is placed twice")),
+                None => return Err(format!("{side:?} level slot {slot} is past the slab")),
+            }
+        }
+        if let Some(lost) = placed.iter().position(|p| !p) {
+            return Err(format!(
+                "{side:?} level slot {lost} is neither in the book nor free"
+            ));
+        }
+        if self
+            .sorted
+            .last()
+            .is_some_and(|&(_, slot)| self.levels[slot as usize].orders == 0)
+        {
+            return Err(format!("{side:?} best level is empty"));
+        }
+        let in_sorted: Vec<bool> = {
+            let mut mask = vec![false; self.levels.len()];
+            for &(_, slot) in &self.sorted {
+                mask[slot as usize] = true;
+            }
+            mask
+        };
+        let indexed = self
+            .by_key
+            .validate(|slot| {
+                in_sorted
+                    .get(slot as usize)
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| self.slot_hash(slot))
+            })
+            .map_err(|e| format!("{side:?} price index: {e}"))?;
+        if indexed.len() != self.sorted.len() {
+            return Err(format!(
+                "{side:?}: {} prices indexed, {} in the book",
+                indexed.len(),
+                self.sorted.len()
+            ));
+        }
+        let (mut live_levels, mut empty_levels) = (0, 0);
+        let mut resting = Vec::with_capacity(self.order_count);
+        for &(key, slot) in &self.sorted {
+            let level = &self.levels[slot as usize];
+            if key != self.key(level.price) {
+                return Err(format!(
+                    "{side:?} level at {} is filed under key {key}",
+                    level.price
+                ));
+            }
+            let found = self.by_key.find(Self::key_hash(key), |s| {
+                self.levels[s as usize].price == level.price
+            });
+            if found != Some(slot) {
+                return Err(format!(
+                    "{side:?} price {} does not find its level",
+                    level.price
+                ));
+            }
+            if level.orders == 0 {
+                empty_levels += 1;
+                if level.head != NIL || level.tail != NIL || level.quantity != 0 {
+                    return Err(format!(
+                        "{side:?} empty level at {} holds something",
+                        level.price
+                    ));
+                }
+                continue;
+            }
+            live_levels += 1;
+            let (mut count, mut quantity, mut prev, mut at) = (0u32, 0, NIL, level.head);
+            while at != NIL {
+                if count == level.orders {
+                    return Err(format!(
+                        "{side:?} level at {} has more orders than it counts",
+                        level.price
+                    ));
+                }
+                let Some(order) = orders.get_checked(at) else {
+                    return Err(format!(
+                        "{side:?} queue at {} links to slot {at}, past the arena",
+                        level.price
+                    ));
+                };
+                if order.level != slot
+                    || order.side != side
+                    || order.book != book
+                    || order.price != level.price
+                {
+                    return Err(format!(
+                        "order {at} in the {side:?} queue at {} says level {}, side {:?}, book {}, price {}",
+                        level.price, order.level, order.side, order.book, order.price
+                    ));
+                }
+                if order.prev != prev {
+                    return Err(format!(
+                        "order {at} at {}: its back link is {}, not {prev}",
+                        level.price, order.prev
+                    ));
+                }
+                if order.remaining() == 0 {
+                    return Err(format!(
+                        "order {at} rests at {} with nothing open",
+                        level.price
+                    ));
+                }
+                count += 1;
+                quantity += order.remaining();
+                resting.push(at);
+                prev = at;
+                at = order.next;
+            }
+            if count != level.orders || quantity != level.quantity || prev != level.tail {
+                return Err(format!(
+                    "{side:?} level at {}: counts {} orders of {} open ending at {}, holds {count} of {quantity} ending at {prev}",
+                    level.price, level.orders, level.quantity, level.tail
+                ));
+            }
+        }
+        if live_levels != self.live_levels
+            || empty_levels != self.empty_levels
+            || resting.len() != self.order_count
+        {
+            return Err(format!(
+                "{side:?}: counts {} live and {} empty levels and {} orders, holds {live_levels}, {empty_levels} and {}",
+                self.live_levels,
+                self.empty_levels,
+                self.order_count,
+                resting.len()
+            ));
+        }
+        let best: Vec<DepthLevel> = self
+            .sorted
+            .iter()
+            .rev()
+            .filter(|&&(_, slot)| self.levels[slot as usize].orders > 0)
+            .take(DEPTH_LEVELS)
+            .map(|&(_, slot)| self.depth_level(slot))
+            .collect();
+        if self.top != DepthSide::from_best_first(&best) {
+            return Err(format!(
+                "{side:?} top of book {:?} is not its best levels {best:?}",
+                self.top.levels()
+            ));
+        }
+        Ok(resting)
+    }
+
+    /// Whether the top changed since depth was last published.
+    pub fn top_changed(&self) -> bool {
+        self.top_changed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

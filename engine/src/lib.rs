@@ -89,6 +89,8 @@ mod stops;
 pub mod threads;
 mod types;
 pub mod units;
+#[cfg(any(test, feature = "validate"))]
+mod validate;
 
 pub use command::{Action, Command, OrderSpec, ReplaceSpec};
 pub use config::{
@@ -104,3 +106,5 @@ pub use ids::{IdError, OrderId, Symbol, UserId};
 pub use orders::OrderView;
 pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotError};
 pub use types::{OrderType, Price, Qty, Side, TimeInForce};
+#[cfg(any(test, feature = "validate"))]
+pub use validate::InvariantViolation;

@@ -264,3 +264,72 @@ impl Orders {
         &mut self.slots[slot as usize]
     }
 }
+
+#[cfg(any(test, feature = "validate"))]
+impl Orders {
+    /// The order in `slot`, or `None` past the arena: for checks that
+    /// follow links they do not trust yet.
+    pub fn get_checked(&self, slot: u32) -> Option<&Order> {
+        self.slots.get(slot as usize)
+    }
+
+    /// Checks the arena and its index, and returns which slots are live:
+    /// the free list is a chain without cycles over exactly the slots not
+    /// live, every live order's cached hash is its key's, and the index
+    /// holds every live order and nothing else, each found by its own key.
+    pub fn validate(&self) -> Result<Vec<bool>, String> {
+        let mut live = vec![true; self.slots.len()];
+        let mut free = 0usize;
+        let mut at = self.free_head;
+        while at != NIL {
+            let Some(is_live) = live.get_mut(at as usize) else {
+                return Err(format!("the free list reaches slot {at}, past the arena"));
+            };
+            if !*is_live {
+                return Err(format!("the free list loops at slot {at}"));
+            }
+            *is_live = false;
+            free += 1;
+            at = self.slots[at as usize].next;
+        }
+        if self.slots.len() - free != self.live {
+            return Err(format!(
+                "{} slots, {free} free, but {} live",
+                self.slots.len(),
+                self.live
+            ));
+        }
+        for (slot, order) in self.slots.iter().enumerate() {
+            if live[slot] && order.hash != key_hash(&order.user_id, &order.order_id) {
+                return Err(format!("order {slot} caches a hash not of its key"));
+            }
+        }
+        let indexed = self
+            .index
+            .validate(|slot| {
+                live.get(slot as usize)
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| self.slots[slot as usize].hash)
+            })
+            .map_err(|e| format!("order index: {e}"))?;
+        if indexed.len() != self.live {
+            return Err(format!(
+                "{} orders indexed, {} live",
+                indexed.len(),
+                self.live
+            ));
+        }
+        for (slot, order) in self.slots.iter().enumerate() {
+            if live[slot]
+                && self.find(order.hash, &order.user_id, &order.order_id) != Some(slot as u32)
+            {
+                return Err(format!(
+                    "order {slot} ({} of {}) is not what its key finds",
+                    order.order_id, order.user_id
+                ));
+            }
+        }
+        Ok(live)
+    }
+}

@@ -166,8 +166,16 @@ impl Engine {
 
     /// Rebuilds an engine from [`Engine::snapshot`] bytes. Memory settings
     /// are not part of a snapshot; `memory` supplies them.
+    ///
+    /// With the `validate` feature (tests), the restored state must also
+    /// pass [`Engine::validate_internal_state`].
     pub fn restore(bytes: &[u8], memory: MemoryConfig) -> Result<Engine, SnapshotError> {
-        with_archive(bytes, |archived| Engine::from_archived(archived, memory))
+        let engine = with_archive(bytes, |archived| Engine::from_archived(archived, memory))?;
+        #[cfg(any(test, feature = "validate"))]
+        engine
+            .validate_internal_state()
+            .map_err(|e| SnapshotError::Inconsistent(e.0))?;
+        Ok(engine)
     }
 
     /// Rebuilds an engine from snapshot bytes, but with the rules of

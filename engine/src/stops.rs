@@ -98,3 +98,42 @@ impl StopQueue {
         self.entries.iter().rev().map(|&(_, slot)| slot)
     }
 }
+
+#[cfg(any(test, feature = "validate"))]
+impl StopQueue {
+    /// Checks the queue against the arena, and returns its slots: strictly
+    /// in trigger order, each an untriggered stop of this side and book,
+    /// with something open, filed under its own stop price and arrival.
+    pub fn validate(&self, orders: &crate::orders::Orders, book: u32) -> Result<Vec<u32>, String> {
+        let side = self.side;
+        if self.entries.windows(2).any(|w| w[0].0 <= w[1].0) {
+            return Err(format!("{side:?} stops are out of trigger order"));
+        }
+        for &(priority, slot) in &self.entries {
+            let Some(order) = orders.get_checked(slot) else {
+                return Err(format!("{side:?} stop slot {slot} is past the arena"));
+            };
+            if order.side != side
+                || order.book != book
+                || order.level != crate::slot::NIL
+                || !order.order_type.is_stop()
+                || order.remaining() == 0
+            {
+                return Err(format!(
+                    "{side:?} stop {slot} is a {:?} {:?} order of book {} at level {} with {} open",
+                    order.side,
+                    order.order_type,
+                    order.book,
+                    order.level,
+                    order.remaining()
+                ));
+            }
+            if priority != self.priority(order.stop_price, order.arrival) {
+                return Err(format!(
+                    "{side:?} stop {slot} is filed under another stop price or arrival"
+                ));
+            }
+        }
+        Ok(self.entries.iter().map(|&(_, slot)| slot).collect())
+    }
+}

@@ -1,6 +1,7 @@
 //! The engine against the reference model: random command streams over
 //! several symbols, every order type, every self-trade mode. Events must be
-//! identical, command by command, and so must the books at the end.
+//! identical, command by command, and so must the books at the end. The
+//! engine's internal state is validated after every command.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -24,6 +25,11 @@ fn check_against_model(
         engine.apply(command, &mut got);
         let want = model.apply(command);
         prop_assert_eq!(&got, &want, "command #{}: {:?}", i, command);
+        if let Err(e) = engine.validate_internal_state() {
+            return Err(TestCaseError::fail(format!(
+                "after command #{i} {command:?}: {e}"
+            )));
+        }
     }
     prop_assert_eq!(engine.live_orders(), model.live_orders());
     prop_assert_eq!(engine.symbol_count(), model.symbols().len());

@@ -30,12 +30,16 @@ proptest! {
 
         let (before, _) = run(&config, &commands[..split]);
         let bytes = before.snapshot();
-        let mut restored = Engine::restore(&bytes, MemoryConfig::default()).unwrap();
+        // Restore validates the state it rebuilt (the `validate` feature).
+        // The test's small memory settings keep the validation after every
+        // command cheap: it scans the whole id index.
+        let mut restored = Engine::restore(&bytes, config.memory).unwrap();
         prop_assert_eq!(restored.snapshot().to_vec(), bytes.to_vec(), "restore is lossless");
         for (i, command) in commands.iter().enumerate().skip(split) {
             let mut got = Vec::new();
             restored.apply(command, &mut got);
             prop_assert_eq!(&got, &whole_events[i], "command #{} after a snapshot at {}", i, split);
+            prop_assert!(restored.validate_internal_state().is_ok(), "after command #{}", i);
         }
         prop_assert_eq!(restored.state_hash(), whole.state_hash());
         prop_assert_eq!(restored.snapshot().to_vec(), whole.snapshot().to_vec());

@@ -23,14 +23,19 @@ pub fn oid(s: &str) -> OrderId {
     OrderId::new(s).unwrap()
 }
 
-/// Runs `commands` through a fresh engine and returns each command's events.
+/// Runs `commands` through a fresh engine and returns each command's
+/// events, checking the engine's internal state after every command.
 pub fn run(config: &EngineConfig, commands: &[Command]) -> (Engine, Vec<Vec<Event>>) {
     let mut engine = Engine::new(config.clone()).unwrap();
     let events = commands
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let mut out = Vec::new();
             engine.apply(c, &mut out);
+            if let Err(e) = engine.validate_internal_state() {
+                panic!("after command #{i} {c:?}: {e}");
+            }
             out
         })
         .collect();

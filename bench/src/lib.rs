@@ -2,7 +2,7 @@
 //!
 //! # Brief overview
 //!
-//! - [`Workload`] pre-generates the command streams of DESIGN.md §9:
+//! - [`Workload`] pre-generates the command streams of `docs/design.md` §8:
 //!   `liquibook` (glibc `rand()` reimplemented bit for bit, see
 //!   [`GlibcRand`]) and `ecore` ([`EcoreGenerator`]).
 //! - [`run_once`] times `Engine::apply` over a stream and returns a

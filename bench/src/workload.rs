@@ -1,4 +1,5 @@
-//! The benchmark workloads of DESIGN.md §9, as pre-generated command streams.
+//! The benchmark workloads (`docs/design.md` §8), as pre-generated command
+//! streams.
 //!
 //! Streams are generated in full before timing starts, as Liquibook's own
 //! test does, so the timed loop measures the matcher and nothing else. Both

@@ -1,5 +1,5 @@
 //! The hot path, matcher, journal appends and Kafka ingress and egress,
-//! allocates nothing after warm-up (DESIGN.md §2, §10), except one
+//! allocates nothing after warm-up (`docs/design.md` §2, §8), except one
 //! allocation per Kafka message inside rdkafka itself (and a pair per
 //! delivery-report event it serves), which the Kafka test pins by size and
 //! count so that any allocation of ours shows up.

@@ -4,7 +4,7 @@
 //! handed to an [`EventSink`]. Events are values, not mutations of the
 //! command, and hold no heap data, so a sink can copy them into a ring slot.
 //!
-//! The mapping to the wire (DESIGN.md §4) is one to one, except that a
+//! The mapping to the wire (`docs/design.md` §5) is one to one, except that a
 //! [`Trade`] carries both parties so that one event yields the `trades`
 //! message and the two `fills` messages; that keeps the matcher's inner loop
 //! to one event per execution.

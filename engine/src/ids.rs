@@ -177,7 +177,7 @@ macro_rules! inline_id {
 }
 
 inline_id! {
-    /// An instrument symbol: 1 to 10 characters of `[A-Z0-9]` (DESIGN.md §4).
+    /// An instrument symbol: 1 to 10 characters of `[A-Z0-9]`.
     Symbol, capacity = 16, max_len = 10, kind = "symbol", alphabet = "[A-Z0-9]",
     allowed = |b| b.is_ascii_uppercase() || b.is_ascii_digit()
 }

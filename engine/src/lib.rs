@@ -49,21 +49,34 @@
 //! # Layers, and why some are features
 //!
 //! - The core above: pure, as described.
-//! - [`replay`]: the journal's record schema, the checkpoint codec, output
-//!   numbering, and [`replay::Replayer`] (restore, apply, number, verify).
-//!   Pure too: no threads, no clock, no I/O.
+//! - [`sequenced`]: everything keyed by the engine sequence: the journal's
+//!   record schema, the checkpoint codec, output numbering, and
+//!   [`sequenced::Replayer`] (restore, apply, number, verify). Pure too: no
+//!   threads, no clock, no I/O. The live pipeline, recovery and the
+//!   `replay` tool all go through it.
+//! - [`endpoint`]: the [`endpoint::InputSource`] and
+//!   [`endpoint::OutputSink`] traits the pipeline runs between, so that a
+//!   tool can drive a sink without the server's threads.
+//! - [`threads`]: which core each pipeline thread runs on and how an idle
+//!   one waits, as plain data, so that host checks (the `tuning` crate)
+//!   need no rings.
+//! - [`units`]: durations, sizes and rates formatted for people.
 //! - `history` (feature `history`): a journal directory's records and
 //!   snapshot files, read with the `journal` crate and fed to the replayer.
 //! - `pipeline` (feature `pipeline`, on by default, implies `history`): the
 //!   LMAX pipeline of the server: ingress, journaler and matcher on a
 //!   `disruptor` ring, egress gated on the journal, snapshots, recovery. It
-//!   is the only part with threads and clocks.
+//!   is the only part with threads and clocks. Feature `crossbeam-rings`
+//!   adds a second ring transport for the pipeline benchmark only.
+//! - `validate` (feature): `Engine::validate_internal_state`, which tests
+//!   call after every command, and a restore that runs it.
 //!
 //! The layers are cargo features, not just modules, so that the matcher
-//! and the replay layer provably build and test without `disruptor`,
+//! and the sequenced layer provably build and test without `disruptor`,
 //! `io_uring` or the journal (`cargo test -p engine --no-default-features`,
 //! which CI runs). A module boundary alone would let a stray import pull
-//! the server into the core unnoticed.
+//! the server into the core unnoticed. The design these serve is
+//! `docs/design.md`.
 
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]

@@ -168,7 +168,7 @@ impl Engine {
     /// are not part of a snapshot; `memory` supplies them.
     ///
     /// With the `validate` feature (tests), the restored state must also
-    /// pass [`Engine::validate_internal_state`].
+    /// pass `Engine::validate_internal_state`.
     pub fn restore(bytes: &[u8], memory: MemoryConfig) -> Result<Engine, SnapshotError> {
         let engine = with_archive(bytes, |archived| Engine::from_archived(archived, memory))?;
         #[cfg(any(test, feature = "validate"))]

@@ -1,4 +1,5 @@
-//! One scenario per matching rule of DESIGN.md §5, and one per reject reason.
+//! One scenario per matching rule of `docs/engine.md`, and one per reject
+//! reason.
 //! Each test's name states the behaviour it pins.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
@@ -265,10 +266,10 @@ fn market_order_into_an_empty_book_expires_whole() {
 }
 
 /// Upstream REST clients must send a price with every order, market ones
-/// included (prior-design 003 §6.4), so the price is accepted and ignored:
-/// the order trades exactly as it would without one, through any price, and
-/// even a price off the tick grid or outside the band is not a reason to
-/// refuse it. See issue 12.
+/// included, so the price is accepted and ignored: the order trades exactly
+/// as it would without one, through any price, and even a price off the tick
+/// grid or outside the band is not a reason to refuse it (`docs/engine.md`,
+/// "Checks on a new order").
 #[test]
 fn market_order_with_a_price_ignores_it() {
     let rules = SymbolRules {

@@ -93,8 +93,8 @@ fn the_same_commands_give_the_same_events_and_state_hash() {
 
 /// The state hash is a function of the state alone, stable across builds,
 /// runs and machines. If this value changes, the snapshot format changed:
-/// bump `SNAPSHOT_FORMAT_VERSION` and update it deliberately. (Format 2,
-/// issue 11: each order records when it took its place in the queue.)
+/// bump `SNAPSHOT_FORMAT_VERSION` and update it deliberately. (Format 2:
+/// each order records when it took its place in the queue.)
 #[test]
 fn state_hash_of_a_fixed_scenario_is_a_known_constant() {
     let (engine, _) = run(&EngineConfig::default(), &scenario());

@@ -124,8 +124,8 @@ mod tests {
         assert_eq!(DeliveredMark::open(&path).unwrap().get(), u64::MAX);
     }
 
-    /// Issue 12: a damaged mark used to read as 0 and re-send everything
-    /// without a word.
+    /// A damaged mark once read as 0, which re-sent everything without a
+    /// word.
     #[test]
     fn garbage_is_an_error_that_names_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();

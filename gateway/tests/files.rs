@@ -181,8 +181,8 @@ fn wrong_flags_say_what_to_do() {
         .unwrap();
     assert!(!out.status.success());
 
-    // Issue 12's settings: each bad value says what to write instead, and
-    // usage errors exit 2.
+    // The storage and price settings: each bad value says what to write
+    // instead, and usage errors exit 2.
     for (flag, value, hint) in [
         ("--retention", "purge", "keep, delete or archive:DIR"),
         ("--segment-size", "64MB", "64MiB"),

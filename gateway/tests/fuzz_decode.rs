@@ -1,4 +1,4 @@
-//! A CI-sized slice of the decoder fuzzing campaign (issue 12): every input
+//! A CI-sized slice of the decoder fuzzing campaign (`docs/fuzzing.md`): every input
 //! in the committed corpus, then seeded mutations of them, through the same
 //! checks as the `cargo fuzz` target. The full campaign is in
 //! `docs/fuzzing.md`; this keeps its findings from coming back.

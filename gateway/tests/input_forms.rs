@@ -3,8 +3,8 @@
 //! and the order router's form (no `action` on an add, camelCase names,
 //! prices in currency units). A mixed flow of LIMIT, MARKET with a price
 //! (the REST schema requires one), IOC, FOK, CANCEL and REPLACE, written in
-//! either form, must give exactly the reference model's outputs. See
-//! issue 12.
+//! either form, must give exactly the reference model's outputs
+//! (`docs/kafka.md`, "The two forms of `orders` messages").
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 

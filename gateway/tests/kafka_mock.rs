@@ -106,7 +106,7 @@ fn killed_engines_resume_exactly_where_the_journal_ends() {
     let kills: usize = std::env::var("ENGINE_CRASH_KILLS").map_or(6, |v| v.parse().unwrap());
     // The mock cluster keeps about 5 MB per partition. 20,000 orders and
     // the duplicates that kills re-send fit with room to spare (rejections
-    // carry a field and a detail since issue 12). In `sync` mode each input
+    // carry a field and a detail). In `sync` mode each input
     // is synced before the next, which paces the run so a kill lands within
     // a few records of where it aims; in `batch` mode the consumer's bursts
     // of thousands of orders carried some runs past their kill to the end.

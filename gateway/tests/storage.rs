@@ -1,6 +1,7 @@
 //! The journal's disk: retention keeps it bounded over a long input, and a
 //! full disk stops input cleanly, loses nothing, and a restart after space
-//! is freed continues to the same outputs as a clean run. See issue 12.
+//! is freed continues to the same outputs as a clean run
+//! (`docs/pipeline.md`, "Retention and a full disk").
 //!
 //! The disk-full tests mount a small tmpfs of their own, which needs root
 //! (CAP_SYS_ADMIN), as CI and the development machines have. Without it

@@ -1,4 +1,4 @@
-//! The memory-mapped, segmented journal (DESIGN.md §6).
+//! The memory-mapped, segmented journal (`docs/design.md` §4).
 //!
 //! Every input the engine accepts is appended here before any of its
 //! outputs may leave the process, and after a crash the engine is rebuilt

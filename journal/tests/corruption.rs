@@ -395,7 +395,7 @@ fn seeks_after_a_cut_never_land_on_stale_index_slots() {
     }
 }
 
-/// Found by the fuzzing campaign of issue 12: rule 5 used to look only for
+/// Found by fuzzing `recover` (`docs/fuzzing.md`): rule 5 used to look only for
 /// the very next record, so damage to two frames in a row in the middle of
 /// the last segment was taken for a torn tail, and recovery cut off the
 /// thousand acknowledged records after it with only a warning.
@@ -460,7 +460,7 @@ fn zeroed_pages_mid_segment_are_a_hole_that_names_the_next_record() {
     );
 }
 
-/// Found by the fuzzing campaign of issue 12: a segment whose first frame
+/// Found by fuzzing `recover` (`docs/fuzzing.md`): a segment whose first frame
 /// is blank, with another segment after it, made every reader (and so
 /// recovery's replay) reopen it forever. It is a gap, named.
 #[test]

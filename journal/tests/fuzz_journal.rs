@@ -1,4 +1,4 @@
-//! A CI-sized slice of the journal fuzzing campaign (issue 12): every input
+//! A CI-sized slice of the journal fuzzing campaign (`docs/fuzzing.md`): every input
 //! in the committed corpus, then seeded random damage, through the same
 //! checks as the `cargo fuzz` target (`journal/tests/fuzz/mutations.rs`).
 //! The full campaign is in `docs/fuzzing.md`.

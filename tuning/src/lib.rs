@@ -1,5 +1,5 @@
 //! Host checks, tuning plans and a jitter meter for low-latency runs
-//! (DESIGN.md §2, §10): the library behind the `tuning` binary, and the
+//! (`docs/design.md` §2, §8): the library behind the `tuning` binary, and the
 //! checks the engine's start-up table calls.
 //!
 //! - [`checks`]: `tuning check`, what a host has against what a run needs,

@@ -1,5 +1,5 @@
 //! The engine process's LMAX pipeline: ingress, journaler and matcher on an
-//! input ring, egress on an output ring (DESIGN.md §2).
+//! input ring, egress on an output ring (`docs/design.md` §2).
 //!
 //! ```text
 //! source -> ingress --> INPUT RING --+-- journaler: append, publish the durable sequence

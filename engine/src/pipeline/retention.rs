@@ -1,5 +1,5 @@
 //! What happens to journal segments and snapshot files that recovery no
-//! longer needs, so the journal never fills the disk (DESIGN.md §6).
+//! longer needs, so the journal never fills the disk (`docs/design.md` §4).
 //!
 //! Recovery restarts from the newest valid snapshot at or before the
 //! delivered mark and replays the records after it. So a segment may go only

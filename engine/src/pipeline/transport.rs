@@ -84,10 +84,10 @@ pub(crate) enum Ahead {
     Now,
 }
 
-/// How many items ahead [`Ahead::Far`] comes: the matcher fetches a
+/// How many items ahead `Ahead::Far` comes: the matcher fetches a
 /// command's slot this far ahead.
 pub const FAR: usize = 16;
-/// How many items ahead [`Ahead::Near`] comes: the matcher fetches the index
+/// How many items ahead `Ahead::Near` comes: the matcher fetches the index
 /// bucket of a command's ids this far ahead. Eight covers a memory round
 /// trip at the matcher's per-command cost; 4 to 16 measured the same.
 pub const NEAR: usize = 8;

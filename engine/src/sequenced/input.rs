@@ -245,7 +245,7 @@ pub enum RecordError {
     #[error(
         "it was written with input format {found}, and this build reads format {}{}",
         INPUT_FORMAT,
-        if *found == 0 { " (format 0 predates issue 12's rejections with a field; replay it with the build that wrote it)" } else { "" }
+        if *found == 0 { " (format 0 predates rejections that name their field; replay it with the build that wrote it)" } else { "" }
     )]
     Format {
         /// The segment's payload format.
@@ -299,7 +299,7 @@ mod tests {
         }
         let err = decode_input(&buffer, 0).unwrap_err();
         assert_eq!(err, RecordError::Format { found: 0 });
-        assert!(err.to_string().contains("predates issue 12"), "{err}");
+        assert!(err.to_string().contains("predates rejections"), "{err}");
         assert!(matches!(
             decode_input(&buffer[..buffer.len() - 8], INPUT_FORMAT),
             Err(RecordError::Payload(_))

@@ -2,7 +2,7 @@
 //! `(seq, idx)`.
 //!
 //! The matcher reports [`Event`]s; each becomes one [`Message`] per message
-//! on the output topics (DESIGN.md §4), numbered by [`Numbering`]. The
+//! on the output topics (`docs/design.md` §5), numbered by [`Numbering`]. The
 //! expansion is deterministic, so a replayed input gets the same `idx`
 //! values as the first time, which is what makes `(seq, idx)` a
 //! de-duplication key. Egress and replay both number through this module,

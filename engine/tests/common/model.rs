@@ -4,7 +4,7 @@
 //! scanning all of them; depth is recomputed from scratch after every
 //! command; stops are scanned for triggers. Nothing is incremental, nothing
 //! is cached, so there is little to get wrong. It implements the rules of
-//! DESIGN.md §5 and the event order documented on `engine::Engine`, and the
+//! `docs/engine.md` and the event order documented on `engine::Engine`, and the
 //! differential tests require the real engine to agree with it event for
 //! event.
 

@@ -1,7 +1,7 @@
 //! Decoding `orders` messages, in either accepted form, into journaled
 //! [`Input`]s.
 //!
-//! Two forms arrive on the topic (DESIGN.md §4, `docs/kafka.md`):
+//! Two forms arrive on the topic (`docs/design.md` §5, `docs/kafka.md`):
 //! - the canonical one: `action`, snake_case names, prices in integer ticks;
 //! - the order router's: the REST body forwarded as is, with no `action`
 //!   (an `ADD`), camelCase names, and with `price_format = "decimal"`
@@ -241,7 +241,7 @@ impl Decoder {
         };
         let decimals = self.price_decimals(symbol);
         // A market or stop order trades at any price. Upstream REST clients
-        // must send one anyway, so it is not read at all (issue 12).
+        // must send one anyway, so it is not read at all (`docs/engine.md`).
         let price = if order_type.has_limit_price() {
             let raw = f.get(F::Price).ok_or_else(|| missing(F::Price))?;
             scaled_price(raw, F::Price, decimals, RejectReason::InvalidPrice)?
@@ -589,7 +589,8 @@ mod tests {
         );
     }
 
-    /// The order router's message, from issue 12, word for word.
+    /// The order router's message, as the router forwards it, word for
+    /// word.
     #[test]
     fn the_routers_form_is_an_add_with_a_decimal_price() {
         let json = r#"{"symbol":"TSLA","side":"BUY","orderType":"LIMIT","price":250.50,"quantity":10,"userId":"user_12345","timestamp":1733485800123,"orderId":"1733485800123-k3j9x2abc"}"#;
@@ -676,7 +677,7 @@ mod tests {
         assert_eq!(limit(command(&ticks(), &add("TSLA", "1.5e4"))), 15_000);
     }
 
-    /// Issue 12: the REST schema requires a price on MARKET orders too.
+    /// The REST schema upstream requires a price on MARKET orders too.
     #[test]
     fn a_price_on_a_market_or_stop_order_is_not_read() {
         for price in ["250.505", "-1", "\"abc\"", "1e400"] {

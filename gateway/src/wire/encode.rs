@@ -1,4 +1,5 @@
-//! Encoding output messages as the JSON their topics carry (DESIGN.md §4),
+//! Encoding output messages as the JSON their topics carry
+//! (`docs/design.md` §5),
 //! and `orders` messages in the canonical form for generators and tests.
 //!
 //! Encoding is deterministic: the same message always gives the same bytes,

@@ -1,4 +1,4 @@
-//! The JSON wire formats of DESIGN.md §4: decoding `orders` messages into
+//! The JSON wire formats (`docs/design.md` §5): decoding `orders` messages into
 //! journaled inputs, and encoding output messages for each topic.
 //!
 //! - [`Decoder`] reads both accepted input forms, canonical and the order

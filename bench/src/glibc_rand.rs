@@ -8,7 +8,7 @@
 //! shifted right by one.
 
 /// The state of glibc's `rand()` after `srand(seed)`.
-pub struct GlibcRand {
+pub(crate) struct GlibcRand {
     /// The last 34 words, as a ring; `next` is the oldest.
     history: [u32; 34],
     next: usize,

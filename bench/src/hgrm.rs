@@ -14,7 +14,7 @@ const SCALE: f64 = 1e3;
 const TICKS_PER_HALF_DISTANCE: u32 = 5;
 
 /// Writes `histogram` (nanoseconds) as a percentile distribution.
-pub fn write_hgrm(histogram: &Histogram<u64>, out: &mut impl Write) -> std::io::Result<()> {
+pub(crate) fn write_hgrm(histogram: &Histogram<u64>, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
         "{:>12} {:>14} {:>10} {:>14}\n",
@@ -56,7 +56,7 @@ pub fn write_hgrm(histogram: &Histogram<u64>, out: &mut impl Write) -> std::io::
 }
 
 /// Writes `histogram` to `path` as `.hgrm` text.
-pub fn save_hgrm(histogram: &Histogram<u64>, path: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn save_hgrm(histogram: &Histogram<u64>, path: &std::path::Path) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     write_hgrm(histogram, &mut out)?;
     out.flush()

@@ -152,7 +152,7 @@ fn histogram() -> Histogram<u64> {
 /// Runs the benchmark once: brokers and an engine in this process, a feed
 /// of orders and a reader of their answers, then the latencies matched up
 /// through the journal.
-pub fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError> {
+pub(crate) fn run_kafka_once(config: &KafkaBenchConfig) -> Result<KafkaReport, BoxError> {
     let setup = Setup::new(config)?;
     let ready = Arc::new(AtomicBool::new(false));
     let source = KafkaSource::new(

@@ -4,17 +4,18 @@
 //!
 //! - [`Workload`] pre-generates the command streams of `docs/design.md` §8:
 //!   `liquibook` (glibc `rand()` reimplemented bit for bit, see
-//!   [`GlibcRand`]) and `ecore` ([`EcoreGenerator`]).
+//!   `GlibcRand`) and `ecore` ([`EcoreGenerator`]).
 //! - [`run_once`] times `Engine::apply` over a stream and returns a
 //!   [`MatcherReport`].
 //! - [`run_journal_once`] times appends in each durability mode and a
 //!   CRC-checked replay, returning a [`JournalReport`].
-//! - [`run_pipeline_once`] drives the whole engine pipeline, journal
-//!   included, at a fixed rate and returns a [`PipelineReport`].
+//! - `run_pipeline_once` (run through [`sweep`]) drives the whole engine
+//!   pipeline, journal included, at a fixed rate and returns a
+//!   [`PipelineReport`].
 //! - [`run_snapshot_once`] times the snapshot copy (the matcher's stall),
 //!   the serialisation and the restore for a book of N orders.
-//! - [`run_kafka_once`] sends orders through a Kafka broker (embedded or
-//!   real) to the in-process engine and back, and returns a
+//! - `run_kafka_once` (run through [`sweep`]) sends orders through a Kafka
+//!   broker (embedded or real) to the in-process engine and back, returning a
 //!   [`KafkaReport`] of wire-to-wire latency and where it goes.
 //! - [`run_replay`] writes a large journal in the server's format and
 //!   times the `replay` tool's operations on it ([`ReplayReport`]).
@@ -61,15 +62,10 @@ pub mod sweep;
 mod workload;
 
 pub use cores::{Pinning, bench_wait, pin_current_thread};
-pub use glibc_rand::GlibcRand;
 pub use journal::{JournalBenchConfig, JournalReport, median_journal, run_journal_once};
-pub use kafka::{KafkaBenchConfig, KafkaReport, Percentiles, run_kafka_once};
+pub use kafka::{KafkaBenchConfig, KafkaReport, Percentiles};
 pub use matcher::{MatcherReport, TradeTally, median, run_once};
-pub use pipeline::{
-    CountingSink, PacedSource, PipelineBenchConfig, PipelineReport, run_pipeline_once,
-};
+pub use pipeline::{CountingSink, PacedSource, PipelineReport};
 pub use replay::{ReplayBenchConfig, ReplayReport, ReplayTimings, run_replay};
 pub use snapshot::{SnapshotReport, run_snapshot_once};
-pub use workload::{
-    ECORE_MID, ECORE_RESTING, ECORE_SPREAD, EcoreGenerator, Workload, WorkloadKind,
-};
+pub use workload::{ECORE_MID, ECORE_RESTING, EcoreGenerator, Workload, WorkloadKind};

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 /// What to run.
 #[derive(Clone, Debug)]
-pub struct PipelineBenchConfig {
+pub(crate) struct PipelineBenchConfig {
     /// Commands per second offered.
     pub rate: u64,
     /// The commands, prefill first; sent once each, in order.
@@ -169,7 +169,7 @@ impl OutputSink for CountingSink {
 }
 
 /// Runs the pipeline once over `ring` on a fresh journal.
-pub fn run_pipeline_once(
+pub(crate) fn run_pipeline_once(
     config: &PipelineBenchConfig,
     ring: RingKind,
 ) -> Result<PipelineReport, Box<dyn std::error::Error + Send + Sync>> {

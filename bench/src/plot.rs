@@ -3,7 +3,7 @@
 //! rate sweep (achieved rate and percentiles against offered rate).
 //!
 //! It only draws what it is given: no benchmark runs here. Text needs a
-//! TrueType font; the first of [`FONT_PATHS`] that exists is used (Debian's
+//! TrueType font; the first of `FONT_PATHS` that exists is used (Debian's
 //! `fonts-dejavu-core` provides it).
 
 use std::path::Path;
@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 /// Fonts tried, in order.
-pub const FONT_PATHS: [&str; 4] = [
+pub(crate) const FONT_PATHS: [&str; 4] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -75,7 +75,7 @@ fn micros_label(us: &f64) -> String {
 
 /// One curve per histogram (nanoseconds): latency against percentile, the
 /// way HdrHistogram's plotter draws it.
-pub fn percentile_plot(
+pub(crate) fn percentile_plot(
     path: &Path,
     title: &str,
     curves: &[(String, &Histogram<u64>)],
@@ -159,7 +159,7 @@ pub fn percentile_plot(
 
 /// One point of a rate sweep.
 #[derive(Clone, Debug)]
-pub struct SweepPoint {
+pub(crate) struct SweepPoint {
     /// Offered inputs per second.
     pub offered: f64,
     /// Achieved inputs per second.
@@ -174,7 +174,7 @@ pub struct SweepPoint {
 
 /// Achieved rate (left) and p50/p99/p99.99 (right) against offered rate,
 /// one series per label.
-pub fn sweep_plot(
+pub(crate) fn sweep_plot(
     path: &Path,
     title: &str,
     series: &[(String, Vec<SweepPoint>)],

@@ -16,11 +16,10 @@ use hdrhistogram::Histogram;
 use journal::Durability;
 
 use crate::hgrm::save_hgrm;
+use crate::kafka::run_kafka_once;
+use crate::pipeline::{PipelineBenchConfig, run_pipeline_once};
 use crate::plot::{SweepPoint, percentile_plot, sweep_plot};
-use crate::{
-    KafkaBenchConfig, KafkaReport, PipelineBenchConfig, PipelineReport, Workload, WorkloadKind,
-    run_kafka_once, run_pipeline_once,
-};
+use crate::{KafkaBenchConfig, KafkaReport, PipelineReport, Workload, WorkloadKind};
 
 /// What a pipeline sweep runs.
 #[derive(Clone, Debug)]
@@ -128,7 +127,7 @@ pub fn run_pipeline_sweep(
 
 /// Per-figure medians across runs: each column is the median of that
 /// figure, which keeps one unlucky run from deciding a ratio.
-pub fn median_pipeline(runs: &[PipelineReport]) -> Option<PipelineReport> {
+pub(crate) fn median_pipeline(runs: &[PipelineReport]) -> Option<PipelineReport> {
     fn mid<T: Copy + PartialOrd>(runs: &[PipelineReport], figure: fn(&PipelineReport) -> T) -> T {
         let mut values: Vec<T> = runs.iter().map(figure).collect();
         values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));

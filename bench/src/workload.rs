@@ -103,7 +103,7 @@ fn liquibook(orders: usize) -> Workload {
 /// The centre of the `ecore` book, in ticks.
 pub const ECORE_MID: Price = 100_000;
 /// How far from the centre each side's orders are spread, in ticks.
-pub const ECORE_SPREAD: Price = 1_200;
+pub(crate) const ECORE_SPREAD: Price = 1_200;
 /// The resting orders the `ecore` book is built with and held near.
 pub const ECORE_RESTING: usize = 1_000;
 const ECORE_USERS: u64 = 1_000;

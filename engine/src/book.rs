@@ -70,7 +70,7 @@ impl Book {
     }
 
     /// Whether any stop order waits on this book.
-    pub fn has_stops(&self) -> bool {
+    pub(crate) fn has_stops(&self) -> bool {
         self.buy_stops.len() + self.sell_stops.len() > 0
     }
 
@@ -87,7 +87,7 @@ impl Book {
     /// Whether the top of the book differs from the last `Depth` event; if
     /// so, records the current top as emitted. Sides are compared in place
     /// and only a changed side is copied.
-    pub fn take_depth_change(&mut self) -> bool {
+    pub(crate) fn take_depth_change(&mut self) -> bool {
         let bids_touched = self.bids.take_top_changed();
         let asks_touched = self.asks.take_top_changed();
         let bids_changed = bids_touched && *self.bids.depth() != self.emitted_bids;
@@ -102,7 +102,7 @@ impl Book {
     }
 
     /// The depth as last emitted.
-    pub fn emitted_depth(&self) -> Depth {
+    pub(crate) fn emitted_depth(&self) -> Depth {
         Depth {
             symbol: self.symbol,
             bids: self.emitted_bids,
@@ -113,7 +113,7 @@ impl Book {
     }
 
     /// After a restore: the current top counts as already emitted.
-    pub fn mark_depth_emitted(&mut self) {
+    pub(crate) fn mark_depth_emitted(&mut self) {
         self.bids.take_top_changed();
         self.asks.take_top_changed();
         self.emitted_bids = *self.bids.depth();

@@ -71,7 +71,7 @@ impl OrderSpec {
     /// The terms the engine acts on: the same, except that a price on an
     /// order without a limit price is dropped, so it can neither be refused
     /// nor show up in events.
-    pub fn in_force(self) -> OrderSpec {
+    pub(crate) fn in_force(self) -> OrderSpec {
         if self.order_type.has_limit_price() {
             self
         } else {

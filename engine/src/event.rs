@@ -160,13 +160,6 @@ impl RejectReason {
     pub fn index(self) -> usize {
         usize::from(self.code() - 1)
     }
-
-    /// The reason with this code, for codes read back from the journal.
-    pub fn from_code(code: u16) -> Option<RejectReason> {
-        RejectReason::ALL
-            .into_iter()
-            .find(|reason| reason.code() == code)
-    }
 }
 
 /// Why an order left the book without trading to completion.

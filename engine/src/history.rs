@@ -364,15 +364,6 @@ pub struct Records {
     cursor: journal::Cursor,
 }
 
-/// Where a record came from in the journal's files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordPlace {
-    /// The segment file.
-    pub segment: PathBuf,
-    /// The frame's byte offset in it.
-    pub offset: u64,
-}
-
 impl Records {
     /// The next input, `None` at the (current) end of the journal.
     #[allow(clippy::should_implement_trait)] // fallible, and resumable at the end
@@ -381,18 +372,6 @@ impl Records {
             return Ok(None);
         };
         Ok(Some(journaled(&record)?))
-    }
-
-    /// The next input and where its record is.
-    pub fn next_placed(&mut self) -> Result<Option<(Journaled, RecordPlace)>, HistoryError> {
-        let Some(record) = self.cursor.next()? else {
-            return Ok(None);
-        };
-        let place = RecordPlace {
-            segment: record.segment().to_path_buf(),
-            offset: record.offset(),
-        };
-        Ok(Some((journaled(&record)?, place)))
     }
 
     /// The sequence the next record will have.

@@ -61,7 +61,7 @@ macro_rules! inline_id {
 
         impl $name {
             /// The longest text this identifier accepts, in bytes.
-            pub const MAX_LEN: usize = $max;
+            pub(crate) const MAX_LEN: usize = $max;
 
             /// All zeroes: not a valid identifier. Fills memory that holds
             /// no value, and nothing else.
@@ -106,7 +106,7 @@ macro_rules! inline_id {
 
             /// Re-validates an identifier whose bytes came from outside the
             /// process, such as a snapshot file.
-            pub fn revalidate(self) -> Result<Self, IdError> {
+            pub(crate) fn revalidate(self) -> Result<Self, IdError> {
                 // The common case, a valid id, in one branch-free pass that
                 // the compiler vectorises: a restore checks two ids per
                 // order, a million orders in a row. Only a bad id takes the

@@ -172,7 +172,7 @@ impl Ladder {
     }
 
     /// The best level's price.
-    pub fn best_price(&self) -> Option<Price> {
+    pub(crate) fn best_price(&self) -> Option<Price> {
         self.best().map(|slot| self.levels[slot as usize].price)
     }
 
@@ -181,17 +181,17 @@ impl Ladder {
     }
 
     /// How many orders rest on this side.
-    pub fn order_count(&self) -> usize {
+    pub(crate) fn order_count(&self) -> usize {
         self.order_count
     }
 
     /// How many distinct prices have orders on this side.
-    pub fn level_count(&self) -> usize {
+    pub(crate) fn level_count(&self) -> usize {
         self.live_levels
     }
 
     /// Live levels from best to worst.
-    pub fn levels_best_first(&self) -> impl Iterator<Item = &Level> {
+    pub(crate) fn levels_best_first(&self) -> impl Iterator<Item = &Level> {
         self.sorted
             .iter()
             .rev()
@@ -205,13 +205,13 @@ impl Ladder {
     }
 
     /// Whether the best levels changed since the last call; resets the flag.
-    pub fn take_top_changed(&mut self) -> bool {
+    pub(crate) fn take_top_changed(&mut self) -> bool {
         std::mem::take(&mut self.top_changed)
     }
 
     /// Appends the order in `slot` to the back of its price level, creating
     /// or re-filling the level if needed.
-    pub fn push_back(&mut self, orders: &mut Orders, slot: u32) {
+    pub(crate) fn push_back(&mut self, orders: &mut Orders, slot: u32) {
         let (price, remaining) = {
             let order = orders.get(slot);
             (order.price, order.remaining())
@@ -243,7 +243,7 @@ impl Ladder {
 
     /// Unlinks the order in `slot` from its level. The order's open quantity
     /// leaves the level's aggregate; a level left without orders is retired.
-    pub fn unlink(&mut self, orders: &mut Orders, slot: u32) {
+    pub(crate) fn unlink(&mut self, orders: &mut Orders, slot: u32) {
         let (level_slot, prev, next, remaining) = {
             let order = orders.get(slot);
             (order.level, order.prev, order.next, order.remaining())
@@ -275,7 +275,7 @@ impl Ladder {
 
     /// Records that `qty` of a resting order traded or was cancelled down
     /// without the order leaving its level.
-    pub fn reduce(&mut self, level_slot: u32, qty: Qty) {
+    pub(crate) fn reduce(&mut self, level_slot: u32, qty: Qty) {
         self.levels[level_slot as usize].quantity -= qty;
         self.top_update(level_slot);
     }
@@ -628,7 +628,7 @@ impl Ladder {
     }
 
     /// Whether the top changed since depth was last published.
-    pub fn top_changed(&self) -> bool {
+    pub(crate) fn top_changed(&self) -> bool {
         self.top_changed
     }
 }

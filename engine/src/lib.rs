@@ -117,7 +117,7 @@ pub use event::{
 };
 pub use ids::{IdError, OrderId, Symbol, UserId};
 pub use orders::OrderView;
-pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotError};
+pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError};
 pub use types::{OrderType, Price, Qty, Side, TimeInForce};
 #[cfg(any(test, feature = "validate"))]
 pub use validate::InvariantViolation;

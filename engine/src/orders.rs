@@ -211,7 +211,7 @@ impl Orders {
     /// Starts fetching the order in `slot` (every cache line of it), which
     /// the caller will read soon: the next maker in a queue, whose line
     /// was last touched when it joined the back, long ago.
-    pub fn prefetch_slot(&self, slot: u32) {
+    pub(crate) fn prefetch_slot(&self, slot: u32) {
         if let Some(order) = self.slots.get(slot as usize) {
             let start: *const i8 = std::ptr::from_ref(order).cast();
             let mut line = 0;
@@ -269,7 +269,7 @@ impl Orders {
 impl Orders {
     /// The order in `slot`, or `None` past the arena: for checks that
     /// follow links they do not trust yet.
-    pub fn get_checked(&self, slot: u32) -> Option<&Order> {
+    pub(crate) fn get_checked(&self, slot: u32) -> Option<&Order> {
         self.slots.get(slot as usize)
     }
 

@@ -39,7 +39,7 @@ use crate::slot::NIL;
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 
 /// The first eight bytes of every snapshot.
-pub const SNAPSHOT_MAGIC: [u8; 8] = *b"MXSNAP\0\0";
+pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"MXSNAP\0\0";
 /// The snapshot format this build writes and reads.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 16;
@@ -50,7 +50,7 @@ const RESTORE_LOOKAHEAD: usize = 8;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum SnapshotError {
-    /// The bytes do not start with [`SNAPSHOT_MAGIC`].
+    /// The bytes do not start with `SNAPSHOT_MAGIC`.
     #[error("not an engine snapshot (bad magic)")]
     BadMagic,
     /// The snapshot was written by a different format version.
@@ -178,35 +178,9 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Rebuilds an engine from snapshot bytes, but with the rules of
-    /// `config` in force instead of the recorded ones: configured symbols
-    /// take their rules from it, every other book its `default_rules`, and
-    /// configured symbols without a book get one. For what-if analysis
-    /// (`replay bisect`); recovery always keeps the recorded rules.
-    pub fn restore_under(bytes: &[u8], config: &EngineConfig) -> Result<Engine, SnapshotError> {
-        config
-            .validate()
-            .map_err(|e| SnapshotError::Inconsistent(e.to_string()))?;
-        let mut engine = Engine::restore(bytes, config.memory)?;
-        engine.config = config.clone();
-        for book in &mut engine.books {
-            book.rules = config
-                .symbols
-                .get(&book.symbol)
-                .copied()
-                .unwrap_or(config.default_rules);
-        }
-        for (symbol, rules) in &config.symbols {
-            if !engine.symbols.contains_key(symbol) {
-                engine.create_book(*symbol, *rules);
-            }
-        }
-        Ok(engine)
-    }
-
     /// Checks that snapshot bytes start with the magic and a format
     /// version this build restores, without reading further.
-    pub fn check_snapshot_format(bytes: &[u8]) -> Result<(), SnapshotError> {
+    pub(crate) fn check_snapshot_format(bytes: &[u8]) -> Result<(), SnapshotError> {
         if bytes.len() < HEADER_LEN || bytes[..8] != SNAPSHOT_MAGIC {
             return Err(SnapshotError::BadMagic);
         }

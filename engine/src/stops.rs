@@ -81,7 +81,7 @@ impl StopQueue {
     }
 
     /// The slot and arrival of the next stop to trigger.
-    pub fn peek(&self) -> Option<(u32, u64)> {
+    pub(crate) fn peek(&self) -> Option<(u32, u64)> {
         self.entries.last().map(|&(p, slot)| (slot, p.arrival))
     }
 
@@ -94,7 +94,7 @@ impl StopQueue {
     }
 
     /// Slots from next-to-trigger to last.
-    pub fn slots_in_trigger_order(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn slots_in_trigger_order(&self) -> impl Iterator<Item = u32> + '_ {
         self.entries.iter().rev().map(|&(_, slot)| slot)
     }
 }

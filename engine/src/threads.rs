@@ -107,7 +107,7 @@ impl CorePlan {
 
     /// Whether every pipeline thread has a core of its own, which is what
     /// busy-spinning needs.
-    pub fn has_dedicated_cores(&self, available: usize) -> bool {
+    pub(crate) fn has_dedicated_cores(&self, available: usize) -> bool {
         let cores: Vec<usize> = self.entries().iter().filter_map(|(_, c)| *c).collect();
         let mut distinct = cores.clone();
         distinct.sort_unstable();

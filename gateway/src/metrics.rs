@@ -32,7 +32,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use crate::kafka::{FROM_START, KafkaContext, SinkProbe, SourceProbe, UNASSIGNED};
 
 /// The git revision the binary was built from, or `unknown`.
-pub const REVISION: &str = match option_env!("ENGINE_GIT_REVISION") {
+pub(crate) const REVISION: &str = match option_env!("ENGINE_GIT_REVISION") {
     Some(revision) => revision,
     None => "unknown",
 };

@@ -6,12 +6,12 @@
 //! and never touches a memory map.
 
 /// The first eight bytes of every segment file.
-pub const SEGMENT_MAGIC: [u8; 8] = *b"MXJRNL\0\0";
+pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"MXJRNL\0\0";
 /// The segment format this build writes and reads.
 pub const SEGMENT_FORMAT_VERSION: u32 = 1;
 /// Bytes of the segment header proper (the rest of the header page is the
 /// sparse index).
-pub const SEGMENT_HEADER_LEN: usize = 64;
+pub(crate) const SEGMENT_HEADER_LEN: usize = 64;
 
 // Segment header field offsets.
 const SH_MAGIC: usize = 0;
@@ -28,9 +28,9 @@ const SH_PAYLOAD_FORMAT: usize = 52;
 /// Bytes of a frame header; the payload starts right after it.
 pub const FRAME_HEADER_LEN: usize = 40;
 /// Frames start and end on this boundary.
-pub const FRAME_ALIGN: usize = 8;
+pub(crate) const FRAME_ALIGN: usize = 8;
 /// `frame_length` of the marker that closes a segment before it is full.
-pub const END_OF_SEGMENT: u32 = u32::MAX;
+pub(crate) const END_OF_SEGMENT: u32 = u32::MAX;
 
 // Frame header field offsets; `frame_length` is at 0.
 const FH_CRC: usize = 4;
@@ -41,15 +41,15 @@ const FH_PAYLOAD_LENGTH: usize = 28;
 const FH_SOURCE_OFFSET: usize = 32;
 
 /// Bytes per sparse-index slot (a little-endian u64 frame offset).
-pub const INDEX_SLOT_LEN: usize = 8;
+pub(crate) const INDEX_SLOT_LEN: usize = 8;
 /// Records between sparse-index slots.
-pub const DEFAULT_INDEX_STRIDE: u32 = 1024;
+pub(crate) const DEFAULT_INDEX_STRIDE: u32 = 1024;
 /// Page size the data region is aligned to.
-pub const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 
 /// The fixed facts of one segment, as stored in its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SegmentHeader {
+pub(crate) struct SegmentHeader {
     /// Sequence of the first record in the segment.
     pub first_sequence: u64,
     /// File length in bytes, header and index included.
@@ -68,7 +68,7 @@ pub struct SegmentHeader {
 
 /// Why a segment header was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HeaderProblem {
+pub(crate) enum HeaderProblem {
     /// The file does not start with [`SEGMENT_MAGIC`].
     BadMagic,
     /// Written by another format version.
@@ -167,7 +167,7 @@ impl SegmentHeader {
     }
 
     /// File offset of the sparse-index slot for `sequence`, if it has one.
-    pub fn index_slot_offset(&self, sequence: u64) -> Option<usize> {
+    pub(crate) fn index_slot_offset(&self, sequence: u64) -> Option<usize> {
         let delta = sequence.checked_sub(self.first_sequence)?;
         if delta % u64::from(self.index_stride) != 0 {
             return None;
@@ -190,15 +190,15 @@ pub struct RecordMeta {
     /// When the input reached the process, in nanoseconds since the Unix
     /// epoch. The journal stores it; it never reads a clock itself.
     pub timestamp_ns: u64,
-    /// Kafka partition the input came from, or [`RecordMeta::NO_SOURCE`].
+    /// Kafka partition the input came from, or `RecordMeta::NO_SOURCE`.
     pub source_partition: i32,
-    /// Kafka offset the input came from, or [`RecordMeta::NO_SOURCE`].
+    /// Kafka offset the input came from, or `RecordMeta::NO_SOURCE`.
     pub source_offset: i64,
 }
 
 impl RecordMeta {
     /// Partition and offset of a record that did not come from Kafka.
-    pub const NO_SOURCE: i32 = -1;
+    pub(crate) const NO_SOURCE: i32 = -1;
 
     /// Meta for a record with no Kafka source.
     pub fn unsourced(timestamp_ns: u64) -> RecordMeta {
@@ -212,7 +212,7 @@ impl RecordMeta {
 
 /// A frame header as read back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameHeader {
+pub(crate) struct FrameHeader {
     /// Header, payload and padding, a multiple of [`FRAME_ALIGN`].
     pub frame_length: u32,
     /// Stored CRC32C.
@@ -227,7 +227,7 @@ pub struct FrameHeader {
 
 /// Frame length for a payload: header plus payload, rounded up to
 /// [`FRAME_ALIGN`].
-pub fn frame_length_for(payload_length: usize) -> usize {
+pub(crate) fn frame_length_for(payload_length: usize) -> usize {
     align_up(FRAME_HEADER_LEN + payload_length, FRAME_ALIGN)
 }
 
@@ -235,7 +235,12 @@ pub fn frame_length_for(payload_length: usize) -> usize {
 /// publishes last (see the commit rule in the crate doc). `frame` is the
 /// whole frame, payload already in place after the header; the padding is
 /// zeroed here. Returns the `frame_length` to publish.
-pub fn seal_frame(frame: &mut [u8], sequence: u64, meta: &RecordMeta, payload_length: u32) -> u32 {
+pub(crate) fn seal_frame(
+    frame: &mut [u8],
+    sequence: u64,
+    meta: &RecordMeta,
+    payload_length: u32,
+) -> u32 {
     let frame_length = frame.len() as u32;
     put_u64(frame, FH_SEQUENCE, sequence);
     put_u64(frame, FH_TIMESTAMP, meta.timestamp_ns);
@@ -250,14 +255,14 @@ pub fn seal_frame(frame: &mut [u8], sequence: u64, meta: &RecordMeta, payload_le
 
 /// CRC32C over the `frame_length` value and bytes 8.. of the frame: the
 /// whole frame except the CRC field itself.
-pub fn frame_crc(frame_length: u32, frame: &[u8]) -> u32 {
+pub(crate) fn frame_crc(frame_length: u32, frame: &[u8]) -> u32 {
     let crc = crc32c::crc32c(&frame_length.to_le_bytes());
     crc32c::crc32c_append(crc, &frame[FH_SEQUENCE..])
 }
 
 /// Reads the fixed fields of a frame header from its first
 /// [`FRAME_HEADER_LEN`] bytes.
-pub fn decode_frame_header(frame_length: u32, b: &[u8]) -> FrameHeader {
+pub(crate) fn decode_frame_header(frame_length: u32, b: &[u8]) -> FrameHeader {
     FrameHeader {
         frame_length,
         crc: get_u32(b, FH_CRC),
@@ -272,12 +277,12 @@ pub fn decode_frame_header(frame_length: u32, b: &[u8]) -> FrameHeader {
 }
 
 /// Reads only the sequence field of a frame header.
-pub fn frame_sequence(b: &[u8]) -> u64 {
+pub(crate) fn frame_sequence(b: &[u8]) -> u64 {
     get_u64(b, FH_SEQUENCE)
 }
 
 /// Rounds `n` up to a multiple of `align` (a power of two).
-pub fn align_up(n: usize, align: usize) -> usize {
+pub(crate) fn align_up(n: usize, align: usize) -> usize {
     (n + align - 1) & !(align - 1)
 }
 
@@ -290,14 +295,14 @@ fn put_u64(b: &mut [u8], at: usize, v: u64) {
 }
 
 /// Little-endian u32 at `at`.
-pub fn get_u32(b: &[u8], at: usize) -> u32 {
+pub(crate) fn get_u32(b: &[u8], at: usize) -> u32 {
     let mut v = [0u8; 4];
     v.copy_from_slice(&b[at..at + 4]);
     u32::from_le_bytes(v)
 }
 
 /// Little-endian u64 at `at`.
-pub fn get_u64(b: &[u8], at: usize) -> u64 {
+pub(crate) fn get_u64(b: &[u8], at: usize) -> u64 {
     let mut v = [0u8; 8];
     v.copy_from_slice(&b[at..at + 8]);
     u64::from_le_bytes(v)

@@ -190,13 +190,13 @@ mod sync;
 mod writer;
 
 pub use error::{Corruption, Error, Result};
-pub use format::{FRAME_HEADER_LEN, RecordMeta, SEGMENT_FORMAT_VERSION, SEGMENT_MAGIC};
+pub use format::{FRAME_HEADER_LEN, RecordMeta, SEGMENT_FORMAT_VERSION};
 pub use options::{Durability, JournalOptions};
 pub use reader::{Cursor, Reader, Record};
 pub use recovery::{Journal, Recovered, RecoveryReport, TornTail};
 pub use repair::{DirLock, Truncated};
 pub use retention::{Retire, Retired, retire_segments};
 pub use segment::free_space;
-pub use snapshot::{SNAPSHOT_FILE_MAGIC, SNAPSHOT_FILE_VERSION, Snapshot, SnapshotStore};
+pub use snapshot::{SNAPSHOT_FILE_VERSION, Snapshot, SnapshotStore};
 pub use sync::{DurableSequence, SyncPath};
 pub use writer::Writer;

@@ -17,11 +17,11 @@ use crate::format::{get_u32, get_u64};
 use crate::segment::{TEMP_EXT, sequence_in_name, sync_dir};
 
 /// The first eight bytes of every snapshot file.
-pub const SNAPSHOT_FILE_MAGIC: [u8; 8] = *b"MXJSNAP\0";
+pub(crate) const SNAPSHOT_FILE_MAGIC: [u8; 8] = *b"MXJSNAP\0";
 /// The snapshot-file format this build writes and reads.
 pub const SNAPSHOT_FILE_VERSION: u32 = 1;
 /// Bytes before the payload.
-pub const SNAPSHOT_HEADER_LEN: usize = 64;
+pub(crate) const SNAPSHOT_HEADER_LEN: usize = 64;
 /// File-name extension of snapshot files.
 const SNAPSHOT_EXT: &str = "snap";
 

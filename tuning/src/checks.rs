@@ -83,7 +83,7 @@ pub struct Context {
 
 impl Context {
     /// The pipeline's distinct cores.
-    pub fn pipeline_cpus(&self) -> Vec<usize> {
+    pub(crate) fn pipeline_cpus(&self) -> Vec<usize> {
         let mut cpus: Vec<usize> = self
             .cores
             .entries()
@@ -130,7 +130,7 @@ pub fn power_control(instance: Option<&str>) -> Option<(bool, bool)> {
 }
 
 /// The instance type: the benchmark host is a c6i.4xlarge.
-pub fn check_instance(host: &Host) -> Check {
+pub(crate) fn check_instance(host: &Host) -> Check {
     let instance = instance_type(host);
     check(
         "instance type",
@@ -145,7 +145,7 @@ pub fn check_instance(host: &Host) -> Check {
 
 /// Each pipeline core's SMT siblings are neither pipeline cores nor
 /// busy: isolated, so nothing else runs on them.
-pub fn check_smt(host: &Host, cx: &Context) -> Check {
+pub(crate) fn check_smt(host: &Host, cx: &Context) -> Check {
     let pipeline = cx.pipeline_cpus();
     let isolated = host.isolated();
     let mut problems = Vec::new();
@@ -172,7 +172,7 @@ pub fn check_smt(host: &Host, cx: &Context) -> Check {
 }
 
 /// The pipeline cores are isolated from the scheduler.
-pub fn check_isolated(host: &Host, cx: &Context) -> Check {
+pub(crate) fn check_isolated(host: &Host, cx: &Context) -> Check {
     let pipeline = cx.pipeline_cpus();
     let isolated = host.isolated();
     let absent = missing(&pipeline, &isolated);
@@ -189,7 +189,7 @@ pub fn check_isolated(host: &Host, cx: &Context) -> Check {
 }
 
 /// The pipeline cores run tickless.
-pub fn check_nohz(host: &Host, cx: &Context) -> Check {
+pub(crate) fn check_nohz(host: &Host, cx: &Context) -> Check {
     let pipeline = cx.pipeline_cpus();
     let nohz = host.nohz_full();
     check(
@@ -202,7 +202,7 @@ pub fn check_nohz(host: &Host, cx: &Context) -> Check {
 }
 
 /// RCU callbacks are offloaded from the pipeline cores.
-pub fn check_rcu_nocbs(host: &Host, cx: &Context) -> Check {
+pub(crate) fn check_rcu_nocbs(host: &Host, cx: &Context) -> Check {
     let pipeline = cx.pipeline_cpus();
     let nocbs = host
         .boot_param("rcu_nocbs")
@@ -218,7 +218,7 @@ pub fn check_rcu_nocbs(host: &Host, cx: &Context) -> Check {
 }
 
 /// The boot parameters a tuned host carries, one check each.
-pub fn check_boot_line(host: &Host, cx: &Context) -> Vec<Check> {
+pub(crate) fn check_boot_line(host: &Host, cx: &Context) -> Vec<Check> {
     let pipeline = cx.pipeline_cpus();
     let mut checks = Vec::new();
     for name in ["isolcpus", "nohz_full", "rcu_nocbs"] {
@@ -277,7 +277,7 @@ pub fn check_boot_line(host: &Host, cx: &Context) -> Vec<Check> {
 
 /// The CPUs of a boot parameter whose value may start with flags:
 /// `isolcpus=managed_irq,domain,2-7` gives 2..=7.
-pub fn boot_cpus(value: &str) -> Vec<usize> {
+pub(crate) fn boot_cpus(value: &str) -> Vec<usize> {
     let numeric: Vec<&str> = value
         .split(',')
         .filter(|part| part.starts_with(|c: char| c.is_ascii_digit()))
@@ -287,7 +287,7 @@ pub fn boot_cpus(value: &str) -> Vec<usize> {
 
 /// The IRQs whose affinity includes a pipeline core, and the default
 /// affinity mask for new ones.
-pub fn check_irq_affinity(host: &Host, cx: &Context) -> Vec<Check> {
+pub(crate) fn check_irq_affinity(host: &Host, cx: &Context) -> Vec<Check> {
     let pipeline = cx.pipeline_cpus();
     let mut on_pipeline = Vec::new();
     for irq in host.list("proc/irq") {
@@ -327,7 +327,7 @@ pub fn check_irq_affinity(host: &Host, cx: &Context) -> Vec<Check> {
 }
 
 /// CPUs in a hex mask such as `ff` or `00000000,0000ff00`.
-pub fn mask_cpus(mask: &str) -> Vec<usize> {
+pub(crate) fn mask_cpus(mask: &str) -> Vec<usize> {
     let digits: String = mask.chars().filter(|c| *c != ',').collect();
     let mut cpus = Vec::new();
     for (i, c) in digits.chars().rev().enumerate() {
@@ -353,7 +353,7 @@ fn processes(host: &Host) -> Vec<(u32, String)> {
 }
 
 /// irqbalance moves IRQs onto any core unless told which to avoid.
-pub fn check_irqbalance(host: &Host) -> Check {
+pub(crate) fn check_irqbalance(host: &Host) -> Check {
     let running = processes(host).iter().any(|(_, comm)| comm == "irqbalance");
     check(
         "irqbalance",
@@ -365,7 +365,7 @@ pub fn check_irqbalance(host: &Host) -> Check {
 }
 
 /// Interrupts per pipeline core between two readings of /proc/interrupts.
-pub fn interrupt_counts(before: &str, after: &str, cpus: &[usize]) -> Vec<(usize, u64)> {
+pub(crate) fn interrupt_counts(before: &str, after: &str, cpus: &[usize]) -> Vec<(usize, u64)> {
     let totals = |text: &str| -> Vec<u64> {
         let mut lines = text.lines();
         let width = lines.next().map_or(0, |h| h.split_whitespace().count());
@@ -438,7 +438,7 @@ fn last_cpu(stat: &str) -> Option<usize> {
 
 /// Tasks other than the engine's and per-CPU kernel threads that last ran
 /// on a pipeline core.
-pub fn check_stray_tasks(host: &Host, cx: &Context) -> Check {
+pub(crate) fn check_stray_tasks(host: &Host, cx: &Context) -> Check {
     let pipeline = cx.pipeline_cpus();
     let mut strays = Vec::new();
     for (pid, comm) in processes(host) {
@@ -489,7 +489,7 @@ pub fn check_stray_tasks(host: &Host, cx: &Context) -> Check {
 }
 
 /// Unbound workqueues and writeback stay off the pipeline cores.
-pub fn check_workqueues(host: &Host, cx: &Context) -> Vec<Check> {
+pub(crate) fn check_workqueues(host: &Host, cx: &Context) -> Vec<Check> {
     let pipeline = cx.pipeline_cpus();
     [
         ("workqueue cpumask", "sys/devices/virtual/workqueue/cpumask"),
@@ -515,7 +515,7 @@ pub fn check_workqueues(host: &Host, cx: &Context) -> Vec<Check> {
 }
 
 /// RCU callback threads (`rcuo*`) are allowed off the pipeline cores.
-pub fn check_rcu_threads(host: &Host, cx: &Context) -> Check {
+pub(crate) fn check_rcu_threads(host: &Host, cx: &Context) -> Check {
     let pipeline = cx.pipeline_cpus();
     let mut on_pipeline = Vec::new();
     let mut seen = 0;
@@ -552,7 +552,7 @@ pub fn check_rcu_threads(host: &Host, cx: &Context) -> Check {
 // ----- kernel settings ------------------------------------------------------
 
 /// The bracketed choice of a sysfs selector: `always [madvise] never`.
-pub fn selected(text: &str) -> Option<&str> {
+pub(crate) fn selected(text: &str) -> Option<&str> {
     let start = text.find('[')? + 1;
     let end = text[start..].find(']')? + start;
     Some(&text[start..end])
@@ -578,7 +578,7 @@ fn sysctl(
 }
 
 /// THP, NUMA balancing, vmstat interval, timer migration, watchdogs, swap.
-pub fn check_kernel(host: &Host) -> Vec<Check> {
+pub(crate) fn check_kernel(host: &Host) -> Vec<Check> {
     let thp = host.read("sys/kernel/mm/transparent_hugepage/enabled");
     let swaps = host.read("proc/swaps").unwrap_or_default();
     let swap_devices = swaps
@@ -660,7 +660,7 @@ pub fn check_kernel(host: &Host) -> Vec<Check> {
 // ----- clocks, power and memory ---------------------------------------------
 
 /// The clock source and an invariant TSC.
-pub fn check_clocks(host: &Host) -> Vec<Check> {
+pub(crate) fn check_clocks(host: &Host) -> Vec<Check> {
     let source = host.read("sys/devices/system/clocksource/clocksource0/current_clocksource");
     let flags: Vec<String> = host
         .read("proc/cpuinfo")
@@ -696,7 +696,7 @@ pub fn check_clocks(host: &Host) -> Vec<Check> {
 
 /// C-states and the frequency governor, or "not controllable" where the
 /// instance type does not let the OS decide.
-pub fn check_power(host: &Host, cx: &Context) -> Vec<Check> {
+pub(crate) fn check_power(host: &Host, cx: &Context) -> Vec<Check> {
     let instance = instance_type(host);
     let (cstates, pstates) = power_control(instance.as_deref()).unwrap_or((true, true));
     let not_controllable = |what: &str| {
@@ -766,7 +766,7 @@ pub fn check_power(host: &Host, cx: &Context) -> Vec<Check> {
 
 /// Locked-memory limit (of `--pid`, else of this process), hugepages, and
 /// dirty writeback.
-pub fn check_memory(host: &Host, cx: &Context) -> Vec<Check> {
+pub(crate) fn check_memory(host: &Host, cx: &Context) -> Vec<Check> {
     let who = cx.pid.map_or_else(|| "self".to_string(), |p| p.to_string());
     let memlock = host.read(&format!("proc/{who}/limits")).and_then(|limits| {
         limits
@@ -873,7 +873,7 @@ fn engine_threads(host: &Host, pid: u32) -> Vec<EngineThread> {
 }
 
 /// Every pipeline thread of `--pid` is pinned to its planned core.
-pub fn check_pinned(host: &Host, cx: &Context) -> Option<Check> {
+pub(crate) fn check_pinned(host: &Host, cx: &Context) -> Option<Check> {
     let pid = cx.pid?;
     let threads = engine_threads(host, pid);
     let mut wrong = Vec::new();
@@ -916,7 +916,7 @@ pub fn matcher_sample(status: &str, stat: &str) -> Option<(u64, u64)> {
 }
 
 /// Where the matcher thread's files are, for sampling.
-pub fn matcher_task(host: &Host, pid: u32) -> Option<String> {
+pub(crate) fn matcher_task(host: &Host, pid: u32) -> Option<String> {
     engine_threads(host, pid)
         .into_iter()
         .find(|t| t.name == "matcher")

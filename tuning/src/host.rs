@@ -76,7 +76,7 @@ impl Host {
 
     /// A boot parameter's value (`isolcpus=2-7` gives `2-7`), or `""` for a
     /// bare flag; `None` when absent.
-    pub fn boot_param(&self, name: &str) -> Option<String> {
+    pub(crate) fn boot_param(&self, name: &str) -> Option<String> {
         self.cmdline().split_whitespace().find_map(|word| {
             if word == name {
                 Some(String::new())
@@ -136,7 +136,7 @@ pub fn cpu_list_text(cpus: &[usize]) -> String {
 
 /// A CPU mask as the kernel writes it: hex, 32-bit words separated by
 /// commas, most significant first (`303`, or `1,00000000` for cpu 32).
-pub fn cpu_mask_text(cpus: &[usize]) -> String {
+pub(crate) fn cpu_mask_text(cpus: &[usize]) -> String {
     let words = cpus.iter().max().map_or(1, |&m| m / 32 + 1);
     let mut mask = vec![0u32; words];
     for &cpu in cpus {

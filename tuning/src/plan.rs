@@ -25,7 +25,7 @@ pub struct Topology {
 
 impl Topology {
     /// `cores` physical cores of `threads` threads each.
-    pub fn uniform(cores: usize, threads: usize) -> Topology {
+    pub(crate) fn uniform(cores: usize, threads: usize) -> Topology {
         Topology {
             cores: (0..cores)
                 .map(|core| (0..threads).map(|t| core + t * cores).collect())
@@ -162,7 +162,7 @@ impl Plan {
     }
 
     /// The `--cores` value.
-    pub fn cores_arg(&self) -> String {
+    pub(crate) fn cores_arg(&self) -> String {
         self.cores
             .entries()
             .iter()
@@ -172,7 +172,7 @@ impl Plan {
     }
 
     /// Boot parameters to add.
-    pub fn kernel_cmdline(&self) -> String {
+    pub(crate) fn kernel_cmdline(&self) -> String {
         let isolated = cpu_list_text(&self.isolated);
         let mut params = vec![
             format!("isolcpus=managed_irq,domain,{isolated}"),
@@ -250,7 +250,7 @@ impl Plan {
     }
 
     /// A script that moves every IRQ to the housekeeping cpus.
-    pub fn irq_script(&self) -> String {
+    pub(crate) fn irq_script(&self) -> String {
         let list = cpu_list_text(&self.housekeeping);
         let mask = crate::host::cpu_mask_text(&self.housekeeping);
         format!(

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 /// Latency stages, as `engine_latency_seconds{stage}` labels them.
-pub const LATENCY_STAGES: [&str; 3] = ["matched", "journaled", "delivered"];
+pub(crate) const LATENCY_STAGES: [&str; 3] = ["matched", "journaled", "delivered"];
 
 fn histogram() -> Histogram<u64> {
     // 1 ns to 100 s at 3 significant digits; records above saturate.
@@ -59,7 +59,7 @@ impl Latencies {
     }
 
     /// Percentiles in [`LATENCY_STAGES`] order.
-    pub fn summaries(&self) -> [LatencySummary; LATENCY_STAGES.len()] {
+    pub(crate) fn summaries(&self) -> [LatencySummary; LATENCY_STAGES.len()] {
         [
             LatencySummary::of(&self.matched),
             LatencySummary::of(&self.journaled),

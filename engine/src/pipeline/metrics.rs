@@ -22,7 +22,7 @@ use crate::sequenced::{Input, Message, MessageBody, Topic};
 use crate::{Action, Event, RejectReason};
 
 /// Input kinds, as `engine_inputs_total{action}` labels them.
-pub const INPUT_ACTIONS: [&str; 4] = ["add", "cancel", "replace", "malformed"];
+pub(crate) const INPUT_ACTIONS: [&str; 4] = ["add", "cancel", "replace", "malformed"];
 
 /// The input's index in [`INPUT_ACTIONS`].
 #[inline]
@@ -38,7 +38,7 @@ pub(crate) fn action_index(input: &Input) -> usize {
 }
 
 /// Rings, as `engine_ring_occupancy{ring}` labels them.
-pub const RINGS: [&str; 2] = ["input", "output"];
+pub(crate) const RINGS: [&str; 2] = ["input", "output"];
 
 /// One writer each; padded so the stages do not share cache lines.
 #[derive(Debug, Default)]

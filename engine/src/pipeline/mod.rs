@@ -47,13 +47,12 @@ use journal::{JournalOptions, SyncPath};
 use thiserror::Error;
 
 pub use clock::{IngressClock, SystemClock, WallClock};
-pub use latency::{LATENCY_STAGES, LatencyHistograms, LatencySummary, StageLatencies};
-pub use metrics::{BookGauge, INPUT_ACTIONS, MetricsSample, PipelineMetrics, RINGS, RingSample};
+pub use latency::{LatencyHistograms, LatencySummary, StageLatencies};
+pub use metrics::{BookGauge, MetricsSample, PipelineMetrics, RingSample};
 pub use recovery::RecoveryStats;
 pub use replica::SnapshotStats;
-pub use retention::{Retention, SNAPSHOTS_KEPT};
+pub use retention::Retention;
 pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, RingKind};
-pub use wait::PARK_CAP;
 
 use crate::endpoint::{BoxError, InputSource, MAX_BATCH_SIZE, OutputSink};
 use crate::threads::{CorePlan, WaitMode};

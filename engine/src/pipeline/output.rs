@@ -111,7 +111,7 @@ impl<K: OutputSink> Emitter<K> {
 
     /// Adds a message that replay numbered (recovery re-sending outputs),
     /// sending full batches.
-    pub fn resend(&mut self, message: &Message) -> Result<(), BoxError> {
+    pub(crate) fn resend(&mut self, message: &Message) -> Result<(), BoxError> {
         self.batch.push(*message);
         if message.last {
             self.pending_through = message.seq;

@@ -15,7 +15,7 @@ use journal::{Retire, Retired, SnapshotStore};
 
 /// How many snapshot files are kept besides the one recovery would start
 /// from; older ones are removed after a new one is written.
-pub const SNAPSHOTS_KEPT: usize = 3;
+pub(crate) const SNAPSHOTS_KEPT: usize = 3;
 
 /// What to do with journal segments that recovery no longer needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

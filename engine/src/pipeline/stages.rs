@@ -374,7 +374,7 @@ impl<F: FnMut(Output, bool)> LastMarker<F> {
     }
 
     #[inline]
-    pub fn emit(&mut self, output: Output) {
+    pub(crate) fn emit(&mut self, output: Output) {
         if let Some(previous) = self.pending.replace(output) {
             (self.forward)(previous, false);
         }

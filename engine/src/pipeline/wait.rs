@@ -28,7 +28,7 @@ use std::time::Duration;
 use crate::threads::{PARK_SLEEP, WaitMode};
 
 /// The longest a parked stage sleeps without being woken.
-pub const PARK_CAP: Duration = Duration::from_millis(10);
+pub(crate) const PARK_CAP: Duration = Duration::from_millis(10);
 /// Idle polls a parking stage spins through before it yields.
 pub(crate) const PARK_SPINS: u32 = 64;
 /// Idle polls (spins included) before it prepares to sleep.

@@ -27,7 +27,7 @@ use thiserror::Error;
 use super::input::{SourcePosition, SourcePositions};
 
 /// The first eight bytes of every checkpoint.
-pub const CHECKPOINT_MAGIC: [u8; 8] = *b"MXCKPT\0\0";
+pub(crate) const CHECKPOINT_MAGIC: [u8; 8] = *b"MXCKPT\0\0";
 /// The checkpoint format this build writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;
 
@@ -61,7 +61,7 @@ pub struct Checkpoint<'a> {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CheckpointError {
-    /// It does not start with [`CHECKPOINT_MAGIC`].
+    /// It does not start with `CHECKPOINT_MAGIC`.
     #[error("not a checkpoint (bad magic)")]
     BadMagic,
     /// Written by another checkpoint format.

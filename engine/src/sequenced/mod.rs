@@ -52,8 +52,7 @@ mod replayer;
 #[cfg(feature = "history")]
 pub(crate) use checkpoint::parse_checkpoint;
 pub use checkpoint::{
-    CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, CheckpointError, decode_checkpoint,
-    encode_checkpoint,
+    CHECKPOINT_VERSION, Checkpoint, CheckpointError, decode_checkpoint, encode_checkpoint,
 };
 pub use input::{
     INPUT_FORMAT, Input, InputField, Malformed, Problem, RecordError, SourcePosition,

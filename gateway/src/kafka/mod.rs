@@ -28,4 +28,4 @@ pub use embedded::EmbeddedBroker;
 pub use feeder::Feeder;
 pub use sink::{DELIVERED_FILE, KafkaSink, SinkProbe};
 pub use source::{EndPolicy, KafkaSource};
-pub use source::{FROM_START, PROBED_PARTITIONS, SourceProbe, UNASSIGNED};
+pub use source::{FROM_START, SourceProbe, UNASSIGNED};

@@ -28,9 +28,9 @@ use rdkafka::client::OAuthToken;
 use serde::Deserialize;
 
 /// How long a token is good for: AWS's signers use 15 minutes.
-pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
+pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 /// What the token says signed it.
-pub const USER_AGENT: &str = concat!("matching-engine/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("matching-engine/", env!("CARGO_PKG_VERSION"));
 /// How often the background thread re-reads the instance profile.
 const REFRESH_EVERY: Duration = Duration::from_secs(300);
 const IMDS: &str = "http://169.254.169.254";
@@ -48,7 +48,7 @@ pub struct AwsCredentials {
 
 impl AwsCredentials {
     /// From the standard environment variables, if both keys are set.
-    pub fn from_env() -> Option<AwsCredentials> {
+    pub(crate) fn from_env() -> Option<AwsCredentials> {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
         Some(AwsCredentials {
             access_key_id: var("AWS_ACCESS_KEY_ID")?,
@@ -59,7 +59,7 @@ impl AwsCredentials {
 
     /// From the JSON IMDS serves at
     /// `/latest/meta-data/iam/security-credentials/ROLE`.
-    pub fn from_imds_document(json: &str) -> Result<AwsCredentials, String> {
+    pub(crate) fn from_imds_document(json: &str) -> Result<AwsCredentials, String> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Document {
@@ -84,7 +84,7 @@ impl AwsCredentials {
     }
 
     /// From the instance profile, through IMDSv2.
-    pub fn from_instance_profile() -> Result<AwsCredentials, String> {
+    pub(crate) fn from_instance_profile() -> Result<AwsCredentials, String> {
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .timeout_global(Some(Duration::from_secs(2)))
@@ -117,7 +117,7 @@ impl AwsCredentials {
 
 /// A signed token and when it expires, in ms since the Unix epoch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthToken {
+pub(crate) struct AuthToken {
     /// Unpadded URL-safe base64 of the presigned URL.
     pub token: String,
     /// Signing time plus [`TOKEN_LIFETIME`].
@@ -186,7 +186,7 @@ fn encode(value: &str) -> String {
 }
 
 /// A token for `credentials` in `region` at `now`.
-pub fn auth_token(
+pub(crate) fn auth_token(
     region: &str,
     credentials: &AwsCredentials,
     now: SystemTime,
@@ -236,7 +236,7 @@ impl MskIamSigner {
 
     /// Signs with the environment's credentials if set, else the instance
     /// profile's, which a background thread keeps fresh.
-    pub fn from_environment(region: &str) -> Result<MskIamSigner, String> {
+    pub(crate) fn from_environment(region: &str) -> Result<MskIamSigner, String> {
         if let Some(credentials) = AwsCredentials::from_env() {
             return Ok(MskIamSigner::with_credentials(region, credentials));
         }
@@ -270,7 +270,7 @@ impl MskIamSigner {
     }
 
     /// A token for librdkafka, signed now.
-    pub fn oauth_token(&self) -> Result<OAuthToken, String> {
+    pub(crate) fn oauth_token(&self) -> Result<OAuthToken, String> {
         let credentials = match &self.source {
             Source::Fixed(credentials) => credentials.clone(),
             Source::Refreshed(current) => current

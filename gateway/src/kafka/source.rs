@@ -48,7 +48,7 @@ pub enum EndPolicy {
 }
 
 /// Partitions whose position [`SourceProbe`] tracks: ids 0 to 255.
-pub const PROBED_PARTITIONS: usize = 256;
+pub(crate) const PROBED_PARTITIONS: usize = 256;
 
 /// [`SourceProbe::next`] for a partition not assigned to this consumer.
 pub const UNASSIGNED: i64 = -1;

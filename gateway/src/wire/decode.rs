@@ -31,7 +31,7 @@ use serde_json::value::RawValue;
 use super::number::{NumberError, scaled};
 
 /// The longest `orders` message accepted, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 4096;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
 
 /// How prices are written in `orders` messages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -90,7 +90,7 @@ impl Default for PriceDecimals {
 
 /// The most decimal places a price may have: 10^18 still fits in a `u64`
 /// with room for prices up to 18 currency units.
-pub const MAX_PRICE_DECIMALS: u8 = 18;
+pub(crate) const MAX_PRICE_DECIMALS: u8 = 18;
 
 impl PriceDecimals {
     /// The decimal places of `symbol`'s prices.
@@ -472,9 +472,9 @@ const NAMES: [(InputField, &[&str]); 14] = [
     (InputField::NewQuantity, &["new_quantity", "newQuantity"]),
 ];
 
-/// Every accepted key (canonical names and aliases), for documentation and
-/// tests.
-pub fn accepted_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+/// Every accepted key (canonical names and aliases), for the tests.
+#[cfg(test)]
+fn accepted_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
     NAMES
         .iter()
         .flat_map(|(field, names)| names.iter().map(|name| (*name, field.as_str())))

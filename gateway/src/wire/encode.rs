@@ -259,7 +259,7 @@ pub fn encode_message(message: &Message, out: &mut Vec<u8>) {
 /// The symbol a message is about: its Kafka key, so one symbol's messages
 /// stay in one partition and in order. `None` for a rejection of a message
 /// that held no valid symbol.
-pub fn message_symbol(message: &Message) -> Option<&str> {
+pub(crate) fn message_symbol(message: &Message) -> Option<&str> {
     match &message.body {
         MessageBody::Trade(t) | MessageBody::Fill(t, _) => Some(t.symbol.as_str()),
         MessageBody::Depth(d) => Some(d.symbol.as_str()),

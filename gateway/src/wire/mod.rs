@@ -14,7 +14,7 @@ mod decode;
 mod encode;
 mod number;
 
-pub use decode::{
-    Decoder, MAX_MESSAGE_BYTES, MAX_PRICE_DECIMALS, PriceDecimals, PriceFormat, accepted_keys,
-};
-pub use encode::{encode_message, encode_order, message_symbol};
+pub use decode::{Decoder, PriceDecimals, PriceFormat};
+pub(crate) use decode::{MAX_MESSAGE_BYTES, MAX_PRICE_DECIMALS};
+pub(crate) use encode::message_symbol;
+pub use encode::{encode_message, encode_order};

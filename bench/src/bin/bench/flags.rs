@@ -64,13 +64,8 @@ pub struct KafkaArgs {
     /// per partition, so a fast producer needs many.
     #[arg(long, default_value_t = 16)]
     pub partitions: i32,
-    /// Core per pipeline thread [default: chosen for this host].
-    #[arg(long)]
-    pub cores: Option<CorePlan>,
-    /// spin, yield or park [default: spin only when every thread has an
-    /// isolated core, else yield].
-    #[arg(long)]
-    pub wait: Option<WaitMode>,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
     /// Where to create the scratch journal (removed afterwards).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     pub dir: PathBuf,
@@ -123,13 +118,8 @@ pub struct PipelineArgs {
     /// against `none` from the same minutes.
     #[arg(long, value_delimiter = ',', default_value = "none")]
     pub durability: Vec<Durability>,
-    /// Core per pipeline thread [default: chosen for this host].
-    #[arg(long)]
-    pub cores: Option<CorePlan>,
-    /// spin, yield or park [default: spin only when every thread has an
-    /// isolated core, else yield].
-    #[arg(long)]
-    pub wait: Option<WaitMode>,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
     /// Seed of the ecore generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -253,4 +243,27 @@ pub struct JournalArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// Where the pipeline's threads run and how they wait, for the
+/// subcommands that run the whole pipeline.
+#[derive(Args)]
+pub struct ThreadArgs {
+    /// Core per pipeline thread [default: chosen for this host].
+    #[arg(long)]
+    pub cores: Option<CorePlan>,
+    /// spin, yield or park [default: spin only when every thread has an
+    /// isolated core, else yield].
+    #[arg(long)]
+    pub wait: Option<WaitMode>,
+}
+
+impl ThreadArgs {
+    /// The core plan and wait mode: as given, or this host's defaults.
+    pub fn plan(&self) -> (CorePlan, WaitMode) {
+        let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
+        let cores = self.cores.unwrap_or_else(|| CorePlan::for_host(available));
+        let wait = bench::bench_wait(&cores, self.wait, available);
+        (cores, wait)
+    }
 }

@@ -3,7 +3,6 @@
 //! measured and how is in the `bench` library.
 
 use anyhow::Context;
-use engine::threads::CorePlan;
 use engine::units::human_ns;
 
 use crate::flags::KafkaArgs;
@@ -11,9 +10,7 @@ use crate::flags::KafkaArgs;
 pub fn kafka(args: KafkaArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.orders > 0, "--orders must be at least 1");
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
-    let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
-    let cores = args.cores.unwrap_or_else(|| CorePlan::for_host(available));
-    let wait = bench::bench_wait(&cores, args.wait, available);
+    let (cores, wait) = args.threads.plan();
     let config = bench::KafkaBenchConfig {
         orders: args.orders,
         rate: None,

@@ -6,7 +6,6 @@
 use anyhow::Context;
 use bench::PipelineReport;
 use engine::pipeline::RingKind;
-use engine::threads::CorePlan;
 use engine::units::human_ns;
 
 use crate::flags::PipelineArgs;
@@ -16,9 +15,7 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         !args.rate.is_empty() && args.rate.iter().all(|r| *r > 0) && args.seconds > 0.0,
         "--rate values and --seconds must be above 0"
     );
-    let available = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
-    let cores = args.cores.unwrap_or_else(|| CorePlan::for_host(available));
-    let wait = bench::bench_wait(&cores, args.wait, available);
+    let (cores, wait) = args.threads.plan();
     let mut rings = args.ring.clone();
     if rings.contains(&RingKind::Crossbeam) && !rings.contains(&RingKind::Disruptor) {
         rings.insert(0, RingKind::Disruptor);

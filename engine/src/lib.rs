@@ -95,6 +95,8 @@ mod ladder;
 mod orders;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
+#[cfg(feature = "pipeline")]
+pub mod replicated;
 pub mod sequenced;
 mod slot;
 mod snapshot;

@@ -80,6 +80,20 @@ pub(crate) enum HeaderProblem {
 }
 
 impl SegmentHeader {
+    /// The header a lone frame of `len` bytes is checked against: the
+    /// frame is the whole "segment", and `max_frame` bounds it.
+    pub(crate) fn detached(len: u64, max_frame: u32) -> SegmentHeader {
+        SegmentHeader {
+            first_sequence: 0,
+            segment_size: len,
+            data_offset: 0,
+            index_stride: 1,
+            index_slots: 0,
+            max_frame_length: max_frame,
+            payload_format: 0,
+        }
+    }
+
     /// Lays out a segment of `segment_size` bytes starting at `first_sequence`.
     /// Returns `None` when the size leaves no room for a frame of
     /// `max_frame_length`.

@@ -196,6 +196,7 @@ pub use reader::{Cursor, Reader, Record};
 pub use recovery::{Journal, Recovered, RecoveryReport, TornTail};
 pub use repair::{DirLock, Truncated};
 pub use retention::{Retire, Retired, retire_segments};
+pub use scan::check_frame_bytes;
 pub use segment::free_space;
 pub use snapshot::{SNAPSHOT_FILE_VERSION, Snapshot, SnapshotStore};
 pub use sync::{DurableSequence, SyncPath};

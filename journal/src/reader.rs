@@ -29,6 +29,7 @@ pub struct Record<'a> {
     sequence: u64,
     meta: RecordMeta,
     payload: &'a [u8],
+    frame: &'a [u8],
     segment: &'a Path,
     offset: u64,
     payload_format: u32,
@@ -64,6 +65,13 @@ impl<'a> Record<'a> {
     /// The payload bytes, 8-byte aligned in the map.
     pub fn payload(&self) -> &'a [u8] {
         self.payload
+    }
+
+    /// The whole frame as it lies in the segment: header, CRC, payload and
+    /// padding. A replica that appends these bytes' meta and payload at the
+    /// same sequence writes the same bytes ([`crate::check_frame_bytes`]).
+    pub fn frame(&self) -> &'a [u8] {
+        self.frame
     }
 
     /// The payload as an `rkyv` archive of type `A`, validated and read in
@@ -320,6 +328,7 @@ impl Cursor {
             payload: segment
                 .map
                 .bytes(pos + FRAME_HEADER_LEN, frame.payload_length as usize),
+            frame: segment.map.bytes(pos, frame.frame_length as usize),
             segment: &segment.path,
             offset: pos as u64,
             payload_format: segment.header.payload_format,

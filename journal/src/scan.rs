@@ -7,8 +7,8 @@
 
 use crate::error::Corruption;
 use crate::format::{
-    END_OF_SEGMENT, FRAME_ALIGN, FRAME_HEADER_LEN, FrameHeader, SegmentHeader, decode_frame_header,
-    frame_crc, frame_length_for, frame_sequence,
+    END_OF_SEGMENT, FRAME_ALIGN, FRAME_HEADER_LEN, FrameHeader, RecordMeta, SegmentHeader,
+    decode_frame_header, frame_crc, frame_length_for, frame_sequence,
 };
 use crate::map::FrameSource;
 
@@ -76,6 +76,61 @@ pub(crate) fn check_frame(
         });
     }
     Frame::Valid(frame)
+}
+
+/// A frame that arrived as bytes from elsewhere (a replicated journal),
+/// not from a segment.
+struct Detached<'a>(&'a [u8]);
+
+impl FrameSource for Detached<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn frame_length(&self, pos: usize) -> u32 {
+        crate::format::get_u32(self.0, pos)
+    }
+
+    fn bytes(&self, pos: usize, len: usize) -> &[u8] {
+        &self.0[pos..pos + len]
+    }
+
+    fn index_slot(&self, _pos: usize) -> u64 {
+        0
+    }
+}
+
+/// Checks one whole frame held in `bytes`, by the rules a segment's frames
+/// meet (length, CRC, padding), and returns its sequence, meta and payload.
+/// `max_frame` bounds its length as a segment header would.
+pub fn check_frame_bytes(
+    bytes: &[u8],
+    max_frame: u32,
+) -> Result<(u64, RecordMeta, &[u8]), Corruption> {
+    let expected = if bytes.len() >= FRAME_HEADER_LEN {
+        frame_sequence(bytes)
+    } else {
+        0
+    };
+    if bytes.len() < FRAME_HEADER_LEN || bytes.len() > max_frame as usize {
+        return Err(Corruption::BadFrameLength {
+            frame_length: bytes.len() as u32,
+            expected_sequence: expected,
+        });
+    }
+    let header = SegmentHeader::detached(bytes.len() as u64, max_frame);
+    match check_frame(&Detached(bytes), &header, 0, expected) {
+        Frame::Valid(frame) if frame.frame_length as usize == bytes.len() => Ok((
+            frame.sequence,
+            frame.meta,
+            &bytes[FRAME_HEADER_LEN..FRAME_HEADER_LEN + frame.payload_length as usize],
+        )),
+        Frame::Invalid(problem) => Err(problem),
+        _ => Err(Corruption::BadFrameLength {
+            frame_length: crate::format::get_u32(bytes, 0),
+            expected_sequence: expected,
+        }),
+    }
 }
 
 /// Where a walk over a segment stopped.

@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct DurableSequence(Arc<AtomicU64>);
 
 impl DurableSequence {
-    pub(crate) fn new(sequence: u64) -> DurableSequence {
+    /// A sequence starting at `sequence`. The writer makes its own; a
+    /// caller makes one to publish a stricter gate built on it (durable
+    /// here *and* replicated elsewhere), which it then advances itself.
+    pub fn new(sequence: u64) -> DurableSequence {
         DurableSequence(Arc::new(AtomicU64::new(sequence)))
     }
 
@@ -38,7 +41,7 @@ impl DurableSequence {
     /// Publishes `sequence` with Release ordering unless a higher one is
     /// already published: a sync of an older segment may finish after a
     /// roll-over's commit.
-    pub(crate) fn fetch_max_release(&self, sequence: u64) {
+    pub fn fetch_max_release(&self, sequence: u64) {
         self.0.fetch_max(sequence, Ordering::Release);
     }
 }

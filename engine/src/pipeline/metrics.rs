@@ -18,6 +18,7 @@ use crossbeam_utils::CachePadded;
 use journal::DurableSequence;
 
 use super::latency::{LATENCY_STAGES, LatencySummary};
+use crate::replicated::{ROLES, ReplicationGauges};
 use crate::sequenced::{Input, Message, MessageBody, Topic};
 use crate::{Action, Event, RejectReason};
 
@@ -184,6 +185,8 @@ pub struct PipelineMetrics {
     pub(crate) recovery_replayed: AtomicU64,
     /// The matcher thread's kernel thread id, 0 until it starts.
     pub(crate) matcher_tid: AtomicU64,
+    /// Role, epoch and lag of a replicated engine.
+    pub(crate) replication: ReplicationGauges,
     window: Duration,
     pub(crate) last_window: Mutex<WindowFigures>,
     /// The busiest symbols' books and the sequence they are as of; the
@@ -217,10 +220,16 @@ impl PipelineMetrics {
             recovery_ns: AtomicU64::new(0),
             recovery_replayed: AtomicU64::new(0),
             matcher_tid: AtomicU64::new(0),
+            replication: ReplicationGauges::default(),
             window: window.max(Duration::from_millis(100)),
             last_window: Mutex::new(WindowFigures::default()),
             books: Mutex::new((0, Vec::new())),
         }
+    }
+
+    /// The replication figures, which a replicated engine keeps here too.
+    pub fn replication(&self) -> &ReplicationGauges {
+        &self.replication
     }
 
     /// How long each window of percentiles and peaks lasts.
@@ -320,6 +329,18 @@ impl PipelineMetrics {
                 0 => None,
                 tid => Some(tid),
             },
+            replication: ReplicationSample {
+                role: ROLES
+                    .get(load(&self.replication.role) as usize)
+                    .copied()
+                    .unwrap_or(ROLES[0]),
+                leader_epoch: load(&self.replication.leader_epoch),
+                lag_records: load(&self.replication.lag_records),
+                lag: ns(load(&self.replication.lag_ns)),
+                replicated_sequence: load(&self.replication.replicated_sequence),
+                takeovers: load(&self.replication.takeovers),
+                last_takeover: ns(load(&self.replication.takeover_ns)),
+            },
         }
     }
 }
@@ -409,6 +430,28 @@ pub struct MetricsSample {
     pub books_sequence: u64,
     /// The matcher thread's kernel id, once it runs.
     pub matcher_tid: Option<u64>,
+    /// Replication: role, epoch, lag.
+    pub replication: ReplicationSample,
+}
+
+/// A replicated engine's figures; a single-host engine's role is `single`
+/// and the rest 0.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicationSample {
+    /// `single`, `primary` or `standby`.
+    pub role: &'static str,
+    /// The epoch last seen claimed (this engine's own when it leads).
+    pub leader_epoch: u64,
+    /// Journal-topic entries a standby has not read yet.
+    pub lag_records: u64,
+    /// How long a standby has been behind the topic's end.
+    pub lag: Duration,
+    /// The last sequence the log agreed to, as this engine knows it.
+    pub replicated_sequence: u64,
+    /// Takeovers by this process.
+    pub takeovers: u64,
+    /// The last takeover, from detection to the first output.
+    pub last_takeover: Duration,
 }
 
 #[cfg(test)]

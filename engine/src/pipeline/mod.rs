@@ -29,6 +29,7 @@ mod metrics;
 mod output;
 mod recovery;
 mod replica;
+mod replicator;
 mod retention;
 mod stages;
 mod stats;
@@ -43,14 +44,16 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "crossbeam-rings")]
 use crossbeam_channel::bounded;
 use disruptor::{BusySpin, build_single_producer};
-use journal::{JournalOptions, SyncPath};
+use journal::{DurableSequence, JournalOptions, SyncPath};
 use thiserror::Error;
 
 pub use clock::{IngressClock, SystemClock, WallClock};
 pub use latency::{LatencyHistograms, LatencySummary, StageLatencies};
-pub use metrics::{BookGauge, MetricsSample, PipelineMetrics, RingSample};
+pub use metrics::{BookGauge, MetricsSample, PipelineMetrics, ReplicationSample, RingSample};
 pub use recovery::RecoveryStats;
 pub use replica::SnapshotStats;
+pub(crate) use replica::replica_for_follower;
+pub use replicator::{LeaderEnd, Leadership};
 pub use retention::Retention;
 pub use transport::{FAR as LOOKAHEAD_FAR, NEAR as LOOKAHEAD_NEAR, RingKind};
 
@@ -116,6 +119,22 @@ pub enum PipelineError {
     /// A stage stopped because another one failed.
     #[error("stopped because another stage failed")]
     Stopped,
+    /// A newer epoch was claimed in the journal topic: another engine leads.
+    /// Nothing past the agreed end was released.
+    #[error(
+        "fenced: epoch {epoch} was claimed in the journal topic (offset {offset}); another engine \
+         leads now, and nothing this one journaled after the agreed end was released. Restart \
+         it as a standby (--role standby): it quarantines its unagreed tail and follows"
+    )]
+    Fenced {
+        /// The newer epoch.
+        epoch: u64,
+        /// Where its claim is.
+        offset: i64,
+    },
+    /// The journal topic could not be read or written.
+    #[error("replication: {0}")]
+    Replication(String),
     /// A pipeline thread panicked.
     #[error("the {0} thread panicked")]
     Panicked(&'static str),
@@ -237,6 +256,10 @@ pub struct PipelineConfig {
     /// What [`IngressClock::Wall`] reads: the system clock, unless a test
     /// needs one that steps back.
     pub wall_clock: Arc<dyn WallClock>,
+    /// A directory shared between the engines of one shard (a network file
+    /// system): each snapshot is copied there too, so that a standby with
+    /// an empty journal can start from the newest one.
+    pub snapshot_share: Option<PathBuf>,
     /// Publish the books of this many of the busiest symbols in
     /// [`PipelineMetrics`] (0: none). The snapshot replica computes them,
     /// so a non-zero value keeps it following the journal all the time.
@@ -289,6 +312,7 @@ impl PipelineConfig {
             batch_size: 100,
             clock: IngressClock::Wall,
             wall_clock: Arc::new(SystemClock),
+            snapshot_share: None,
             book_symbols: 0,
             metrics: Arc::new(PipelineMetrics::new(Duration::from_secs(5))),
         }
@@ -326,12 +350,55 @@ pub struct RunReport {
 /// raised, and drains it. Returns the first error any stage hit.
 pub fn run<S: InputSource, K: OutputSink>(
     config: &PipelineConfig,
-    mut source: S,
+    source: S,
     sink: K,
     stop: &AtomicBool,
 ) -> Result<RunReport, PipelineError> {
+    run_with(config, source, sink, stop, None).map(|(report, _)| report)
+}
+
+/// [`run`] for the leader of a replicated journal: outputs wait for the
+/// journal topic's agreement as well as local durability, and a newer
+/// epoch's claim stops the run with [`PipelineError::Fenced`]
+/// (`crate::replicated`).
+pub fn run_leading<S: InputSource, K: OutputSink>(
+    config: &PipelineConfig,
+    source: S,
+    sink: K,
+    stop: &AtomicBool,
+    lead: Leadership<'_>,
+) -> Result<(RunReport, LeaderEnd), PipelineError> {
+    run_with(config, source, sink, stop, Some(lead))
+}
+
+fn run_with<S: InputSource, K: OutputSink>(
+    config: &PipelineConfig,
+    mut source: S,
+    sink: K,
+    stop: &AtomicBool,
+    mut lead: Option<Leadership<'_>>,
+) -> Result<(RunReport, LeaderEnd), PipelineError> {
     config.check()?;
     let recovered = recovery::recover(config, sink)?;
+    if let Some(Leadership {
+        takeover: Some((decided, times)),
+        gauges,
+        ..
+    }) = &mut lead
+    {
+        times.resend = recovered.stats.took;
+        if recovered.stats.resent > 0 {
+            let took = decided.elapsed();
+            gauges
+                .takeover_ns
+                .store(took.as_nanos() as u64, Ordering::Relaxed);
+            tracing::info!(
+                resent = recovered.stats.resent,
+                since_detection_ms = took.as_millis() as u64,
+                "takeover step 4: outputs past the delivered mark re-sent"
+            );
+        }
+    }
     tracing::info!(
         snapshot = ?recovered.stats.snapshot,
         replayed = recovered.stats.replayed,
@@ -362,6 +429,7 @@ pub fn run<S: InputSource, K: OutputSink>(
                 matcher_in,
                 matcher_out,
                 egress_in,
+                lead,
             )
         }
         #[cfg(feature = "crossbeam-rings")]
@@ -379,6 +447,7 @@ pub fn run<S: InputSource, K: OutputSink>(
                 matcher_in,
                 ChannelOutbox(vec![to_egress]),
                 egress_in,
+                lead,
             )
         }
     }
@@ -430,7 +499,8 @@ fn run_stages<S: InputSource, K: OutputSink>(
     matcher_in: impl Inbox<InputSlot>,
     matcher_out: impl Outbox<output::OutputSlot>,
     egress_in: impl Inbox<output::OutputSlot>,
-) -> Result<RunReport, PipelineError> {
+    mut lead: Option<Leadership<'_>>,
+) -> Result<(RunReport, LeaderEnd), PipelineError> {
     let recovery::Recovered {
         engine,
         mut writer,
@@ -441,6 +511,12 @@ fn run_stages<S: InputSource, K: OutputSink>(
     } = recovered;
     let start_seq = writer.next_sequence();
     let durable = writer.durable();
+    // A leader's outputs wait for the log's agreement too: everything
+    // recovered is agreed, the rest the replicator releases.
+    let gate = match &lead {
+        Some(_) => DurableSequence::new(start_seq - 1),
+        None => durable.clone(),
+    };
     let sync_path = writer.sync_path();
     let control = Control {
         stop,
@@ -458,6 +534,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
         durable: durable.clone(),
         delivered: &counters.delivered,
         metrics,
+        share: config.snapshot_share.clone(),
     };
     let shared_latency = Mutex::new(Latencies::new());
     let stats_done = AtomicBool::new(false);
@@ -504,7 +581,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
             let result = stages::egress(
                 egress_in,
                 &mut emitter,
-                &durable,
+                &gate,
                 control,
                 metrics,
                 &mut recorder,
@@ -561,18 +638,44 @@ fn run_stages<S: InputSource, K: OutputSink>(
             result
         })
         .map_err(not_started)?;
+        let replicator = lead
+            .as_mut()
+            .map(|lead| {
+                let world = replicator::ReplicatorWorld {
+                    dir: &config.journal_dir,
+                    start_seq,
+                    local: durable.clone(),
+                    gate: &gate,
+                    control,
+                    metrics,
+                    stages_done: &stages_done,
+                    stop,
+                };
+                spawn(scope, "replicator", helper_core, move || {
+                    replicator::replicate(lead, &world)
+                })
+            })
+            .transpose()
+            .map_err(not_started)?;
         let ingress = join(ingress, "ingress");
         let journaler = join(journaler, "journal");
         let matcher = join(matcher, "matcher");
         let egress = join(egress, "egress");
         stages_done.store(true, Ordering::Release);
+        let replicator = replicator
+            .map(|handle| join(handle, "replicator"))
+            .transpose();
         let snapshots = replica.map(|replica| join(replica, "replica")).transpose();
         stats_done.store(true, Ordering::Release);
         let latencies = join(printer, "stats");
-        Ok::<_, PipelineError>((ingress, journaler, matcher, egress, snapshots, latencies))
+        Ok::<_, PipelineError>((
+            ingress, journaler, matcher, egress, replicator, snapshots, latencies,
+        ))
     });
-    let (ingress, journaler, matcher, egress, snapshots, latencies) = outcome?;
-    // The first real failure wins; `Stopped` only echoes it.
+    let (ingress, journaler, matcher, egress, replicator, snapshots, latencies) = outcome?;
+    // Fencing first: it explains why the others stopped. Then the first
+    // real failure wins; `Stopped` only echoes it.
+    let handover = replicator?.transpose()?.unwrap_or(false);
     ingress??;
     journaler??;
     egress??;
@@ -580,7 +683,8 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let mut snapshots = snapshots?.transpose()?.unwrap_or_default();
     let latencies = latencies?;
     let trades = emitter.trades;
-    let (state_hash, messages) = finish(
+    let released = gate.load_acquire();
+    let (state_hash, messages, delivered) = finish(
         writer,
         emitter,
         &durable,
@@ -589,7 +693,13 @@ fn run_stages<S: InputSource, K: OutputSink>(
         newest_snapshot,
         &mut snapshots,
     )?;
-    Ok(RunReport {
+    let end = LeaderEnd {
+        handover,
+        released,
+        delivered,
+        takeover: lead.and_then(|lead| lead.takeover.map(|(_, times)| times)),
+    };
+    let report = RunReport {
         recovery: stats,
         inputs: counters.matched.load(Ordering::Relaxed),
         messages,
@@ -601,7 +711,8 @@ fn run_stages<S: InputSource, K: OutputSink>(
         snapshots,
         sync_path,
         elapsed: started.elapsed(),
-    })
+    };
+    Ok((report, end))
 }
 
 /// Starts this run's figures: counters from zero, the sequence they count
@@ -646,7 +757,8 @@ fn reset_metrics(
 /// writes the exit snapshot unless the newest one is already at the last
 /// sequence (so inputs replayed at start-up are not replayed again), sends
 /// what egress still holds, and closes the sink and the journal. Returns
-/// the final state hash and the messages delivered in the run.
+/// the final state hash, the messages delivered in the run and the final
+/// delivered mark.
 fn finish<K: OutputSink>(
     mut writer: journal::Writer,
     emitter: output::Emitter<K>,
@@ -655,7 +767,7 @@ fn finish<K: OutputSink>(
     (last_seq, positions, engine): (u64, &crate::sequenced::SourcePositions, &crate::Engine),
     newest_recovered: u64,
     snapshots: &mut SnapshotStats,
-) -> Result<(u64, u64), PipelineError> {
+) -> Result<(u64, u64, u64), PipelineError> {
     let newest = snapshots.last.map_or(newest_recovered, |(seq, _)| seq);
     // A snapshot never claims an input the journal could lose.
     if durable.load_acquire() < last_seq {
@@ -669,13 +781,13 @@ fn finish<K: OutputSink>(
         newest,
         snapshots,
     )?;
-    let messages = emitter.close().map_err(PipelineError::Sink)?;
+    let (messages, delivered) = emitter.close().map_err(PipelineError::Sink)?;
     writer.close()?;
     let state_hash = snapshots
         .last
         .filter(|(seq, _)| *seq == last_seq)
         .map_or_else(|| engine.state_hash(), |(_, hash)| hash);
-    Ok((state_hash, messages))
+    Ok((state_hash, messages, delivered))
 }
 
 /// A core for the helper threads (the replica, statistics) other than the

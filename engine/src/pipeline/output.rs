@@ -153,10 +153,12 @@ impl<K: OutputSink> Emitter<K> {
         self.sink.poll()
     }
 
-    /// Flushes and closes the sink; returns how many messages were sent.
-    pub fn close(mut self) -> Result<u64, BoxError> {
+    /// Flushes and closes the sink; returns how many messages were sent,
+    /// and the delivered mark it then records.
+    pub fn close(mut self) -> Result<(u64, u64), BoxError> {
         self.flush(&mut |_| {})?;
         self.sink.close()?;
-        Ok(self.sent)
+        let delivered = self.sink.delivered_through()?;
+        Ok((self.sent, delivered))
     }
 }

@@ -78,6 +78,9 @@ pub(crate) struct SnapshotWriter<'a> {
     pub delivered: &'a AtomicU64,
     /// Where snapshot figures go while the pipeline runs.
     pub metrics: &'a PipelineMetrics,
+    /// A directory shared with the other engines of the shard, where each
+    /// snapshot is copied for a standby to start from.
+    pub share: Option<PathBuf>,
 }
 
 impl SnapshotWriter<'_> {
@@ -96,6 +99,24 @@ impl SnapshotWriter<'_> {
         self.store.write(sequence, &payload).map_err(|cause| {
             PipelineError::storage("write a snapshot", &self.journal_dir, payload.len(), cause)
         })?;
+        if let Some(share) = &self.share {
+            // A failed copy costs a standby's bootstrap, not this engine's
+            // safety: say so and go on.
+            let shared = SnapshotStore::new(share);
+            match std::fs::create_dir_all(share)
+                .map_err(|e| e.to_string())
+                .and_then(|()| shared.write(sequence, &payload).map_err(|e| e.to_string()))
+            {
+                Ok(_) => {
+                    let _ = retention::prune_snapshots(&shared, sequence);
+                }
+                Err(err) => tracing::warn!(
+                    share = %share.display(),
+                    %err,
+                    "cannot copy the snapshot to the shared directory"
+                ),
+            }
+        }
         let took = started.elapsed();
         tracing::info!(
             sequence,
@@ -339,6 +360,54 @@ fn start(
         "replica restored"
     );
     Ok(Follower { replayer, records })
+}
+
+/// The snapshot replica of a standby: follows the local journal the
+/// follower appends to, up to `gate` (durable and agreed) and `delivered`,
+/// and writes this engine's snapshots, until `done`. `None` when the
+/// configuration asks for no snapshots.
+pub(crate) fn replica_for_follower<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    config: &'env super::PipelineConfig,
+    gate: DurableSequence,
+    delivered: &'env AtomicU64,
+    done: &'env AtomicBool,
+    failed: &'env AtomicBool,
+) -> Result<
+    Option<std::thread::ScopedJoinHandle<'scope, Result<SnapshotStats, PipelineError>>>,
+    PipelineError,
+> {
+    if config.snapshot_every.is_none() {
+        return Ok(None);
+    }
+    let store = SnapshotStore::new(&config.journal_dir);
+    let newest = store
+        .list()
+        .ok()
+        .and_then(|l| l.first().copied())
+        .unwrap_or(0); // newest first
+    let writer = SnapshotWriter {
+        store,
+        journal_dir: config.journal_dir.clone(),
+        retention: config.retention.clone(),
+        durable: gate,
+        delivered,
+        metrics: &config.metrics,
+        share: config.snapshot_share.clone(),
+    };
+    let plan = ReplicaPlan {
+        every: config.snapshot_every,
+        book_symbols: 0,
+        newest,
+        config: config.engine.clone(),
+        done,
+        failed,
+    };
+    let helper = super::helper_core(&config.cores);
+    super::spawn(scope, "replica", helper, move || {
+        run_replica(&plan, &writer)
+    })
+    .map(Some)
 }
 
 /// The snapshot at a clean exit, from the matcher's engine after the

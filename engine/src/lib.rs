@@ -95,7 +95,7 @@ mod ladder;
 mod orders;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
-#[cfg(feature = "pipeline")]
+#[cfg(feature = "history")]
 pub mod replicated;
 pub mod sequenced;
 mod slot;

@@ -21,8 +21,23 @@ use crate::wire::{MAX_PRICE_DECIMALS, PriceDecimals};
 pub struct ConfigFile {
     /// The journal directory.
     pub journal: Option<PathBuf>,
-    /// `none`, `batch` or `sync`.
+    /// `none`, `batch`, `sync` or `replicated`.
     pub durability: Option<String>,
+    /// Under `replicated`: the local journal's `none`, `batch` or `sync`.
+    pub local_durability: Option<String>,
+    /// Under `replicated`: `primary` or `standby`.
+    pub role: Option<String>,
+    /// Under `replicated`: the engine (shard) id; its journal topic is
+    /// `journal.<engine_id>`.
+    pub engine_id: Option<String>,
+    /// Under `replicated`: an idle leader's heartbeat period, e.g. `100ms`.
+    pub heartbeat_interval: Option<String>,
+    /// Under `replicated`: a standby's wait before it takes over, e.g.
+    /// `500ms`.
+    pub failover_timeout: Option<String>,
+    /// Under `replicated`: a directory the shard's engines share for
+    /// snapshots.
+    pub snapshot_share: Option<PathBuf>,
     /// `kafka` or `file:PATH`.
     pub input: Option<String>,
     /// `kafka` or `file:DIR`.

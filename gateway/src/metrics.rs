@@ -54,6 +54,7 @@ pub struct EngineCollector {
     pipeline: Arc<PipelineMetrics>,
     journal_dir: PathBuf,
     kafka: KafkaMetrics,
+    engine_id: String,
 }
 
 impl std::fmt::Debug for EngineCollector {
@@ -76,7 +77,15 @@ impl EngineCollector {
             pipeline,
             journal_dir,
             kafka,
+            engine_id: String::new(),
         }
+    }
+
+    /// Labels `engine_role` with the engine (shard) id of a replicated
+    /// engine, so alerts can pair each primary with its standby.
+    pub fn with_engine_id(mut self, engine_id: &str) -> EngineCollector {
+        engine_id.clone_into(&mut self.engine_id);
+        self
     }
 }
 
@@ -133,8 +142,71 @@ impl Collector for EngineCollector {
         encode_snapshots(e, &s)?;
         encode_matcher(e, &s)?;
         encode_books(e, &s)?;
+        encode_replication(e, &s, &self.engine_id)?;
         encode_kafka(e, &s, &self.kafka)
     }
+}
+
+/// The hot standby's figures; a single-host engine reports role `single`
+/// and zeros, so dashboards and alerts read the same everywhere.
+fn encode_replication(
+    e: &mut DescriptorEncoder,
+    s: &MetricsSample,
+    engine_id: &str,
+) -> std::fmt::Result {
+    let r = &s.replication;
+    let mut family = e.encode_descriptor(
+        "engine_role",
+        "1 for the part this engine plays now (single, primary or standby), 0 for the others.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for role in engine::replicated::ROLES {
+        let labels = [("role", role), ("engine_id", engine_id)];
+        gauge(u64::from(role == r.role)).encode(family.encode_family(&labels)?)?;
+    }
+    single(
+        e,
+        "engine_leader_epoch",
+        "The leader epoch this engine last saw claimed in its journal topic (its own when it leads).",
+        None,
+        &gauge(r.leader_epoch),
+    )?;
+    single(
+        e,
+        "engine_replication_lag_records",
+        "Journal-topic entries a standby has not read yet; 0 on a primary.",
+        None,
+        &gauge(r.lag_records),
+    )?;
+    single(
+        e,
+        "engine_replication_lag",
+        "How long a standby has been behind the journal topic's end; 0 on a primary.",
+        Some(&Unit::Seconds),
+        &seconds(r.lag),
+    )?;
+    single(
+        e,
+        "engine_replicated_sequence",
+        "The last sequence the journal topic agreed to, as this engine knows it.",
+        None,
+        &gauge(r.replicated_sequence),
+    )?;
+    single(
+        e,
+        "engine_takeovers",
+        "Times this process took the lead.",
+        None,
+        &counter(r.takeovers),
+    )?;
+    single(
+        e,
+        "engine_takeover",
+        "The last takeover, from detecting the leader's silence to the first output.",
+        Some(&Unit::Seconds),
+        &seconds(r.last_takeover),
+    )
 }
 
 /// The busiest symbols' books: a bounded label set, as the replica chose.

@@ -35,6 +35,9 @@ pub struct Info {
     /// The Kafka output's delivered mark: outputs of every input up to it
     /// were acknowledged. `None` without one (file output keeps its own).
     pub delivered: Option<u64>,
+    /// A replicated engine's state file: its role, the leader epoch and
+    /// how far the journal topic agreed; `None` for a single-host engine.
+    pub replication: Option<engine::replicated::ReplicationState>,
     /// The format versions of the files, and those this build reads.
     pub formats: BTreeMap<&'static str, String>,
     /// Problems found on the way; empty for a sound journal.
@@ -185,6 +188,7 @@ pub fn info(dir: &Path) -> Result<Info, Error> {
         snapshots,
         partitions,
         delivered,
+        replication: engine::replicated::ReplicationState::read(dir),
         formats,
         problems,
     })

@@ -15,6 +15,8 @@ mod client;
 mod config;
 pub mod embedded;
 pub mod feeder;
+#[cfg(feature = "server")]
+pub mod journal_topic;
 mod logging;
 #[cfg(feature = "msk-iam")]
 pub mod msk_iam;
@@ -26,6 +28,8 @@ pub use client::{ClientHooks, DeliveryHooks, KafkaContext, send_when_room};
 pub use config::{KafkaConfig, MskIamConfig, StartFrom, Topics};
 pub use embedded::EmbeddedBroker;
 pub use feeder::Feeder;
+#[cfg(feature = "server")]
+pub use journal_topic::{Handover, JournalConsumer, JournalProducer, request_handover};
 pub use sink::{DELIVERED_FILE, KafkaSink, SinkProbe};
 pub use source::{EndPolicy, KafkaSource};
 pub use source::{FROM_START, SourceProbe, UNASSIGNED};

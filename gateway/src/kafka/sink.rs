@@ -168,6 +168,19 @@ impl KafkaSink {
         })
     }
 
+    /// Records that every input through `seq` is delivered, as another
+    /// engine's delivered mark says (a standby taking over): recovery then
+    /// re-sends only past it. Never lowers the mark.
+    pub fn adopt_delivered(&mut self, seq: u64) -> Result<(), BoxError> {
+        if seq > self.mark.get() {
+            self.mark.store(seq)?;
+            self.mark.sync()?;
+        }
+        self.confirmed = self.confirmed.max(seq);
+        self.handed = self.handed.max(seq);
+        Ok(())
+    }
+
     /// A handle on the sink's figures, readable after the sink is moved.
     pub fn probe(&self) -> SinkProbe {
         self.producer.context().hooks().probe.clone()

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use engine::pipeline::{IngressClock, Retention};
+use engine::replicated::Role;
 use engine::threads::{CorePlan, WaitMode};
 use gateway::config::parse_size;
 use gateway::wire::PriceFormat;
@@ -32,14 +33,41 @@ use crate::EXIT_CODES;
 )]
 pub struct Cli {
     /// TOML configuration file; flags override its values.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Journal directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub journal: Option<PathBuf>,
-    /// How durable a journaled input must be before its outputs leave.
+    /// How durable a journaled input must be before its outputs leave:
+    /// on this host (none, batch, sync), or also agreed by the journal
+    /// topic that a standby follows (replicated; see --local-durability).
+    #[arg(long, value_name = "none|batch|sync|replicated", value_parser = parse_durability)]
+    pub durability: Option<DurabilityChoice>,
+    /// With --durability replicated: the local journal's own durability
+    /// [default: batch].
     #[arg(long, value_name = "none|batch|sync")]
-    pub durability: Option<Durability>,
+    pub local_durability: Option<Durability>,
+    /// With --durability replicated: lead (primary, the default), or follow
+    /// and take over when the leader falls silent (standby).
+    #[arg(long, value_name = "primary|standby", value_parser = parse_role)]
+    pub role: Option<Role>,
+    /// With --durability replicated: the engine (shard) this journal
+    /// belongs to; its journal topic is journal.<ID>.
+    #[arg(long, value_name = "ID")]
+    pub engine_id: Option<String>,
+    /// With --durability replicated: how often an idle leader writes a
+    /// heartbeat [default: 100ms].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
+    /// With --durability replicated: how long a standby waits without a
+    /// record or heartbeat before it takes over [default: 500ms].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub failover_timeout: Option<Duration>,
+    /// With --durability replicated: a directory the shard's engines share;
+    /// snapshots are copied there, and a standby with an empty journal
+    /// starts from the newest.
+    #[arg(long, value_name = "DIR")]
+    pub snapshot_share: Option<PathBuf>,
     /// Bytes per journal segment file, e.g. 64MiB [default: 1GiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub segment_size: Option<u64>,
@@ -61,11 +89,11 @@ pub struct Cli {
     pub price_format: Option<PriceFormat>,
     /// Kafka bootstrap servers. Without them (here or in the config file)
     /// the engine starts an embedded in-memory broker and prints its address.
-    #[arg(long, value_name = "HOST:PORT,...")]
+    #[arg(long, value_name = "HOST:PORT,...", global = true)]
     pub brokers: Option<String>,
     /// A librdkafka property for every Kafka client, e.g.
     /// -X statistics.interval.ms=1000; overrides the config file.
-    #[arg(short = 'X', long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    #[arg(short = 'X', long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
     pub kafka_properties: Vec<(String, String)>,
     /// Drain, snapshot and exit 0 when the input is exhausted (for Kafka:
     /// consumed to the end of every partition), instead of waiting for more.
@@ -115,6 +143,56 @@ pub struct Cli {
     /// Stop the demo after this many orders (with --exit-at-end, exit then).
     #[arg(long, requires = "demo")]
     pub demo_orders: Option<u64>,
+    /// An operator command instead of running the engine.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Operator commands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Switchover: ask the leader of a replicated engine to hand over to
+    /// its standby, and wait for the standby's claim. The leader drains,
+    /// writes its last entry to the journal topic and follows; the standby
+    /// takes over at once. Exit 0 once the new epoch is claimed, 1 if none
+    /// is within --wait.
+    Promote {
+        /// The engine whose leader should hand over.
+        #[arg(long, value_name = "ID")]
+        engine_id: String,
+        /// How long to wait for the standby's claim.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+        wait: Duration,
+    },
+}
+
+/// How durable an input must be before its outputs leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurabilityChoice {
+    /// On this host only.
+    Local(Durability),
+    /// On this host and agreed by the journal topic.
+    Replicated,
+}
+
+/// `none`, `batch`, `sync` or `replicated`.
+pub fn parse_durability(text: &str) -> Result<DurabilityChoice, String> {
+    match text {
+        "replicated" => Ok(DurabilityChoice::Replicated),
+        other => other
+            .parse()
+            .map(DurabilityChoice::Local)
+            .map_err(|e: String| format!("{e}, or replicated")),
+    }
+}
+
+/// `primary` or `standby`.
+pub fn parse_role(text: &str) -> Result<Role, String> {
+    match text {
+        "primary" => Ok(Role::Primary),
+        "standby" => Ok(Role::Standby),
+        _ => Err(format!("{text:?} is not a role; use primary or standby")),
+    }
 }
 
 /// `KEY=VALUE` for `-X`.

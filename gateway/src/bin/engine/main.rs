@@ -24,7 +24,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// same table.
 pub const EXIT_CODES: &str = "Exit codes: 0 clean stop, 1 other failure, 2 usage or configuration \
                               error, 3 journal or snapshot could not be written (free space and \
-                              restart), 4 journal or snapshot damaged, 130 a second Ctrl-C \
+                              restart), 4 journal or snapshot damaged, 5 fenced: another engine \
+                              took the lead (restart this one as a standby), 130 a second Ctrl-C \
                               (or SIGTERM) while draining: stopped at once, recovery on the next \
                               start.";
 
@@ -36,7 +37,16 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     let cli = flags::Cli::parse();
-    match settings::settings(cli).and_then(serve::serve) {
+    let run = match &cli.command {
+        Some(flags::Command::Promote { engine_id, wait }) => {
+            let (engine_id, wait) = (engine_id.clone(), *wait);
+            settings::kafka_only(&cli).and_then(|(kafka, bootstrap)| {
+                serve::promote(&kafka, &bootstrap, &cli, &engine_id, wait)
+            })
+        }
+        None => settings::settings(cli).and_then(serve::serve),
+    };
+    match run {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("engine: {err:#}");
@@ -53,6 +63,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<PipelineError>() {
         Some(PipelineError::Settings(_) | PipelineError::Config(_)) => 2,
         Some(PipelineError::Storage(_)) => 3,
+        Some(PipelineError::Fenced { .. }) => 5,
         Some(
             PipelineError::Replay(engine::sequenced::ReplayError::HashMismatch { .. })
             | PipelineError::History(_)

@@ -7,16 +7,18 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
-use engine::endpoint::OutputSink;
+use engine::endpoint::{BoxError, OutputSink};
 use engine::pipeline::{RunReport, run};
+use engine::replicated::{HaConfig, HaOutcome};
 use gateway::file::{FileSink, FileSource};
 use gateway::kafka::{
-    EmbeddedBroker, EndPolicy, Feeder, KafkaSink, KafkaSource, SinkProbe, SourceProbe,
+    EmbeddedBroker, EndPolicy, Feeder, JournalConsumer, JournalProducer, KafkaSink, KafkaSource,
+    SinkProbe, SourceProbe,
 };
 use gateway::metrics::{EngineCollector, KafkaMetrics, MetricsServer};
 
 use crate::settings::{InputSpec, Settings};
-use crate::summary::{print_report, print_startup};
+use crate::summary::{print_follow_report, print_report, print_startup};
 
 /// The exit code of a second SIGINT or SIGTERM while draining.
 pub const SECOND_SIGNAL_EXIT: i32 = 130;
@@ -65,6 +67,15 @@ pub fn serve(settings: Settings) -> Result<()> {
     let kafka = &settings.kafka;
     let extra = &settings.kafka_properties;
     let journal_dir = &settings.pipeline.journal_dir;
+    if let Some(ha) = &settings.replication {
+        std::fs::create_dir_all(journal_dir).with_context(|| {
+            format!(
+                "cannot create the journal directory {}",
+                journal_dir.display()
+            )
+        })?;
+        return serve_replicated(&settings, ha, &bootstrap, &stop);
+    }
     std::fs::create_dir_all(journal_dir).with_context(|| {
         format!(
             "cannot create the journal directory {}",
@@ -94,6 +105,151 @@ pub fn serve(settings: Settings) -> Result<()> {
     print_report(&report, max_batch);
     drop(embedded);
     Ok(())
+}
+
+/// `engine promote`: asks the leader of `engine_id` to hand over, and
+/// waits for its standby's claim.
+pub fn promote(
+    kafka: &gateway::kafka::KafkaConfig,
+    bootstrap: &str,
+    cli: &crate::flags::Cli,
+    engine_id: &str,
+    wait: std::time::Duration,
+) -> Result<()> {
+    let handover =
+        gateway::kafka::request_handover(kafka, bootstrap, &cli.kafka_properties, engine_id, wait)
+            .map_err(|e| anyhow::anyhow!("promote {engine_id}: {e}"))?;
+    match handover.to_epoch {
+        Some(epoch) => {
+            println!(
+                "engine {engine_id}: epoch {} handed over; epoch {epoch} claimed after {} ms",
+                handover.from_epoch,
+                handover.took.as_millis()
+            );
+            Ok(())
+        }
+        None => anyhow::bail!(
+            "engine {engine_id}: asked the leader of epoch {} to hand over, but no standby \
+             claimed a newer epoch within {} ms; is a standby running and caught up? (its \
+             engine_role metric, docs/ha.md)",
+            handover.from_epoch,
+            handover.took.as_millis()
+        ),
+    }
+}
+
+/// Runs a replicated engine: follows the journal topic, leads when its
+/// role or the leader's silence says so (`engine::replicated`).
+fn serve_replicated(
+    settings: &Settings,
+    ha: &HaConfig,
+    bootstrap: &str,
+    stop: &Arc<AtomicBool>,
+) -> Result<()> {
+    if settings.kafka.brokers.is_none() {
+        anyhow::bail!(
+            "durability = \"replicated\" needs real brokers (--brokers): the journal topic \
+             must outlive this process, and the embedded broker dies with it"
+        );
+    }
+    let kafka = &settings.kafka;
+    let extra = &settings.kafka_properties;
+    let topic = ha.topic();
+    let mut producer = JournalProducer::new(kafka, bootstrap, extra, &ha.engine_id)
+        .map_err(|e| anyhow::anyhow!("cannot create the journal topic's producer: {e}"))?;
+    let mut consumer = JournalConsumer::new(kafka, bootstrap, extra, &ha.engine_id)
+        .map_err(|e| anyhow::anyhow!("cannot create the journal topic's consumer: {e}"))?;
+    consumer.watermarks().map_err(|e| {
+        anyhow::anyhow!(
+            "{e}. Create it first: one partition, replication factor 3, min.insync.replicas \
+             2, cleanup.policy delete (docs/ha.md), e.g. kafka-topics.sh --create --topic \
+             {topic} --partitions 1 --replication-factor 3 --config min.insync.replicas=2"
+        )
+    })?;
+    let mut endpoints = KafkaEndpoints {
+        settings,
+        bootstrap,
+        first: None,
+    };
+    let (source, sink) = endpoints.create()?;
+    let probe = sink.probe();
+    let _metrics = start_metrics(
+        settings,
+        bootstrap,
+        Some(probe.clone()),
+        Some(source.probe()),
+    )?;
+    endpoints.first = Some((source, sink));
+    let outcome = engine::replicated::run(
+        &settings.pipeline,
+        ha,
+        &mut producer,
+        &mut consumer,
+        &mut endpoints,
+        stop,
+    )?;
+    match outcome {
+        HaOutcome::Led(report) => print_report(
+            &report,
+            Some(probe.max_batch.load(std::sync::atomic::Ordering::Relaxed)),
+        ),
+        HaOutcome::Followed(report) => print_follow_report(&report),
+    }
+    Ok(())
+}
+
+/// The Kafka input and output a replicated engine leads with; the first
+/// pair is made before it starts, so the metrics can show them.
+struct KafkaEndpoints<'a> {
+    settings: &'a Settings,
+    bootstrap: &'a str,
+    first: Option<(KafkaSource, KafkaSink)>,
+}
+
+impl KafkaEndpoints<'_> {
+    fn create(&self) -> Result<(KafkaSource, KafkaSink)> {
+        let settings = self.settings;
+        let policy = if settings.exit_at_end {
+            EndPolicy::CaughtUp {
+                ready: Arc::new(AtomicBool::new(true)),
+            }
+        } else {
+            EndPolicy::Never
+        };
+        let source = KafkaSource::new(
+            &settings.kafka,
+            self.bootstrap,
+            &settings.kafka_properties,
+            policy,
+            settings.decoder.clone(),
+        )
+        .context("cannot create the Kafka consumer")?;
+        let sink = KafkaSink::new(
+            &settings.kafka,
+            self.bootstrap,
+            &settings.kafka_properties,
+            &settings
+                .pipeline
+                .journal_dir
+                .join(gateway::kafka::DELIVERED_FILE),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot create the Kafka producer: {e}"))?;
+        Ok((source, sink))
+    }
+}
+
+impl engine::replicated::Endpoints for KafkaEndpoints<'_> {
+    type Source = KafkaSource;
+    type Sink = KafkaSink;
+
+    fn open(&mut self, delivered: u64) -> Result<(KafkaSource, KafkaSink), BoxError> {
+        let (source, mut sink) = match self.first.take() {
+            Some(pair) => pair,
+            None => self.create().map_err(|e| format!("{e:#}"))?,
+        };
+        sink.adopt_delivered(delivered)?;
+        Ok((source, sink))
+    }
 }
 
 /// Runs the pipeline from the configured input into `sink`.
@@ -177,11 +333,14 @@ fn start_metrics(
         }
         None => None,
     };
-    let collector = EngineCollector::new(
+    let mut collector = EngineCollector::new(
         Arc::clone(&settings.pipeline.metrics),
         settings.pipeline.journal_dir.clone(),
         KafkaMetrics { sink, source },
     );
+    if let Some(ha) = &settings.replication {
+        collector = collector.with_engine_id(&ha.engine_id);
+    }
     let server = MetricsServer::start(addr, collector).map_err(anyhow::Error::msg)?;
     println!("metrics: http://{}/metrics", server.addr());
     use std::io::Write as _;

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use engine::pipeline::{IngressClock, PipelineConfig, PipelineMetrics, RingKind};
+use engine::replicated::HaConfig;
 use engine::threads::CorePlan;
 use gateway::config::{ConfigFile, parse_size};
 use gateway::kafka::KafkaConfig;
 use gateway::wire::Decoder;
 use journal::{Durability, JournalOptions};
 
-use crate::flags::{Cli, parse_duration};
+use crate::flags::{Cli, DurabilityChoice, parse_durability, parse_duration, parse_role};
 
 /// Where inputs come from.
 pub enum InputSpec {
@@ -53,6 +54,8 @@ pub struct Settings {
     pub wait_note: Option<String>,
     /// Where to serve metrics, if anywhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// The hot standby's settings, with `durability = "replicated"`.
+    pub replication: Option<HaConfig>,
 }
 
 /// A configuration problem: exit code 2, like a bad flag.
@@ -96,7 +99,7 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         .context(
             "no journal directory: pass --journal DIR (or set journal = \"DIR\" in the config file)",
         )?;
-    let journal = journal_options(&cli, &file)?;
+    let (journal, replicated) = journal_options(&cli, &file)?;
     let retention = flag_or_file(
         cli.retention.clone(),
         file.retention.clone(),
@@ -149,6 +152,19 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         .book_symbols
         .or(file.book_symbols)
         .unwrap_or(if metrics_addr.is_some() { 10 } else { 0 });
+    let replication = if replicated {
+        let ha = ha_settings(&cli, &file, pipeline.journal.durability_mode())?;
+        if !matches!(input, InputSpec::Kafka) || output.is_some() {
+            bail!(
+                "durability = \"replicated\" needs Kafka for input and output (the journal \
+                 topic, and outputs a standby can re-send); drop --input/--output file:..."
+            );
+        }
+        pipeline.snapshot_share = cli.snapshot_share.clone().or(file.snapshot_share.clone());
+        Some(ha)
+    } else {
+        None
+    };
     pipeline.check()?;
     Ok(Settings {
         pipeline,
@@ -161,7 +177,71 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         demo_dir,
         wait_note: threads.wait_note,
         metrics_addr,
+        replication,
     })
+}
+
+/// The standby's settings: engine id, role and timings, checked.
+fn ha_settings(cli: &Cli, file: &ConfigFile, local: Durability) -> Result<HaConfig> {
+    let engine_id = cli.engine_id.clone().or(file.engine_id.clone()).context(
+        "durability = \"replicated\" needs an engine id: pass --engine-id ID (or set \
+             engine_id = \"ID\" in the config file); the journal topic is journal.<ID>",
+    )?;
+    if engine_id.is_empty()
+        || !engine_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        bail!(
+            "engine id {engine_id:?}: use letters, digits, '.', '_' and '-' (it names the \
+             Kafka topic journal.<ID>)"
+        );
+    }
+    let mut ha = HaConfig::new(engine_id);
+    ha.local_durability = local;
+    ha.role = flag_or_file(cli.role, file.role.clone(), "role", parse_role)?.unwrap_or_default();
+    if let Some(every) = flag_or_file(
+        cli.heartbeat_interval,
+        file.heartbeat_interval.clone(),
+        "heartbeat_interval",
+        parse_duration,
+    )? {
+        ha.heartbeat_interval = every;
+    }
+    if let Some(timeout) = flag_or_file(
+        cli.failover_timeout,
+        file.failover_timeout.clone(),
+        "failover_timeout",
+        parse_duration,
+    )? {
+        ha.failover_timeout = timeout;
+    }
+    if ha.heartbeat_interval.is_zero() || ha.failover_timeout < ha.heartbeat_interval * 3 {
+        bail!(
+            "failover_timeout ({:?}) must be at least three heartbeat intervals ({:?}), or a \
+             live leader would look dead between two heartbeats; e.g. heartbeat_interval = \
+             \"100ms\", failover_timeout = \"500ms\"",
+            ha.failover_timeout,
+            ha.heartbeat_interval
+        );
+    }
+    Ok(ha)
+}
+
+/// For an operator command: the `[kafka]` table with `--brokers` over it,
+/// and the bootstrap servers, which it must have.
+pub fn kafka_only(cli: &Cli) -> Result<(KafkaConfig, String)> {
+    let file = match &cli.config {
+        Some(path) => ConfigFile::load(path).map_err(ConfigProblem)?,
+        None => ConfigFile::default(),
+    };
+    let kafka = kafka_settings(cli, &file).map_err(|e| ConfigProblem(format!("{e:#}")))?;
+    let bootstrap = kafka.brokers.clone().ok_or_else(|| {
+        ConfigProblem(
+            "no brokers: pass --brokers HOST:PORT (or set [kafka] brokers in --config FILE)".into(),
+        )
+    })?;
+    Ok((kafka, bootstrap))
 }
 
 /// The `[kafka]` table with `--brokers` over it, checked, signed in.
@@ -177,21 +257,38 @@ fn kafka_settings(cli: &Cli, file: &ConfigFile) -> Result<KafkaConfig> {
     Ok(kafka)
 }
 
-/// Durability and segment size. The demo defaults to `none`: it shows the
-/// pipeline's own latency, and `batch` adds the disk's data-sync time to
-/// every output.
-fn journal_options(cli: &Cli, file: &ConfigFile) -> Result<JournalOptions> {
-    let durability = flag_or_file(
+/// Durability and segment size, and whether the journal is replicated (the
+/// local durability under it is then `local_durability`). The demo
+/// defaults to `none`: it shows the pipeline's own latency, and `batch`
+/// adds the disk's data-sync time to every output.
+fn journal_options(cli: &Cli, file: &ConfigFile) -> Result<(JournalOptions, bool)> {
+    let choice = flag_or_file(
         cli.durability,
         file.durability.clone(),
         "durability",
+        parse_durability,
+    )?;
+    let local = flag_or_file(
+        cli.local_durability,
+        file.local_durability.clone(),
+        "local_durability",
         str::parse,
-    )?
-    .unwrap_or(if cli.demo {
-        Durability::None
-    } else {
-        Durability::Batch
-    });
+    )?;
+    let durability = match choice {
+        Some(DurabilityChoice::Local(durability)) => {
+            if local.is_some() {
+                bail!(
+                    "local_durability applies under durability = \"replicated\" only; with \
+                     a local durability, set just durability"
+                );
+            }
+            durability
+        }
+        Some(DurabilityChoice::Replicated) => local.unwrap_or(Durability::Batch),
+        None if cli.demo => Durability::None,
+        None => Durability::Batch,
+    };
+    let replicated = choice == Some(DurabilityChoice::Replicated);
     let mut journal = JournalOptions::new().durability(durability);
     if let Some(bytes) = flag_or_file(
         cli.segment_size,
@@ -204,7 +301,7 @@ fn journal_options(cli: &Cli, file: &ConfigFile) -> Result<JournalOptions> {
     journal
         .validate()
         .map_err(|e| anyhow::anyhow!("{e} (--segment-size / segment_size)"))?;
-    Ok(journal)
+    Ok((journal, replicated))
 }
 
 /// Where inputs come from and where outputs go (`None`: Kafka).

@@ -29,6 +29,29 @@ pub fn print_startup(settings: &Settings) {
     }
 }
 
+/// What a standby did until it was stopped, on stderr, and the same as one
+/// JSON line on stdout.
+pub fn print_follow_report(report: &engine::replicated::FollowReport) {
+    eprintln!(
+        "standby: epoch {}, agreed through sequence {}, {} records appended from the journal \
+         topic, {} confirmed, {} quarantine folders",
+        report.epoch,
+        report.agreed_through,
+        report.appended,
+        report.confirmed,
+        report.quarantined.len()
+    );
+    let summary = serde_json::json!({
+        "role": "standby",
+        "epoch": report.epoch,
+        "last_sequence": report.agreed_through,
+        "appended": report.appended,
+        "confirmed": report.confirmed,
+        "quarantined": report.quarantined,
+    });
+    println!("{summary}");
+}
+
 /// The recovery, run, latency and snapshot lines on stderr, and the JSON
 /// summary on stdout.
 pub fn print_report(report: &RunReport, kafka_max_batch: Option<i64>) {

@@ -22,6 +22,16 @@ pub fn info(args: InfoArgs) -> anyhow::Result<Outcome> {
         if let Some(d) = info.delivered {
             outln!("kafka outputs delivered through sequence {d}");
         }
+        if let Some(r) = &info.replication {
+            outln!(
+                "replicated: {} at epoch {}, the journal topic agreed through sequence {} (next \
+                 topic offset {})",
+                r.role,
+                r.epoch,
+                r.agreed_through,
+                r.next_offset
+            );
+        }
         let mut segments = table(&[
             "segment",
             "first",

@@ -393,7 +393,9 @@ pub(crate) fn replica_for_follower<'scope, 'env>(
         durable: gate,
         delivered,
         metrics: &config.metrics,
-        share: config.snapshot_share.clone(),
+        // Only the leader shares its snapshots: two engines writing the
+        // same file name into one directory would trip over each other.
+        share: None,
     };
     let plan = ReplicaPlan {
         every: config.snapshot_every,

@@ -76,7 +76,8 @@ pub(crate) struct Won {
 
 /// Follows the topic, with the snapshot replica beside it, until `stop`,
 /// or until `role` and the leader's silence call for a claim; then claims
-/// the next epoch and reads the topic up to the claim.
+/// the next epoch and reads the topic up to the claim. `led` is the epoch
+/// this process (`instance`) led before it stepped down, if it did.
 #[allow(clippy::too_many_arguments)] // the loop's whole world, wired once
 pub(crate) fn follow_and_claim(
     config: &PipelineConfig,
@@ -85,11 +86,12 @@ pub(crate) fn follow_and_claim(
     producer: &mut dyn LogProducer,
     consumer: &mut dyn LogConsumer,
     role: Role,
-    instance: u64,
+    (instance, led): (u64, Option<u64>),
     stop: &AtomicBool,
 ) -> Result<Phase, PipelineError> {
     let delivered = AtomicU64::new(0);
     let mut follower = Follower::open(config, ha, gauges, &delivered, instance, consumer)?;
+    follower.led = led;
     let done = AtomicBool::new(false);
     let failed = AtomicBool::new(false);
     let gate = follower.gate.clone();
@@ -143,11 +145,15 @@ struct Follower<'a> {
     compare: Option<Cursor>,
     batch_open: bool,
     instance: u64,
+    /// The epoch this process last led, if it stepped down in-process.
+    led: Option<u64>,
     heard: Instant,
     behind_since: Option<Instant>,
     end: i64,
     end_asked: Instant,
     state_written: Instant,
+    opened: Instant,
+    reported_caught_up: bool,
     report: FollowReport,
 }
 
@@ -213,11 +219,14 @@ impl<'a> Follower<'a> {
             compare: None,
             batch_open: false,
             instance,
+            led: None,
             heard: now,
             behind_since: None,
             end: 0,
             end_asked: now - END_EVERY,
             state_written: now,
+            opened: now,
+            reported_caught_up: false,
             report: FollowReport::default(),
         })
     }
@@ -296,8 +305,23 @@ impl<'a> Follower<'a> {
             if !caught_up {
                 continue;
             }
+            if !self.reported_caught_up {
+                self.reported_caught_up = true;
+                tracing::info!(
+                    offset = self.next_offset,
+                    agreed_through = self.confirmed,
+                    appended = self.report.appended,
+                    confirmed = self.report.confirmed,
+                    took_ms = self.opened.elapsed().as_millis() as u64,
+                    "caught up with the journal topic: standing by"
+                );
+            }
             let silence = self.heard.elapsed();
-            let led_by_me = self.log.claimant() == Some(self.instance);
+            // This process's own epoch: it stepped down to let another
+            // engine lead, so it waits for that one, and claims again only
+            // if none does for a few timeouts.
+            let led_by_me =
+                self.log.claimant() == Some(self.instance) || self.led == Some(self.log.epoch());
             if self.log.stepped_down() && !led_by_me {
                 tracing::info!(
                     epoch = self.log.epoch(),
@@ -305,7 +329,12 @@ impl<'a> Follower<'a> {
                 );
                 return Ok(Some(silence));
             }
-            let silent = silence > self.ha.failover_timeout && !led_by_me;
+            let timeout = if led_by_me {
+                self.ha.failover_timeout * 4
+            } else {
+                self.ha.failover_timeout
+            };
+            let silent = silence > timeout;
             let due = match role {
                 Role::Primary => self.log.epoch() == 0 || silent,
                 Role::Standby => self.log.epoch() > 0 && silent,

@@ -48,10 +48,18 @@ pub fn run<E: Endpoints>(
     let gauges = config.metrics.replication();
     let instance = instance_id();
     let mut role = ha.role;
+    let mut led = None;
     loop {
         gauges.role.store(2, Ordering::Relaxed);
         let phase = follower::follow_and_claim(
-            config, ha, gauges, producer, consumer, role, instance, stop,
+            config,
+            ha,
+            gauges,
+            producer,
+            consumer,
+            role,
+            (instance, led),
+            stop,
         )?;
         let won = match phase {
             follower::Phase::Stopped(report) => return Ok(HaOutcome::Followed(report)),
@@ -115,6 +123,7 @@ pub fn run<E: Endpoints>(
         }
         stop.store(false, Ordering::Release);
         role = Role::Standby;
+        led = Some(epoch);
     }
 }
 

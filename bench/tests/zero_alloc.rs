@@ -46,6 +46,33 @@ thread_local! {
     // A thread that reads the metrics as Prometheus would; its own
     // allocations (the text it encodes) are not the pipeline's.
     static SCRAPER: Cell<bool> = const { Cell::new(false) };
+    // Which pipeline thread this is, by name, looked up once: 0 not yet,
+    // 1 the matcher, 2 the replicator, 3 another. The lookup itself may
+    // allocate; LOOKING_UP keeps that from recursing.
+    static THREAD_KIND: Cell<u8> = const { Cell::new(0) };
+    static LOOKING_UP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Allocations on the matcher and the replicator threads while
+/// `COUNT_ALL_THREADS` is raised.
+static MATCHER_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static REPLICATOR_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The calling thread's kind, for [`THREAD_KIND`].
+fn thread_kind() -> u8 {
+    let known = THREAD_KIND.try_with(Cell::get).unwrap_or(3);
+    if known != 0 || LOOKING_UP.try_with(Cell::get).unwrap_or(true) {
+        return known;
+    }
+    let _ = LOOKING_UP.try_with(|on| on.set(true));
+    let kind = match std::thread::current().name() {
+        Some("matcher") => 1,
+        Some("replicator") => 2,
+        _ => 3,
+    };
+    let _ = LOOKING_UP.try_with(|on| on.set(false));
+    let _ = THREAD_KIND.try_with(|k| k.set(kind));
+    kind
 }
 
 /// Counts allocations on every thread while raised.
@@ -69,6 +96,11 @@ static COUNTED_BY_SIZE: [AtomicU64; 4097] = [const { AtomicU64::new(0) }; 4097];
 fn note_allocation(size: usize) {
     if COUNT_ALL_THREADS.load(Ordering::Relaxed) && !SCRAPER.try_with(Cell::get).unwrap_or(false) {
         ALL_THREADS_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        match thread_kind() {
+            1 => MATCHER_ALLOCATIONS.fetch_add(1, Ordering::Relaxed),
+            2 => REPLICATOR_ALLOCATIONS.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
     }
     // `try_with`: during thread teardown the slots may be gone; such late
     // allocations are not ours to count.
@@ -309,6 +341,110 @@ fn pipeline_allocations_do_not_grow_with_the_number_of_commands() {
     assert!(
         extra <= 8,
         "200,000 more commands cost {extra} more allocations ({few} -> {many})"
+    );
+}
+
+/// Runs a replicated leader's pipeline over `commands`, its journal
+/// topic on the mock cluster, and returns the allocations on the matcher
+/// and on the replicator threads.
+fn replicated_allocations(
+    commands: &Arc<Vec<engine::Command>>,
+    config: &engine::EngineConfig,
+) -> (u64, u64, RunReport) {
+    use engine::replicated::release::ReleaseTracker;
+    use engine::replicated::{HaConfig, LogProducer};
+    use gateway::kafka::{JournalConsumer, JournalProducer};
+
+    let cluster = MockCluster::new(1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let ha = HaConfig::new("alloc");
+    cluster.create_topic(&ha.topic(), 1, 1).unwrap();
+    let kafka = KafkaConfig::default();
+    let mut producer = JournalProducer::new(&kafka, &bootstrap, &[], &ha.engine_id).unwrap();
+    let mut consumer = JournalConsumer::new(&kafka, &bootstrap, &[], &ha.engine_id).unwrap();
+    // The claim, as a takeover makes it.
+    let mut claim = Vec::new();
+    engine::replicated::entry::Entry::Epoch {
+        epoch: 1,
+        claimant: 1,
+    }
+    .encode(&mut claim);
+    producer.send(&claim).unwrap();
+    let mut offset = None;
+    while offset.is_none() {
+        producer.poll(&mut |o| offset = Some(o)).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = PipelineConfig::new(dir.path().join("journal"), config.clone());
+    pipeline.journal = JournalOptions::new()
+        .durability(Durability::Batch)
+        .segment_size(256 << 20);
+    pipeline.wait = WaitMode::Yield;
+    pipeline.snapshot_every = None;
+    let metrics = Arc::clone(&pipeline.metrics);
+    let lead = engine::pipeline::Leadership {
+        producer: &mut producer,
+        consumer: &mut consumer,
+        tracker: ReleaseTracker::new(1, offset.unwrap(), 0),
+        ha: &ha,
+        gauges: metrics.replication(),
+        takeover: None,
+    };
+    let source = PacedSource::new(Arc::clone(commands), None);
+    MATCHER_ALLOCATIONS.store(0, Ordering::Relaxed);
+    REPLICATOR_ALLOCATIONS.store(0, Ordering::Relaxed);
+    COUNT_ALL_THREADS.store(true, Ordering::Relaxed);
+    let (report, _) = engine::pipeline::run_leading(
+        &pipeline,
+        source,
+        CountingSink::default(),
+        &AtomicBool::new(false),
+        lead,
+    )
+    .unwrap();
+    COUNT_ALL_THREADS.store(false, Ordering::Relaxed);
+    (
+        MATCHER_ALLOCATIONS.load(Ordering::Relaxed),
+        REPLICATOR_ALLOCATIONS.load(Ordering::Relaxed),
+        report,
+    )
+}
+
+#[test]
+fn a_replicated_leaders_matcher_allocates_nothing_and_its_replicator_one_per_record() {
+    let _serial = serial();
+    let workload = Workload::generate(WorkloadKind::Ecore, 60_000, 1);
+    let all: Vec<engine::Command> = workload
+        .prefill
+        .iter()
+        .chain(&workload.commands)
+        .copied()
+        .collect();
+    let short = Arc::new(all[..all.len() - 50_000].to_vec());
+    let long = Arc::new(all);
+    let (matcher_few, replicator_few, short_report) =
+        replicated_allocations(&short, &workload.config);
+    let (matcher_many, replicator_many, long_report) =
+        replicated_allocations(&long, &workload.config);
+    let records = long_report.inputs - short_report.inputs;
+    assert_eq!(records, 50_000);
+    assert!(long_report.messages > short_report.messages + 50_000);
+    let per_record = replicator_many.saturating_sub(replicator_few) as f64 / records as f64;
+    eprintln!(
+        "replicated: matcher {matcher_few} -> {matcher_many} allocations, replicator \
+         {replicator_few} -> {replicator_many} ({per_record:.3} per record)"
+    );
+    assert!(
+        matcher_many.saturating_sub(matcher_few) <= 2,
+        "50,000 more commands cost the matcher {matcher_few} -> {matcher_many} allocations"
+    );
+    // rdkafka's `send` copies the topic name into a CString per message
+    // (about one per record, fewer when it reuses one);
+    // delivery-report events add a pair now and then. Nothing of ours.
+    assert!(
+        (0.5..=1.2).contains(&per_record),
+        "the replicator allocated {per_record:.3} times per record"
     );
 }
 

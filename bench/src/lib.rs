@@ -47,6 +47,7 @@
 
 mod cores;
 mod glibc_rand;
+mod ha;
 pub mod hgrm;
 pub mod host;
 mod inputs;
@@ -62,6 +63,7 @@ pub mod sweep;
 mod workload;
 
 pub use cores::{Pinning, bench_wait, pin_current_thread};
+pub use ha::{HaBenchConfig, HaReport, Spread, TakeoverSample, run_ha};
 pub use journal::{JournalBenchConfig, JournalReport, median_journal, run_journal_once};
 pub use kafka::{KafkaBenchConfig, KafkaReport, Percentiles};
 pub use matcher::{MatcherReport, TradeTally, median, run_once};

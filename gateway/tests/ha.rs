@@ -391,7 +391,7 @@ fn takeover_steps(log: &str) -> Vec<(u64, u64, u64)> {
             .unwrap_or(0)
     };
     log.lines()
-        .filter(|line| line.contains("takeover: the steps, as measured"))
+        .filter(|line| line.contains("takeover step 5"))
         .map(|line| {
             (
                 field(line, "detection_ms"),

@@ -175,6 +175,9 @@ fn ship_and_gate(
                     epoch,
                     since_detection_ms = took.as_millis() as u64,
                     detection_ms = times.detection.as_millis() as u64,
+                    epoch_entry_ms = times.epoch_entry.as_millis() as u64,
+                    catch_up_ms = times.catch_up.as_millis() as u64,
+                    recovery_ms = times.resend.as_millis() as u64,
                     "takeover step 5: the first new input released to the output"
                 );
             }

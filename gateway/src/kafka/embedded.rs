@@ -29,6 +29,11 @@ impl EmbeddedBroker {
         Ok(EmbeddedBroker { cluster })
     }
 
+    /// Creates one more topic, e.g. a replicated engine's journal topic.
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> KafkaResult<()> {
+        self.cluster.create_topic(topic, partitions, 1)
+    }
+
     /// The `bootstrap.servers` string, e.g. `127.0.0.1:40123`.
     pub fn bootstrap(&self) -> String {
         self.cluster.bootstrap_servers()

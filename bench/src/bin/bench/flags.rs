@@ -47,6 +47,33 @@ pub struct ReplayArgs {
 }
 
 #[derive(Args)]
+pub struct HaArgs {
+    /// Orders per second, offered in every phase.
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u64,
+    /// Seconds of steady input in the batch and replicated phases.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Leaders to SIGKILL in the takeover phase.
+    #[arg(long, default_value_t = 10)]
+    pub takeovers: usize,
+    /// Orders per second in the takeover phase: low enough that the
+    /// embedded broker (which keeps about 5 MiB per partition) still holds
+    /// what a restarted standby must read.
+    #[arg(long, default_value_t = 2_000)]
+    pub takeover_rate: u64,
+    /// The `engine` binary [default: beside this one].
+    #[arg(long)]
+    pub engine: Option<PathBuf>,
+    /// Where the engines' scratch journals go (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    pub dir: PathBuf,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
 pub struct KafkaArgs {
     /// Orders to send.
     #[arg(long, default_value_t = 1_000_000)]

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use flags::{
-    JournalArgs, KafkaArgs, MatcherArgs, PipelineArgs, ReplayArgs, ReportArgs, SnapshotArgs,
+    HaArgs, JournalArgs, KafkaArgs, MatcherArgs, PipelineArgs, ReplayArgs, ReportArgs, SnapshotArgs,
 };
 
 #[derive(Parser)]
@@ -37,6 +37,10 @@ enum Mode {
     /// Kafka to Kafka through the engine: sustained orders/s and
     /// wire-to-wire latency, against the embedded broker or real ones.
     Kafka(KafkaArgs),
+    /// The hot standby: replication lag, the output delay `replicated` adds
+    /// over `batch`, and takeover times, with `engine` processes on the
+    /// embedded broker.
+    Ha(HaArgs),
     /// The `replay` tool on a large journal: verify, deep verify, run,
     /// dump, book --at, and a seek by time.
     Replay(ReplayArgs),
@@ -63,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Mode::Pipeline(args) => commands::pipeline(args),
         Mode::Snapshot(args) => commands::snapshot(args),
         Mode::Kafka(args) => commands::kafka(args),
+        Mode::Ha(args) => commands::ha(args),
         Mode::Replay(args) => commands::replay_tool(args),
         Mode::Report(args) => commands::report(args),
     }

@@ -41,6 +41,14 @@ pub fn print_follow_report(report: &engine::replicated::FollowReport) {
         report.confirmed,
         report.quarantined.len()
     );
+    if let Some((p50, p99, max)) = report.lag_ns {
+        eprintln!(
+            "replication lag (leader's ingress to this journal): p50 {} p99 {} max {}",
+            human_ns(p50),
+            human_ns(p99),
+            human_ns(max)
+        );
+    }
     let summary = serde_json::json!({
         "role": "standby",
         "epoch": report.epoch,
@@ -48,6 +56,9 @@ pub fn print_follow_report(report: &engine::replicated::FollowReport) {
         "appended": report.appended,
         "confirmed": report.confirmed,
         "quarantined": report.quarantined,
+        "lag_ns": report.lag_ns.map(|(p50, p99, max)| serde_json::json!({
+            "p50": p50, "p99": p99, "max": max,
+        })),
     });
     println!("{summary}");
 }
@@ -126,6 +137,16 @@ pub fn print_report(report: &RunReport, kafka_max_batch: Option<i64>) {
             "messages": report.messages,
             "trades": report.trades,
             "kafka_max_batch": kafka_max_batch.filter(|n| *n >= 0),
+            "latency_ns": {
+                "matched": percentiles(&report.latencies.matched),
+                "journaled": percentiles(&report.latencies.journaled),
+                "delivered": percentiles(&report.latencies.egress),
+            },
         })
     );
+}
+
+/// A stage's percentiles for the JSON summary.
+fn percentiles(l: &engine::pipeline::LatencySummary) -> serde_json::Value {
+    serde_json::json!({ "p50": l.p50, "p99": l.p99, "max": l.max, "count": l.count })
 }

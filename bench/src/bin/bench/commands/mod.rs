@@ -1,6 +1,7 @@
 //! One module per subcommand: each generates its input, runs one
 //! measurement of the `bench` library and prints it, for people or as JSON.
 
+mod ha;
 mod journal;
 mod kafka;
 mod matcher;
@@ -9,6 +10,7 @@ mod replay;
 mod report;
 mod snapshot;
 
+pub use ha::ha;
 pub use journal::journal;
 pub use kafka::kafka;
 pub use matcher::matcher;

@@ -1,12 +1,18 @@
-# One dedicated c6i.4xlarge in a cluster placement group with an encrypted
-# gp3 journal volume, and a three-broker MSK cluster with TLS and IAM.
+# Two dedicated c6i.4xlarge engine hosts, the primary and its hot standby,
+# each with an encrypted gp3 journal volume, and a three-broker MSK cluster
+# with TLS and IAM. The standby follows the journal topic and takes over
+# when the primary falls silent (docs/ha.md); where it lives is
+# var.standby_subnet_id (deploy/README.md weighs the choices).
 
 module "msk" {
   source = "./modules/msk"
 
-  vpc_id               = var.vpc_id
-  subnet_ids           = var.msk_subnet_ids
-  client_sg_id         = module.benchmark_host.security_group_id
+  vpc_id     = var.vpc_id
+  subnet_ids = var.msk_subnet_ids
+  client_sg_ids = {
+    primary = module.benchmark_host.security_group_id
+    standby = module.standby_host.security_group_id
+  }
   kafka_version        = var.kafka_version
   broker_instance_type = var.broker_instance_type
 }
@@ -25,6 +31,31 @@ module "benchmark_host" {
   msk_cluster_arn         = module.msk.cluster_arn
   msk_bootstrap_brokers   = module.msk.bootstrap_brokers_sasl_iam
   region                  = var.region
+  name                    = "matching-engine"
+  role                    = "primary"
+  engine_id               = var.engine_id
+}
+
+module "standby_host" {
+  source = "./modules/benchmark-host"
+
+  vpc_id                  = var.vpc_id
+  subnet_id               = var.standby_subnet_id
+  admin_cidr              = var.admin_cidr
+  key_name                = var.key_name
+  engine_release_url      = var.engine_release_url
+  journal_volume_gib      = var.journal_volume_gib
+  journal_iops            = var.journal_iops
+  journal_throughput_mibs = var.journal_throughput_mibs
+  msk_cluster_arn         = module.msk.cluster_arn
+  msk_bootstrap_brokers   = module.msk.bootstrap_brokers_sasl_iam
+  region                  = var.region
+  name                    = "matching-engine-standby"
+  role                    = "standby"
+  engine_id               = var.engine_id
+  # Beside the primary when it shares its subnet (and so its AZ); a group
+  # of its own in another AZ.
+  placement_group = var.standby_subnet_id == var.host_subnet_id ? module.benchmark_host.placement_group : null
 }
 
 # The engine's topics (docs/kafka.md): orders in, the four outputs back,
@@ -44,5 +75,24 @@ resource "kafka_topic" "engine" {
     "min.insync.replicas" = "2"
     "cleanup.policy"      = "delete"
     "retention.ms"        = "604800000"
+  }
+}
+
+# The journal topic: one partition, so Kafka's order is the one history
+# every engine reads. Replicated three times and a write needs two, so an
+# acknowledged record survives a broker; no unclean leader election, so a
+# lagging replica never becomes leader and loses acknowledged records.
+# Retention must cover the longest a standby may be down plus a snapshot
+# interval (docs/ha.md); seven days.
+resource "kafka_topic" "journal" {
+  name               = "journal.${var.engine_id}"
+  partitions         = 1
+  replication_factor = 3
+
+  config = {
+    "min.insync.replicas"            = "2"
+    "unclean.leader.election.enable" = "false"
+    "cleanup.policy"                 = "delete"
+    "retention.ms"                   = "604800000"
   }
 }

@@ -17,3 +17,13 @@ output "msk_bootstrap_brokers_sasl_iam" {
   description = "MSK's IAM listener (TLS, port 9098): the engine's brokers."
   value       = module.msk.bootstrap_brokers_sasl_iam
 }
+
+output "standby_instance_id" {
+  description = "The hot standby host."
+  value       = module.standby_host.instance_id
+}
+
+output "standby_private_ip" {
+  description = "Its private address (metrics on :9464)."
+  value       = module.standby_host.private_ip
+}

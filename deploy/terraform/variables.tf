@@ -79,3 +79,14 @@ variable "topic_partitions" {
   type        = number
   default     = 4
 }
+
+variable "standby_subnet_id" {
+  description = "The standby host's private subnet: the primary's for the shortest catch-up, another AZ's to survive the loss of the primary's AZ (deploy/README.md)."
+  type        = string
+}
+
+variable "engine_id" {
+  description = "The engine (shard) id: its journal topic is journal.<engine_id>."
+  type        = string
+  default     = "engine-1"
+}

@@ -190,7 +190,7 @@ impl Shard {
                 .args(["--role", role, "--failover-timeout", FAILOVER])
                 .args(["--heartbeat-interval", "100ms"])
                 .args(["--clock", "sequence", "--wait", "park"])
-                .args(["--snapshot-every", "3000"])
+                .args(["--snapshot-every", "3000", "--segment-size", "64MiB"])
                 .args(["--snapshot-share", self.share.to_str().unwrap()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::from(log))
@@ -538,9 +538,9 @@ fn a_paused_leader_is_fenced_rejoins_and_takes_the_lead_back() {
     let paused_tail = journal_len(&shard.journal("a")) as u64;
     eprintln!("agreed end {agreed_end}, the paused leader had journaled {paused_tail}");
 
-    // Rejoin, then a switchover back.
+    // Rejoin, then a switchover back once it stands by.
     let rejoined = shard.engine("a", "standby");
-    std::thread::sleep(Duration::from_secs(1));
+    shard.wait_standing_by("a", 2);
     let promote = Process::new(ENGINE)
         .args([
             "promote",

@@ -362,6 +362,8 @@ fn dashboard_and_alert_expressions_return_data_from_a_real_prometheus() {
         "EngineJournalDiskLow",
         "EngineDeliveryErrors",
         "EngineSnapshotStall",
+        "EngineStandbyLagging",
+        "EngineShardWithoutStandby",
     ] {
         assert!(
             names.contains(&expected),

@@ -203,6 +203,11 @@ impl<'a> Follower<'a> {
             .seek(next_offset)
             .map_err(|e| PipelineError::Replication(e.to_string()))?;
         let confirmed = log.next_sequence() - 1;
+        // Caught up means "read what the topic held when asked": ask now,
+        // so a fresh follower does not count itself caught up at offset 0.
+        let end = consumer
+            .end()
+            .map_err(|e| PipelineError::Replication(e.to_string()))?;
         tracing::info!(
             topic = %ha.topic(),
             from_offset = next_offset,
@@ -231,9 +236,9 @@ impl<'a> Follower<'a> {
             instance,
             led: None,
             heard: now,
-            behind_since: None,
-            end: 0,
-            end_asked: now - END_EVERY,
+            behind_since: (next_offset < end).then_some(now),
+            end,
+            end_asked: now,
             state_written: now,
             opened: now,
             reported_caught_up: false,

@@ -1,7 +1,8 @@
-# The benchmark host: one c6i.4xlarge on dedicated hardware in a cluster
+# An engine host: one c6i.4xlarge on dedicated hardware in a cluster
 # placement group, an encrypted gp3 journal volume with its IOPS and
 # throughput set, and user-data that installs the engine, applies
-# `tuning plan --write` and reboots once into the tuned kernel line.
+# `tuning plan --write` and reboots once into the tuned kernel line. The
+# root module makes two: the primary and its hot standby (docs/ha.md).
 
 data "aws_ami" "debian" {
   most_recent = true
@@ -17,9 +18,18 @@ data "aws_subnet" "host" {
   id = var.subnet_id
 }
 
+# Its own group, unless it joins another host's (a standby in the
+# primary's AZ, for the shortest catch-up).
 resource "aws_placement_group" "engine" {
-  name     = "matching-engine"
+  count    = var.placement_group == null ? 1 : 0
+  name     = var.name
   strategy = "cluster"
+}
+
+locals {
+  placement_group = var.placement_group == null ? aws_placement_group.engine[0].id : var.placement_group
+  # The engine's topics, its journal topic included, and its groups.
+  topics = ["orders", "fills", "trades", "depth", "order_status", "journal.${var.engine_id}"]
 }
 
 resource "aws_kms_key" "volumes" {
@@ -49,7 +59,7 @@ data "aws_iam_policy_document" "account_key" {
 }
 
 resource "aws_security_group" "host" {
-  name        = "matching-engine-host"
+  name        = "${var.name}-host"
   description = "The matching engine benchmark host"
   vpc_id      = var.vpc_id
 }
@@ -124,8 +134,7 @@ data "aws_iam_policy_document" "msk" {
       "kafka-cluster:WriteData",
       "kafka-cluster:WriteDataIdempotently",
     ]
-    resources = [for topic in ["orders", "fills", "trades", "depth", "order_status"] :
-    "${format(local.cluster_path, "topic")}/${topic}"]
+    resources = [for topic in local.topics : "${format(local.cluster_path, "topic")}/${topic}"]
   }
   statement {
     sid       = "EngineGroups"
@@ -135,7 +144,7 @@ data "aws_iam_policy_document" "msk" {
 }
 
 resource "aws_iam_role" "host" {
-  name               = "matching-engine-host"
+  name               = "${var.name}-host"
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
@@ -151,7 +160,7 @@ resource "aws_iam_role_policy_attachment" "ssm" {
 }
 
 resource "aws_iam_instance_profile" "host" {
-  name = "matching-engine-host"
+  name = "${var.name}-host"
   role = aws_iam_role.host.name
 }
 
@@ -159,7 +168,7 @@ resource "aws_instance" "host" {
   ami                    = data.aws_ami.debian.id
   instance_type          = "c6i.4xlarge"
   tenancy                = "dedicated"
-  placement_group        = aws_placement_group.engine.id
+  placement_group        = local.placement_group
   subnet_id              = var.subnet_id
   vpc_security_group_ids = [aws_security_group.host.id]
   iam_instance_profile   = aws_iam_instance_profile.host.name
@@ -185,13 +194,15 @@ resource "aws_instance" "host" {
     msk_brokers        = var.msk_bootstrap_brokers
     region             = var.region
     journal_volume_id  = replace(aws_ebs_volume.journal.id, "-", "")
+    engine_id          = var.engine_id
+    role               = var.role
   })
   # The tuned kernel line is applied once, by user-data; a change here
   # means a new host, not an edit in place.
   user_data_replace_on_change = true
 
   tags = {
-    Name = "matching-engine-benchmark"
+    Name = var.name
   }
 }
 
@@ -205,7 +216,7 @@ resource "aws_ebs_volume" "journal" {
   kms_key_id        = aws_kms_key.volumes.arn
 
   tags = {
-    Name = "matching-engine-journal"
+    Name = "${var.name}-journal"
   }
 }
 

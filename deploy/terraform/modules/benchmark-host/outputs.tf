@@ -17,3 +17,8 @@ output "security_group_id" {
   description = "The host's security group, which MSK admits."
   value       = aws_security_group.host.id
 }
+
+output "placement_group" {
+  description = "The host's cluster placement group."
+  value       = local.placement_group
+}

@@ -52,3 +52,29 @@ variable "region" {
   description = "AWS region, for the MSK IAM token."
   type        = string
 }
+
+variable "name" {
+  description = "What to call the host and its resources, e.g. matching-engine or matching-engine-standby."
+  type        = string
+}
+
+variable "role" {
+  description = "The engine's role at start: primary or standby (docs/ha.md)."
+  type        = string
+
+  validation {
+    condition     = contains(["primary", "standby"], var.role)
+    error_message = "role is primary or standby."
+  }
+}
+
+variable "engine_id" {
+  description = "The engine (shard) id; its journal topic is journal.<engine_id>."
+  type        = string
+}
+
+variable "placement_group" {
+  description = "A cluster placement group to join, or null for one of its own."
+  type        = string
+  default     = null
+}

@@ -73,14 +73,16 @@ data "aws_iam_policy_document" "logs_key" {
 
 resource "aws_security_group" "msk" {
   name        = "matching-engine-msk"
-  description = "MSK brokers: the IAM TLS listener, from the benchmark host only"
+  description = "MSK brokers: the IAM TLS listener, from the engine hosts only"
   vpc_id      = var.vpc_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "iam_tls_from_host" {
+  for_each = var.client_sg_ids
+
   security_group_id            = aws_security_group.msk.id
-  description                  = "Kafka over TLS with IAM sign-in, from the engine"
-  referenced_security_group_id = var.client_sg_id
+  description                  = "Kafka over TLS with IAM sign-in, from the ${each.key} engine"
+  referenced_security_group_id = each.value
   ip_protocol                  = "tcp"
   from_port                    = 9098
   to_port                      = 9098

@@ -8,9 +8,9 @@ variable "subnet_ids" {
   type        = list(string)
 }
 
-variable "client_sg_id" {
-  description = "The security group of the clients allowed in (the benchmark host)."
-  type        = string
+variable "client_sg_ids" {
+  description = "The security groups of the clients allowed in, by name: the primary and the standby engine hosts."
+  type        = map(string)
 }
 
 variable "kafka_version" {

@@ -254,6 +254,18 @@ fn journal_appends_allocate_nothing_after_warm_up() {
     }
 }
 
+/// A pipeline journaling in `batch` mode into one segment under `dir`,
+/// with no snapshots, its threads yielding when idle.
+fn batch_pipeline(dir: &std::path::Path, config: &engine::EngineConfig) -> PipelineConfig {
+    let mut pipeline = PipelineConfig::new(dir.join("journal"), config.clone());
+    pipeline.journal = JournalOptions::new()
+        .durability(Durability::Batch)
+        .segment_size(256 << 20);
+    pipeline.wait = WaitMode::Yield;
+    pipeline.snapshot_every = None;
+    pipeline
+}
+
 /// Runs the whole pipeline (ingress, journal in `batch` mode, matcher,
 /// egress) over `commands` and counts allocations on all its threads,
 /// while another thread encodes the metrics endpoint's text every 10 ms.
@@ -262,12 +274,7 @@ fn pipeline_allocations(
     config: &engine::EngineConfig,
 ) -> (u64, RunReport) {
     let dir = tempfile::tempdir().unwrap();
-    let mut pipeline = PipelineConfig::new(dir.path().join("journal"), config.clone());
-    pipeline.journal = JournalOptions::new()
-        .durability(Durability::Batch)
-        .segment_size(256 << 20);
-    pipeline.wait = WaitMode::Yield;
-    pipeline.snapshot_every = None;
+    let mut pipeline = batch_pipeline(dir.path(), config);
     pipeline.metrics = Arc::new(PipelineMetrics::new(Duration::from_millis(100)));
     let source = PacedSource::new(Arc::clone(commands), None);
     let mut registry = Registry::default();
@@ -376,12 +383,7 @@ fn replicated_allocations(
         std::thread::sleep(Duration::from_millis(1));
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut pipeline = PipelineConfig::new(dir.path().join("journal"), config.clone());
-    pipeline.journal = JournalOptions::new()
-        .durability(Durability::Batch)
-        .segment_size(256 << 20);
-    pipeline.wait = WaitMode::Yield;
-    pipeline.snapshot_every = None;
+    let pipeline = batch_pipeline(dir.path(), config);
     let metrics = Arc::clone(&pipeline.metrics);
     let lead = engine::pipeline::Leadership {
         producer: &mut producer,

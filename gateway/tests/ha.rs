@@ -16,15 +16,14 @@
 mod common;
 
 use std::fs::File;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::kafka::{KillOnDrop, alone, read_outputs_of, symbol_of, topics_config};
-use common::{ENGINE, assert_same_outputs, dedup, journaled_inputs, read_outputs, tool};
+use common::kafka::{KillOnDrop, Tansu, alone, read_outputs_of, symbol_of, topics_config};
+use common::{ENGINE, assert_same_outputs, dedup, journaled_inputs, read_outputs};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -50,9 +49,9 @@ fn replay_bin() -> PathBuf {
 /// A broker the engines share, as a process of its own (tansu) or in this
 /// test process (the mock cluster); either outlives every engine.
 enum Broker {
+    /// The broker, and where its SQLite file lives (kept until it stops).
     Tansu {
-        port: u16,
-        _process: KillOnDrop,
+        broker: Tansu,
         _data: tempfile::TempDir,
     },
     Mock(rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>),
@@ -60,34 +59,11 @@ enum Broker {
 
 impl Broker {
     fn tansu() -> Broker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let home = std::env::var("HOME").unwrap_or_default();
-        let tansu = tool("ENGINE_TEST_TANSU", &format!("{home}/.cargo/bin/tansu"));
         // SQLite storage: tansu's memory storage reports a high watermark
         // inside the last batch (see kafka_broker.rs).
         let data = tempfile::tempdir().unwrap();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let process = Process::new(tansu)
-            .args(["broker", "--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(data.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
         Broker::Tansu {
-            port,
-            _process: KillOnDrop(process),
+            broker: Tansu::start(Some(data.path())),
             _data: data,
         }
     }
@@ -98,31 +74,34 @@ impl Broker {
 
     fn bootstrap(&self) -> String {
         match self {
-            Broker::Tansu { port, .. } => format!("127.0.0.1:{port}"),
+            Broker::Tansu { broker, .. } => broker.bootstrap(),
             Broker::Mock(cluster) => cluster.bootstrap_servers(),
         }
     }
 
     fn create(&self, topic: &str, partitions: i32) {
         match self {
-            Broker::Tansu { port, .. } => {
-                let home = std::env::var("HOME").unwrap_or_default();
-                let tansu = tool("ENGINE_TEST_TANSU", &format!("{home}/.cargo/bin/tansu"));
-                let out = Process::new(tansu)
-                    .args(["topic", "create", topic, "--partitions"])
-                    .arg(partitions.to_string())
-                    .args(["--broker", &format!("tcp://127.0.0.1:{port}")])
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
+            Broker::Tansu { broker, .. } => broker.create(topic, partitions),
             Broker::Mock(cluster) => cluster.create_topic(topic, partitions, 1).unwrap(),
         }
     }
+}
+
+/// A shard on tansu with a primary leading, a standby standing by and the
+/// feed running at 2,000 orders/s.
+fn running_pair(partitions: i32, seed: u64) -> (Shard, KillOnDrop, KillOnDrop, Feed) {
+    let shard = Shard::new(
+        Broker::tansu(),
+        env_or("ENGINE_HA_ORDERS", 60_000) / 3,
+        partitions,
+        seed,
+    );
+    let primary = shard.engine("a", "primary");
+    shard.wait_leading("a", 1);
+    let standby = shard.engine("b", "standby");
+    shard.wait_standing_by("b", 1);
+    let feed = shard.feed(2_000);
+    (shard, primary, standby, feed)
 }
 
 /// One shard: its broker, topics, config file, and the engines' logs.
@@ -494,16 +473,7 @@ fn killing_the_leader_loses_and_contradicts_nothing_on_the_mock_cluster() {
 #[test]
 fn a_paused_leader_is_fenced_rejoins_and_takes_the_lead_back() {
     let _alone = alone();
-    let shard = Shard::new(
-        Broker::tansu(),
-        env_or("ENGINE_HA_ORDERS", 60_000) / 3,
-        2,
-        37,
-    );
-    let zombie = shard.engine("a", "primary");
-    shard.wait_leading("a", 1);
-    let standby = shard.engine("b", "standby");
-    let feed = shard.feed(2_000);
+    let (shard, zombie, standby, feed) = running_pair(2, 37);
     std::thread::sleep(Duration::from_secs(2));
     signal(&zombie, "STOP");
     shard.wait_leading("b", 1);
@@ -593,16 +563,7 @@ fn a_paused_leader_is_fenced_rejoins_and_takes_the_lead_back() {
 #[test]
 fn a_lost_host_loses_nothing_delivered_and_a_new_standby_bootstraps_from_empty() {
     let _alone = alone();
-    let shard = Shard::new(
-        Broker::tansu(),
-        env_or("ENGINE_HA_ORDERS", 60_000) / 3,
-        1,
-        41,
-    );
-    let lost = shard.engine("a", "primary");
-    shard.wait_leading("a", 1);
-    let survivor = shard.engine("b", "standby");
-    let feed = shard.feed(2_000);
+    let (shard, lost, survivor, feed) = running_pair(1, 41);
     std::thread::sleep(Duration::from_secs(4));
     drop(lost);
     std::fs::remove_dir_all(shard.journal("a")).unwrap();

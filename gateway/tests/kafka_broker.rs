@@ -12,23 +12,17 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command as Process, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::kafka::{
-    KillOnDrop, OUTPUT_TOPICS, alone, assert_success, crash_and_compare, run_engine_kafka, shared,
+    OUTPUT_TOPICS, Tansu, alone, assert_success, crash_and_compare, run_engine_kafka, shared,
     spawn_engine_kafka, topics_config,
 };
 use common::{dedup, journaled_inputs, reference_of, scenario, summary, tool};
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_client.py");
-
-fn tansu_bin() -> PathBuf {
-    let home = std::env::var("HOME").unwrap_or_default();
-    tool("ENGINE_TEST_TANSU", &format!("{home}/.cargo/bin/tansu"))
-}
 
 fn python() -> PathBuf {
     tool(
@@ -38,90 +32,6 @@ fn python() -> PathBuf {
             "/../target/test-tools/venv/bin/python"
         ),
     )
-}
-
-/// A tansu broker on a loopback port, stopped on drop.
-struct Tansu {
-    port: u16,
-    /// Where SQLite storage lives; `None` for memory storage.
-    data: Option<PathBuf>,
-    process: Option<KillOnDrop>,
-}
-
-impl Tansu {
-    fn start(data: Option<&Path>) -> Tansu {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut tansu = Tansu {
-            port,
-            data: data.map(Path::to_path_buf),
-            process: None,
-        };
-        tansu.launch();
-        tansu
-    }
-
-    fn launch(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let mut command = Process::new(tansu_bin());
-        command
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        match &self.data {
-            // SQLite storage survives a restart; its path is relative.
-            Some(dir) => {
-                command
-                    .current_dir(dir)
-                    .args(["--storage-engine", "sqlite://tansu.db"]);
-            }
-            None => {
-                command.args(["--storage-engine", "memory://tansu/"]);
-            }
-        }
-        self.process = Some(KillOnDrop(command.spawn().unwrap()));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn create(&self, topic: &str, partitions: i32) {
-        let out = Process::new(tansu_bin())
-            .args([
-                "topic",
-                "create",
-                topic,
-                "--partitions",
-                &partitions.to_string(),
-            ])
-            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn stop(&mut self) {
-        drop(self.process.take());
-    }
 }
 
 /// Produces lines to `topic` with the Python client.

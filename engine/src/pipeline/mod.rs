@@ -683,7 +683,6 @@ fn run_stages<S: InputSource, K: OutputSink>(
     let mut snapshots = snapshots?.transpose()?.unwrap_or_default();
     let latencies = latencies?;
     let trades = emitter.trades;
-    let released = gate.load_acquire();
     let (state_hash, messages, delivered) = finish(
         writer,
         emitter,
@@ -695,7 +694,6 @@ fn run_stages<S: InputSource, K: OutputSink>(
     )?;
     let end = LeaderEnd {
         handover,
-        released,
         delivered,
         takeover: lead.and_then(|lead| lead.takeover.map(|(_, times)| times)),
     };

@@ -53,8 +53,6 @@ pub struct Leadership<'a> {
 pub struct LeaderEnd {
     /// An operator asked for a handover, and the run stopped for it.
     pub handover: bool,
-    /// The last released sequence.
-    pub released: u64,
     /// The delivered mark at the end.
     pub delivered: u64,
     /// The takeover's steps, with the re-send and the first output.

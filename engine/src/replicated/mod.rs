@@ -33,7 +33,6 @@ mod leading;
 pub mod release;
 mod state;
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -174,9 +173,4 @@ pub struct TakeoverTimes {
     pub catch_up: Duration,
     /// Recovery: restoring, replaying, re-sending past the delivered mark.
     pub resend: Duration,
-}
-
-/// Where an engine's replication state is kept, in its journal directory.
-pub fn state_path(journal_dir: &std::path::Path) -> PathBuf {
-    journal_dir.join(STATE_FILE)
 }

@@ -3,8 +3,9 @@
 //! code, so a bug there cannot hide itself.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command as Process, Output};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Output, Stdio};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -402,4 +403,95 @@ fn journal_len(dir: &Path) -> usize {
         count += 1;
     }
     count
+}
+
+/// The tansu binary `scripts/test` installed.
+pub fn tansu_bin() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_default();
+    super::tool("ENGINE_TEST_TANSU", &format!("{home}/.cargo/bin/tansu"))
+}
+
+/// A tansu broker on a loopback port, as a process of its own, stopped on
+/// drop.
+pub struct Tansu {
+    port: u16,
+    /// Where SQLite storage lives; `None` for memory storage.
+    data: Option<PathBuf>,
+    process: Option<KillOnDrop>,
+}
+
+impl Tansu {
+    pub fn start(data: Option<&Path>) -> Tansu {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut tansu = Tansu {
+            port,
+            data: data.map(Path::to_path_buf),
+            process: None,
+        };
+        tansu.launch();
+        tansu
+    }
+
+    pub fn launch(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut command = Process::new(tansu_bin());
+        command
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match &self.data {
+            // SQLite storage survives a restart; its path is relative.
+            Some(dir) => {
+                command
+                    .current_dir(dir)
+                    .args(["--storage-engine", "sqlite://tansu.db"]);
+            }
+            None => {
+                command.args(["--storage-engine", "memory://tansu/"]);
+            }
+        }
+        self.process = Some(KillOnDrop(command.spawn().unwrap()));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn create(&self, topic: &str, partitions: i32) {
+        let out = Process::new(tansu_bin())
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--partitions",
+                &partitions.to_string(),
+            ])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn stop(&mut self) {
+        drop(self.process.take());
+    }
 }

@@ -48,8 +48,7 @@ pub use leading::{Endpoints, HaOutcome, run};
 pub use state::{ReplicationState, STATE_FILE};
 
 /// Which part an engine plays when it starts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Role {
     /// Lead: catch up from the topic, then claim the next epoch at once,
     /// unless a live leader is heard within the fail-over timeout.

@@ -146,12 +146,6 @@ fn serve_replicated(
     bootstrap: &str,
     stop: &Arc<AtomicBool>,
 ) -> Result<()> {
-    if settings.kafka.brokers.is_none() {
-        anyhow::bail!(
-            "durability = \"replicated\" needs real brokers (--brokers): the journal topic \
-             must outlive this process, and the embedded broker dies with it"
-        );
-    }
     let kafka = &settings.kafka;
     let extra = &settings.kafka_properties;
     let topic = ha.topic();
@@ -161,9 +155,11 @@ fn serve_replicated(
         .map_err(|e| anyhow::anyhow!("cannot create the journal topic's consumer: {e}"))?;
     consumer.watermarks().map_err(|e| {
         anyhow::anyhow!(
-            "{e}. Create it first: one partition, replication factor 3, min.insync.replicas \
-             2, cleanup.policy delete (docs/ha.md), e.g. kafka-topics.sh --create --topic \
-             {topic} --partitions 1 --replication-factor 3 --config min.insync.replicas=2"
+            "{e}. Check that the brokers at {bootstrap} are reachable; if they are, create the \
+             topic: one partition, replication factor 3, min.insync.replicas 2, no unclean \
+             leader election (docs/ha.md), e.g. kafka-topics.sh --create --topic {topic} \
+             --partitions 1 --replication-factor 3 --config min.insync.replicas=2 --config \
+             unclean.leader.election.enable=false"
         )
     })?;
     let mut endpoints = KafkaEndpoints {

@@ -154,6 +154,13 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         .unwrap_or(if metrics_addr.is_some() { 10 } else { 0 });
     let replication = if replicated {
         let ha = ha_settings(&cli, &file, pipeline.journal.durability_mode())?;
+        if kafka.brokers.is_none() {
+            bail!(
+                "durability = \"replicated\" needs real brokers (--brokers, or brokers in \
+                 [kafka]): the journal topic must outlive this process, and the embedded \
+                 broker dies with it"
+            );
+        }
         if !matches!(input, InputSpec::Kafka) || output.is_some() {
             bail!(
                 "durability = \"replicated\" needs Kafka for input and output (the journal \
@@ -163,6 +170,31 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         pipeline.snapshot_share = cli.snapshot_share.clone().or(file.snapshot_share.clone());
         Some(ha)
     } else {
+        let standby_only = [
+            ("--role / role", cli.role.is_some() || file.role.is_some()),
+            (
+                "--engine-id / engine_id",
+                cli.engine_id.is_some() || file.engine_id.is_some(),
+            ),
+            (
+                "--heartbeat-interval / heartbeat_interval",
+                cli.heartbeat_interval.is_some() || file.heartbeat_interval.is_some(),
+            ),
+            (
+                "--failover-timeout / failover_timeout",
+                cli.failover_timeout.is_some() || file.failover_timeout.is_some(),
+            ),
+            (
+                "--snapshot-share / snapshot_share",
+                cli.snapshot_share.is_some() || file.snapshot_share.is_some(),
+            ),
+        ];
+        if let Some((name, _)) = standby_only.iter().find(|(_, given)| *given) {
+            bail!(
+                "{name} applies to a replicated engine only: add --durability replicated \
+                 (docs/ha.md), or drop it"
+            );
+        }
         None
     };
     pipeline.check()?;

@@ -616,3 +616,74 @@ fn a_lost_host_loses_nothing_delivered_and_a_new_standby_bootstraps_from_empty()
     }
     assert_eq!(at - 1, theirs.len());
 }
+
+/// The replicated settings refuse what cannot work, before anything
+/// starts, with exit code 2 and what to write instead.
+#[test]
+fn replicated_settings_that_cannot_work_are_refused_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j");
+    let journal = journal.to_str().unwrap();
+    for (args, hint) in [
+        (&["--role", "standby"][..], "add --durability replicated"),
+        (
+            &["--durability", "replicated", "--brokers", "127.0.0.1:1"][..],
+            "--engine-id ID",
+        ),
+        (
+            &["--durability", "replicated", "--engine-id", "e1"][..],
+            "needs real brokers",
+        ),
+        (
+            &[
+                "--durability",
+                "replicated",
+                "--engine-id",
+                "a/b",
+                "--brokers",
+                "x:1",
+            ][..],
+            "letters, digits",
+        ),
+        (
+            &["--durability", "batch", "--local-durability", "none"][..],
+            "under durability = \"replicated\" only",
+        ),
+        (
+            &[
+                "--durability",
+                "replicated",
+                "--engine-id",
+                "e1",
+                "--brokers",
+                "x:1",
+                "--heartbeat-interval",
+                "300ms",
+            ][..],
+            "at least three heartbeat intervals",
+        ),
+        (
+            &[
+                "--durability",
+                "replicated",
+                "--engine-id",
+                "e1",
+                "--brokers",
+                "x:1",
+                "--input",
+                "file:o.jsonl",
+            ][..],
+            "needs Kafka for input and output",
+        ),
+    ] {
+        let out = Process::new(ENGINE)
+            .args(["--journal", journal])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(hint), "{args:?}: {stderr}");
+    }
+    assert!(!Path::new(journal).exists(), "nothing was created");
+}

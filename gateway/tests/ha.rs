@@ -28,7 +28,7 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 /// How long a standby waits for a silent leader, here.
-const FAILOVER: &str = "400ms";
+const FAILOVER: &str = "1s";
 /// The engine id every scenario's engines share.
 const ID: &str = "ha1";
 

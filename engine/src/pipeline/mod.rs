@@ -379,7 +379,13 @@ fn run_with<S: InputSource, K: OutputSink>(
     mut lead: Option<Leadership<'_>>,
 ) -> Result<(RunReport, LeaderEnd), PipelineError> {
     config.check()?;
-    let recovered = recovery::recover(config, sink)?;
+    let recovered = match &mut lead {
+        // A new leader may spend longer than the fail-over timeout
+        // re-sending; its heartbeat goes on meanwhile, or its standby
+        // would take a healthy leader for a dead one.
+        Some(lead) => replicator::heartbeat_while(lead, || recovery::recover(config, sink))?,
+        None => recovery::recover(config, sink)?,
+    };
     if let Some(Leadership {
         takeover: Some((decided, times)),
         gauges,

@@ -207,6 +207,63 @@ fn ship_and_gate(
     }
 }
 
+/// Runs `work` (recovery) while another thread writes this leader's
+/// heartbeat every `heartbeat_interval`, each one accounted for by the
+/// release rule like any other entry of the leader's.
+pub(crate) fn heartbeat_while<T>(
+    lead: &mut Leadership<'_>,
+    work: impl FnOnce() -> Result<T, PipelineError>,
+) -> Result<T, PipelineError> {
+    let done = AtomicBool::new(false);
+    let every = lead.ha.heartbeat_interval;
+    let epoch = lead.tracker.epoch();
+    let agreed = lead.tracker.released();
+    let (producer, tracker) = (&mut *lead.producer, &mut lead.tracker);
+    std::thread::scope(|scope| {
+        let beating = scope.spawn(|| -> Result<(), PipelineError> {
+            let failed = |e: crate::endpoint::BoxError| PipelineError::Replication(e.to_string());
+            let mut buffer = Vec::new();
+            let mut refused = None;
+            while !done.load(Ordering::Acquire) {
+                Entry::Mark {
+                    epoch,
+                    last_sequence: agreed,
+                    delivered: 0,
+                    wall_ns: crate::endpoint::now_ns(),
+                }
+                .encode(&mut buffer);
+                producer.send(&buffer).map_err(failed)?;
+                tracker.sent(None);
+                let stop_at = Instant::now() + every;
+                while Instant::now() < stop_at && !done.load(Ordering::Acquire) {
+                    producer
+                        .poll(&mut |offset| {
+                            if refused.is_none()
+                                && let Err(err) = tracker.acknowledged(offset)
+                            {
+                                refused = Some(err);
+                            }
+                        })
+                        .map_err(failed)?;
+                    if let Some(err) = refused.take() {
+                        return Err(fenced(err));
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            Ok(())
+        });
+        let result = work();
+        done.store(true, Ordering::Release);
+        let beat = beating
+            .join()
+            .map_err(|_| PipelineError::Panicked("heartbeat"))?;
+        // Fencing while recovering wins: nothing recovered may be released.
+        beat?;
+        result
+    })
+}
+
 fn fenced(err: ReleaseError) -> PipelineError {
     match err {
         ReleaseError::Fenced { epoch, offset } => PipelineError::Fenced { epoch, offset },

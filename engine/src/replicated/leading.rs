@@ -1,5 +1,8 @@
 //! Moving one engine between following and leading: the loop behind
-//! [`run`], and the claim that starts a takeover.
+//! [`run`], and the claim that starts a takeover. It holds no rule of its
+//! own (who may lead is `super::agreed`'s, what may be released
+//! `super::release`'s) and runs on the caller's thread, never a
+//! pipeline stage's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -325,21 +325,34 @@ fn pipeline_allocations(
     )
 }
 
-#[test]
-fn pipeline_allocations_do_not_grow_with_the_number_of_commands() {
-    let _serial = serial();
-    // Start-up and shutdown allocate (threads, rings, the final snapshot);
-    // the per-command path must not, with the metrics kept and read. So 200,000 more commands through the
-    // same pipeline must cost (almost) no more allocations.
-    let workload = Workload::generate(WorkloadKind::Ecore, 220_000, 1);
+/// An ecore stream of `commands` after its prefill, whole and without its
+/// last `more`: the runs whose allocations are compared.
+fn short_and_long(
+    commands: usize,
+    more: usize,
+) -> (
+    Workload,
+    Arc<Vec<engine::Command>>,
+    Arc<Vec<engine::Command>>,
+) {
+    let workload = Workload::generate(WorkloadKind::Ecore, commands, 1);
     let all: Vec<engine::Command> = workload
         .prefill
         .iter()
         .chain(&workload.commands)
         .copied()
         .collect();
-    let short = Arc::new(all[..all.len() - 200_000].to_vec());
-    let long = Arc::new(all);
+    let short = Arc::new(all[..all.len() - more].to_vec());
+    (workload, short, Arc::new(all))
+}
+
+#[test]
+fn pipeline_allocations_do_not_grow_with_the_number_of_commands() {
+    let _serial = serial();
+    // Start-up and shutdown allocate (threads, rings, the final snapshot);
+    // the per-command path must not, with the metrics kept and read. So 200,000 more commands through the
+    // same pipeline must cost (almost) no more allocations.
+    let (workload, short, long) = short_and_long(220_000, 200_000);
     let (few, short_report) = pipeline_allocations(&short, &workload.config);
     let (many, long_report) = pipeline_allocations(&long, &workload.config);
     assert_eq!(long_report.inputs - short_report.inputs, 200_000);
@@ -434,15 +447,7 @@ fn replicated_allocations(
 #[test]
 fn a_replicated_leaders_matcher_allocates_nothing_and_its_replicator_one_per_record() {
     let _serial = serial();
-    let workload = Workload::generate(WorkloadKind::Ecore, 60_000, 1);
-    let all: Vec<engine::Command> = workload
-        .prefill
-        .iter()
-        .chain(&workload.commands)
-        .copied()
-        .collect();
-    let short = Arc::new(all[..all.len() - 50_000].to_vec());
-    let long = Arc::new(all);
+    let (workload, short, long) = short_and_long(60_000, 50_000);
     let (matcher_few, replicator_few, cstrings_few, short_report) =
         replicated_allocations(&short, &workload.config);
     let (matcher_many, replicator_many, cstrings_many, long_report) =

@@ -120,10 +120,7 @@ impl InputSource for PacedSource {
         }
         self.next += 1;
         Ok(SourcePoll::Item(SourceItem {
-            position: SourcePosition {
-                partition: 0,
-                offset: self.next as i64,
-            },
+            position: SourcePosition::orders(0, self.next as i64),
             origin_ns: Some(due),
             input: Input::Command(*command),
         }))

@@ -27,6 +27,9 @@ pub(crate) struct Book {
     /// The last trade's price and quantity; `0` before the first trade.
     pub last_price: Price,
     pub last_qty: Qty,
+    /// Set by an operator's halt: new orders and replaces are refused and
+    /// stops wait, until a resume.
+    pub halted: bool,
     /// The depth in the last `Depth` event.
     emitted_bids: DepthSide,
     emitted_asks: DepthSide,
@@ -43,6 +46,7 @@ impl Book {
             sell_stops: StopQueue::new(Side::Sell),
             last_price: 0,
             last_qty: 0,
+            halted: false,
             emitted_bids: DepthSide::default(),
             emitted_asks: DepthSide::default(),
         }
@@ -74,8 +78,8 @@ impl Book {
         self.buy_stops.len() + self.sell_stops.len() > 0
     }
 
-    /// The price the band is measured from: the last trade, else the
-    /// configured reference.
+    /// The price the band is measured from and stops trigger on: the last
+    /// trade, else the reference (configured, or set by an operator).
     pub fn reference_price(&self) -> Option<Price> {
         if self.last_price != 0 {
             Some(self.last_price)

@@ -159,3 +159,79 @@ impl Command {
         }
     }
 }
+
+/// An operator's instruction to the engine: halt or resume a symbol,
+/// cancel many orders at once, or set a reference price.
+///
+/// Admin commands are inputs like orders: journaled, sequenced and
+/// replayed, so recovery, a standby and `replay` see the same market. They
+/// arrive only on the `admin` topic (or the admin file input); the gateway
+/// refuses an admin action on `orders`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct AdminCommand {
+    /// Ingress timestamp, stamped and journaled like a command's.
+    pub ts: u64,
+    /// The operator's id for this request, echoed in its acknowledgement.
+    /// It has an order id's rules.
+    pub request_id: OrderId,
+    /// What to do.
+    pub action: AdminAction,
+}
+
+/// What an admin command asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+#[repr(u8)]
+pub enum AdminAction {
+    /// Stop trading a symbol: new orders and replaces are rejected with
+    /// `SYMBOL_HALTED`; cancels are accepted.
+    Halt {
+        /// The symbol.
+        symbol: Symbol,
+    } = 0,
+    /// Trade a halted symbol again. Stops its reference price reached
+    /// while halted trigger now.
+    Resume {
+        /// The symbol.
+        symbol: Symbol,
+    } = 1,
+    /// Cancel every live order of a user, of a symbol, or of a user within
+    /// a symbol. At least one of the two is set.
+    MassCancel {
+        /// Only this symbol's orders, if set.
+        symbol: Option<Symbol>,
+        /// Only this user's orders, if set.
+        user_id: Option<UserId>,
+    } = 2,
+    /// Set the price bands' reference, and the stops' trigger price until
+    /// the first trade.
+    SetReferencePrice {
+        /// The symbol.
+        symbol: Symbol,
+        /// The new reference, in ticks.
+        price: Price,
+    } = 3,
+}
+
+impl AdminAction {
+    /// The wire name of the command, as the `command` field spells it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AdminAction::Halt { .. } => "HALT",
+            AdminAction::Resume { .. } => "RESUME",
+            AdminAction::MassCancel { .. } => "MASS_CANCEL",
+            AdminAction::SetReferencePrice { .. } => "SET_REFERENCE_PRICE",
+        }
+    }
+
+    /// The symbol it is about, if it names one.
+    pub fn symbol(&self) -> Option<Symbol> {
+        match *self {
+            AdminAction::Halt { symbol }
+            | AdminAction::Resume { symbol }
+            | AdminAction::SetReferencePrice { symbol, .. } => Some(symbol),
+            AdminAction::MassCancel { symbol, .. } => symbol,
+        }
+    }
+}

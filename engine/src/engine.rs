@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use rustc_hash::FxBuildHasher;
 
 use crate::book::Book;
-use crate::command::{Action, Command, OrderSpec, ReplaceSpec};
+use crate::command::{Action, AdminAction, AdminCommand, Command, OrderSpec, ReplaceSpec};
 use crate::config::{ConfigError, EngineConfig, SelfTradePrevention, SymbolRules};
 use crate::event::{
-    CancelReason, Depth, Event, EventSink, OrderRef, RejectReason, Trade, TradeParty,
+    AdminRef, CancelReason, Depth, Event, EventSink, OrderRef, RejectReason, Trade, TradeParty,
 };
 use crate::ids::{OrderId, Symbol, UserId};
 use crate::orders::{Order, OrderView, Orders, key_hash};
@@ -45,6 +45,10 @@ use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 /// - **REPLACE**: `ReplaceRejected`; or `Cancelled` when the new total is at
 ///   or below the filled quantity; or `Replaced`, then (when priority is
 ///   lost) the order's executions as in step 2, triggered stops, and `Depth`.
+///
+/// A halted symbol answers ADD with `Rejected` and REPLACE with
+/// `ReplaceRejected`, both `SYMBOL_HALTED`; CANCEL works as usual. Admin
+/// commands' events are listed on [`Engine::apply_admin`].
 pub struct Engine {
     pub(crate) config: EngineConfig,
     /// Symbol to book index. Looked up, never iterated: `books` holds the
@@ -159,6 +163,137 @@ impl Engine {
             Action::Cancel => self.cancel(command, sink),
             Action::Replace(spec) => self.replace(command, spec, sink),
         }
+    }
+
+    /// Applies one operator command. Its events, in order:
+    ///
+    /// - `AdminRejected` alone if it names a symbol without a book, or a
+    ///   reference price of 0 or off the symbol's tick grid.
+    /// - **HALT**: `AdminApplied`. Halting a halted symbol is accepted and
+    ///   changes nothing, so an operator may retry.
+    /// - **RESUME**: the stops that the reference price reached while the
+    ///   symbol was halted, as after an ADD (`Triggered`, executions,
+    ///   `Depth`), then `AdminApplied`.
+    /// - **MASS_CANCEL**: book by book in the order books were created, the
+    ///   matching orders' `Cancelled` (reason `MASS_CANCEL`): bids in
+    ///   priority order, then asks, then buy stops and sell stops in
+    ///   trigger order; then that book's `Depth` if it changed. Last,
+    ///   `AdminApplied` with the count.
+    /// - **SET_REFERENCE_PRICE**: before the symbol's first trade, stops
+    ///   the new reference reaches trigger (unless halted); then
+    ///   `AdminApplied`.
+    ///
+    /// A mass cancel scans the books it covers rather than keep a list of
+    /// each user's orders, which every order would pay for. It allocates
+    /// its list of matches; admin commands are not the hot path.
+    pub fn apply_admin<S: EventSink + ?Sized>(&mut self, command: &AdminCommand, sink: &mut S) {
+        let request = AdminRef {
+            request_id: command.request_id,
+            action: command.action,
+        };
+        let book_of =
+            |engine: &Engine, symbol: &Symbol| engine.symbols.get(symbol).map(|&b| b as usize);
+        let reject =
+            |sink: &mut S, reason| sink.on_event(&Event::AdminRejected { request, reason });
+        let mut cancelled = 0;
+        match command.action {
+            AdminAction::Halt { symbol } => {
+                let Some(b) = book_of(self, &symbol) else {
+                    return reject(sink, RejectReason::UnknownSymbol);
+                };
+                self.books[b].halted = true;
+            }
+            AdminAction::Resume { symbol } => {
+                let Some(b) = book_of(self, &symbol) else {
+                    return reject(sink, RejectReason::UnknownSymbol);
+                };
+                self.books[b].halted = false;
+                self.run_triggers(b, command.ts, sink);
+                self.publish_depth(b, sink);
+            }
+            AdminAction::MassCancel { symbol, user_id } => {
+                let books = match symbol {
+                    Some(symbol) => match book_of(self, &symbol) {
+                        Some(b) => b..b + 1,
+                        None => return reject(sink, RejectReason::UnknownSymbol),
+                    },
+                    None => 0..self.books.len(),
+                };
+                for b in books {
+                    cancelled += self.mass_cancel_book(b, user_id.as_ref(), sink);
+                }
+            }
+            AdminAction::SetReferencePrice { symbol, price } => {
+                let Some(b) = book_of(self, &symbol) else {
+                    return reject(sink, RejectReason::UnknownSymbol);
+                };
+                let tick = self.books[b].rules.tick_size;
+                if price == 0 {
+                    return reject(sink, RejectReason::InvalidPrice);
+                }
+                if price % tick != 0 {
+                    return reject(sink, RejectReason::TickSizeViolation);
+                }
+                self.books[b].rules.reference_price = Some(price);
+                self.run_triggers(b, command.ts, sink);
+                self.publish_depth(b, sink);
+            }
+        }
+        sink.on_event(&Event::AdminApplied { request, cancelled });
+    }
+
+    /// Cancels book `b`'s live orders (of `user`, if given) in the order
+    /// [`Engine::apply_admin`] documents; returns how many.
+    fn mass_cancel_book<S: EventSink + ?Sized>(
+        &mut self,
+        b: usize,
+        user: Option<&UserId>,
+        sink: &mut S,
+    ) -> u32 {
+        let book = &self.books[b];
+        let mut slots = Vec::new();
+        for side in [Side::Buy, Side::Sell] {
+            for level in book.ladder(side).levels_best_first() {
+                let mut slot = level.head;
+                while slot != NIL {
+                    let order = self.orders.get(slot);
+                    if user.is_none_or(|u| *u == order.user_id) {
+                        slots.push(slot);
+                    }
+                    slot = order.next;
+                }
+            }
+        }
+        for queue in [&book.buy_stops, &book.sell_stops] {
+            slots.extend(
+                queue
+                    .slots_in_trigger_order()
+                    .filter(|&slot| user.is_none_or(|u| *u == self.orders.get(slot).user_id)),
+            );
+        }
+        let symbol = book.symbol;
+        for &slot in &slots {
+            let order = *self.orders.get(slot);
+            let remaining = self.remove_live(b, slot);
+            sink.on_event(&Event::Cancelled {
+                order: OrderRef {
+                    symbol,
+                    user_id: order.user_id,
+                    order_id: order.order_id,
+                },
+                remaining,
+                reason: CancelReason::MassCancel,
+            });
+        }
+        self.publish_depth(b, sink);
+        slots.len() as u32
+    }
+
+    /// Whether `symbol` has a book and an operator halted it.
+    pub fn is_halted(&self, symbol: &Symbol) -> bool {
+        self.symbols
+            .get(symbol)
+            .is_some_and(|&b| self.books[b as usize].halted)
     }
 
     /// Starts pulling into cache what applying `command` will look up
@@ -289,6 +424,9 @@ impl Engine {
             return reject(sink, RejectReason::DuplicateOrderId);
         }
         let book = &self.books[b];
+        if book.halted {
+            return reject(sink, RejectReason::SymbolHalted);
+        }
         if let Err(reason) = check_new_order(&book.rules, book.reference_price(), &spec) {
             return reject(sink, reason);
         }
@@ -362,6 +500,9 @@ impl Engine {
         let Some((b, slot)) = self.find_live(cmd) else {
             return reject(sink, RejectReason::UnknownOrder);
         };
+        if self.books[b].halted {
+            return reject(sink, RejectReason::SymbolHalted);
+        }
         if spec.new_price.is_none() && spec.new_quantity.is_none() {
             return reject(sink, RejectReason::EmptyReplace);
         }
@@ -658,10 +799,9 @@ impl Engine {
     fn trigger_stops<S: EventSink + ?Sized>(&mut self, b: usize, ts: u64, sink: &mut S) {
         loop {
             let book = &self.books[b];
-            let last_price = book.last_price;
-            if last_price == 0 {
+            let Some(last_price) = book.reference_price().filter(|_| !book.halted) else {
                 return;
-            }
+            };
             let ready = |queue: &crate::stops::StopQueue| {
                 queue.peek().filter(|&(slot, _)| {
                     queue.triggers(self.orders.get(slot).stop_price, last_price)

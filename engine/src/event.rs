@@ -12,9 +12,10 @@
 //! The order of events within one command is part of the contract (outputs
 //! are numbered by it), and is documented on `Engine::apply`.
 
+use crate::OrderSpec;
+use crate::command::{AdminAction, ReplaceSpec};
 use crate::ids::{OrderId, Symbol, UserId};
 use crate::types::{Price, Qty, Side};
-use crate::{OrderSpec, command::ReplaceSpec};
 
 /// How many price levels per side a [`Depth`] event carries.
 pub const DEPTH_LEVELS: usize = 5;
@@ -32,9 +33,10 @@ pub struct OrderRef {
 
 /// Why a command was refused. Codes are stable: they are on the wire.
 ///
-/// Codes 1–15 come from the matcher; 16 and up from the gateway, for
-/// messages that never became a command. One numbering keeps one table for
-/// operators and clients.
+/// Codes 1–15 come from the matcher; 16–22 from the gateway, for messages
+/// that never became a command; 23 from the matcher and 24 from the
+/// gateway again, added with admin commands. One numbering keeps one table
+/// for operators and clients.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
 )]
@@ -93,6 +95,12 @@ pub enum RejectReason {
     InvalidIdentifier = 21,
     /// The message is longer than the gateway accepts.
     MessageTooLarge = 22,
+    /// The symbol is halted: new orders and replaces are refused until an
+    /// operator resumes it. Cancels are accepted.
+    SymbolHalted = 23,
+    /// An admin action (`HALT`, `MASS_CANCEL`, ...) arrived on `orders`.
+    /// Admin commands are accepted only from the `admin` topic.
+    NotPermitted = 24,
 }
 
 impl RejectReason {
@@ -126,11 +134,13 @@ impl RejectReason {
             RejectReason::InvalidSymbol => "INVALID_SYMBOL",
             RejectReason::InvalidIdentifier => "INVALID_IDENTIFIER",
             RejectReason::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            RejectReason::SymbolHalted => "SYMBOL_HALTED",
+            RejectReason::NotPermitted => "NOT_PERMITTED",
         }
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 22] = [
+    pub const ALL: [RejectReason; 24] = [
         RejectReason::UnknownSymbol,
         RejectReason::DuplicateOrderId,
         RejectReason::InvalidQuantity,
@@ -153,6 +163,8 @@ impl RejectReason {
         RejectReason::InvalidSymbol,
         RejectReason::InvalidIdentifier,
         RejectReason::MessageTooLarge,
+        RejectReason::SymbolHalted,
+        RejectReason::NotPermitted,
     ];
 
     /// Its place in [`RejectReason::ALL`], for arrays indexed by reason:
@@ -172,6 +184,8 @@ pub enum CancelReason {
     SelfTrade = 1,
     /// A replace reduced its total quantity to or below what was filled.
     ReplacedToFilled = 2,
+    /// An operator's mass cancel removed it.
+    MassCancel = 3,
 }
 
 impl CancelReason {
@@ -181,6 +195,7 @@ impl CancelReason {
             CancelReason::Requested => "REQUESTED",
             CancelReason::SelfTrade => "SELF_TRADE_PREVENTION",
             CancelReason::ReplacedToFilled => "REPLACED_TO_FILLED",
+            CancelReason::MassCancel => "MASS_CANCEL",
         }
     }
 }
@@ -374,13 +389,38 @@ pub enum Event {
         order: OrderRef,
         /// Its trigger price.
         stop_price: Price,
-        /// The last trade price that triggered it.
+        /// The price that triggered it: the last trade's, or before the
+        /// symbol's first trade its reference price.
         last_price: Price,
     },
     /// An execution.
     Trade(Trade),
-    /// The top of the book changed. At most one per command, always last.
+    /// The top of the book changed. At most one per command and book, after
+    /// that book's other events.
     Depth(Depth),
+    /// An admin command took effect. Always its last event.
+    AdminApplied {
+        /// The request.
+        request: AdminRef,
+        /// How many orders a mass cancel removed; 0 for other commands.
+        cancelled: u32,
+    },
+    /// An admin command was refused; nothing changed.
+    AdminRejected {
+        /// The request.
+        request: AdminRef,
+        /// Why: an unknown symbol, or a reference price off the grid.
+        reason: RejectReason,
+    },
+}
+
+/// Which admin request an event answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminRef {
+    /// The operator's request id.
+    pub request_id: OrderId,
+    /// What it asked for.
+    pub action: AdminAction,
 }
 
 /// Receives the events of each command, in order.

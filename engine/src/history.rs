@@ -395,6 +395,7 @@ fn journaled(record: &journal::Record<'_>) -> Result<Journaled, HistoryError> {
         sequence: record.sequence(),
         timestamp_ns: meta.timestamp_ns,
         source: SourcePosition {
+            topic: input.topic(),
             partition: meta.source_partition,
             offset: meta.source_offset,
         },

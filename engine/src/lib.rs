@@ -107,14 +107,14 @@ pub mod units;
 #[cfg(any(test, feature = "validate"))]
 mod validate;
 
-pub use command::{Action, Command, OrderSpec, ReplaceSpec};
+pub use command::{Action, AdminAction, AdminCommand, Command, OrderSpec, ReplaceSpec};
 pub use config::{
     ConfigError, EngineConfig, MAX_SYMBOLS_LIMIT, MemoryConfig, ORDER_CAPACITY_LIMIT,
     SelfTradePrevention, SymbolRules,
 };
 pub use engine::{BookSummary, Engine};
 pub use event::{
-    CancelReason, DEPTH_LEVELS, Depth, DepthLevel, DepthSide, Event, EventSink, OrderRef,
+    AdminRef, CancelReason, DEPTH_LEVELS, Depth, DepthLevel, DepthSide, Event, EventSink, OrderRef,
     RejectReason, Trade, TradeParty,
 };
 pub use ids::{IdError, OrderId, Symbol, UserId};

@@ -19,6 +19,9 @@
 //!  reserved = u32 zero
 //! ```
 //!
+//! Versions: 2 had no admin state; 3 adds the halted symbols. This build
+//! writes 3 and restores both (a version-2 snapshot has nothing halted).
+//!
 //! The state hash is XXH3-64 (seed 0) of these bytes. It is stable across
 //! runs and machines because rkyv's archive format is little-endian with
 //! 32-bit offsets by default and zeroes padding.
@@ -41,7 +44,9 @@ use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 /// The first eight bytes of every snapshot.
 pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"MXSNAP\0\0";
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
+/// The previous format, still restored: the same state without halts.
+const SNAPSHOT_FORMAT_V2: u32 = 2;
 const HEADER_LEN: usize = 16;
 /// How many orders ahead a restore fetches index buckets.
 const RESTORE_LOOKAHEAD: usize = 8;
@@ -55,7 +60,7 @@ pub enum SnapshotError {
     BadMagic,
     /// The snapshot was written by a different format version.
     #[error(
-        "snapshot format version {found} is not supported; this build reads version {supported}"
+        "snapshot format version {found} is not supported; this build reads versions 2 to {supported}"
     )]
     UnsupportedVersion {
         /// The version in the file.
@@ -77,6 +82,26 @@ struct Snapshot {
     next_trade_id: u64,
     next_arrival: u64,
     books: Vec<BookSnapshot>,
+    /// Halted symbols, in book order.
+    halted: Vec<Symbol>,
+}
+
+/// Format 2, read only: format 3 without `halted`.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct SnapshotV2 {
+    config: EngineConfigArchive,
+    next_trade_id: u64,
+    next_arrival: u64,
+    books: Vec<BookSnapshot>,
+}
+
+/// What a restore reads, borrowed from an archive of either format.
+struct ArchivedParts<'a> {
+    config: &'a ArchivedEngineConfigArchive,
+    next_trade_id: u64,
+    next_arrival: u64,
+    books: &'a [ArchivedBookSnapshot],
+    halted: &'a [<Symbol as rkyv::Archive>::Archived],
 }
 
 /// The parts of `EngineConfig` that decide behaviour. `MemoryConfig` is
@@ -180,18 +205,18 @@ impl Engine {
 
     /// Checks that snapshot bytes start with the magic and a format
     /// version this build restores, without reading further.
-    pub(crate) fn check_snapshot_format(bytes: &[u8]) -> Result<(), SnapshotError> {
+    pub(crate) fn check_snapshot_format(bytes: &[u8]) -> Result<u32, SnapshotError> {
         if bytes.len() < HEADER_LEN || bytes[..8] != SNAPSHOT_MAGIC {
             return Err(SnapshotError::BadMagic);
         }
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != SNAPSHOT_FORMAT_VERSION {
+        if version != SNAPSHOT_FORMAT_VERSION && version != SNAPSHOT_FORMAT_V2 {
             return Err(SnapshotError::UnsupportedVersion {
                 found: version,
                 supported: SNAPSHOT_FORMAT_VERSION,
             });
         }
-        Ok(())
+        Ok(version)
     }
 
     /// The rules recorded in snapshot bytes, without restoring the state:
@@ -199,7 +224,7 @@ impl Engine {
     /// settings aside, which take their defaults).
     pub fn rules_in_snapshot(bytes: &[u8]) -> Result<EngineConfig, SnapshotError> {
         with_archive(bytes, |archived| {
-            config_of(archived, MemoryConfig::default())
+            config_of(archived.config, MemoryConfig::default())
         })
     }
 }
@@ -209,9 +234,9 @@ impl Engine {
 /// file), otherwise from an aligned copy.
 fn with_archive<T>(
     bytes: &[u8],
-    f: impl FnOnce(&ArchivedSnapshot) -> Result<T, SnapshotError>,
+    f: impl FnOnce(ArchivedParts<'_>) -> Result<T, SnapshotError>,
 ) -> Result<T, SnapshotError> {
-    Engine::check_snapshot_format(bytes)?;
+    let version = Engine::check_snapshot_format(bytes)?;
     // Validated first; `restore` then rebuilds order by order from the
     // archive without materialising an owned copy of every order.
     let body = &bytes[HEADER_LEN..];
@@ -226,18 +251,34 @@ fn with_archive<T>(
         };
         &copy[..]
     };
-    let archived = rkyv::access::<ArchivedSnapshot, rancor::Error>(body)
-        .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
-    f(archived)
+    let corrupt = |err: rancor::Error| SnapshotError::Corrupt(err.to_string());
+    if version == SNAPSHOT_FORMAT_V2 {
+        let archived = rkyv::access::<ArchivedSnapshotV2, rancor::Error>(body).map_err(corrupt)?;
+        return f(ArchivedParts {
+            config: &archived.config,
+            next_trade_id: archived.next_trade_id.to_native(),
+            next_arrival: archived.next_arrival.to_native(),
+            books: archived.books.as_slice(),
+            halted: &[],
+        });
+    }
+    let archived = rkyv::access::<ArchivedSnapshot, rancor::Error>(body).map_err(corrupt)?;
+    f(ArchivedParts {
+        config: &archived.config,
+        next_trade_id: archived.next_trade_id.to_native(),
+        next_arrival: archived.next_arrival.to_native(),
+        books: archived.books.as_slice(),
+        halted: archived.halted.as_slice(),
+    })
 }
 
 /// The configuration a snapshot records, checked.
 fn config_of(
-    snapshot: &ArchivedSnapshot,
+    config: &ArchivedEngineConfigArchive,
     memory: MemoryConfig,
 ) -> Result<EngineConfig, SnapshotError> {
     let bad = SnapshotError::Inconsistent;
-    let archived = rkyv::deserialize::<EngineConfigArchive, rancor::Error>(&snapshot.config)
+    let archived = rkyv::deserialize::<EngineConfigArchive, rancor::Error>(config)
         .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
     let mut symbols = std::collections::BTreeMap::new();
     for (symbol, rules) in archived.symbols {
@@ -300,16 +341,22 @@ impl Engine {
                         .collect(),
                 })
                 .collect(),
+            halted: self
+                .books
+                .iter()
+                .filter(|book| book.halted)
+                .map(|book| book.symbol)
+                .collect(),
         }
     }
 
     fn from_archived(
-        snapshot: &ArchivedSnapshot,
+        snapshot: ArchivedParts<'_>,
         memory: MemoryConfig,
     ) -> Result<Engine, SnapshotError> {
         let bad = SnapshotError::Inconsistent;
         let corrupt = |err: rancor::Error| SnapshotError::Corrupt(err.to_string());
-        let config = config_of(snapshot, memory)?;
+        let config = config_of(snapshot.config, memory)?;
         if snapshot.books.len() > config.max_symbols as usize {
             return Err(bad(format!(
                 "{} books exceed max_symbols {}",
@@ -317,7 +364,7 @@ impl Engine {
                 config.max_symbols
             )));
         }
-        let next_trade_id = snapshot.next_trade_id.to_native();
+        let next_trade_id = snapshot.next_trade_id;
         if next_trade_id == 0 {
             return Err(bad("next_trade_id is 0".into()));
         }
@@ -330,7 +377,7 @@ impl Engine {
         .map_err(|e| bad(e.to_string()))?;
         engine.config = config;
         engine.next_trade_id = next_trade_id;
-        engine.next_arrival = snapshot.next_arrival.to_native();
+        engine.next_arrival = snapshot.next_arrival;
         for book in snapshot.books.iter() {
             let symbol = rkyv::deserialize::<Symbol, rancor::Error>(&book.symbol)
                 .map_err(corrupt)?
@@ -419,6 +466,16 @@ impl Engine {
                 }
             }
             engine.books[b].mark_depth_emitted();
+        }
+        for symbol in snapshot.halted {
+            let symbol = rkyv::deserialize::<Symbol, rancor::Error>(symbol)
+                .map_err(corrupt)?
+                .revalidate()
+                .map_err(|e| bad(e.to_string()))?;
+            let Some(&b) = engine.symbols.get(&symbol) else {
+                return Err(bad(format!("halted symbol {symbol} has no book")));
+            };
+            engine.books[b as usize].halted = true;
         }
         Ok(engine)
     }

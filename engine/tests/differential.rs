@@ -1,6 +1,8 @@
 //! The engine against the reference model: random command streams over
 //! several symbols, every order type, every self-trade mode. Events must be
-//! identical, command by command, and so must the books at the end. The
+//! identical, command by command, and so must the books at the end. A
+//! third property mixes admin commands (halt, resume, mass cancel,
+//! reference price) into the stream. The
 //! engine's internal state is validated after every command.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
@@ -9,6 +11,7 @@ mod common;
 
 use common::model::Model;
 use common::*;
+use engine::sequenced::{Input, Output, apply_input};
 use engine::{Engine, Side};
 use proptest::prelude::*;
 
@@ -17,14 +20,27 @@ fn check_against_model(
     stp: engine::SelfTradePrevention,
     commands: &[engine::Command],
 ) -> Result<(), TestCaseError> {
+    let inputs: Vec<Input> = commands.iter().copied().map(Input::Command).collect();
+    check_inputs_against_model(stp, &inputs)
+}
+
+/// As `check_against_model`, for a stream that holds admin commands too.
+fn check_inputs_against_model(
+    stp: engine::SelfTradePrevention,
+    inputs: &[Input],
+) -> Result<(), TestCaseError> {
     let config = test_config(stp);
     let mut engine = Engine::new(config.clone()).unwrap();
     let mut model = Model::new(config);
-    for (i, command) in commands.iter().enumerate() {
+    for (i, command) in inputs.iter().enumerate() {
         let mut got = Vec::new();
-        engine.apply(command, &mut got);
-        let want = model.apply(command);
-        prop_assert_eq!(&got, &want, "command #{}: {:?}", i, command);
+        apply_input(&mut engine, command, &mut |output| {
+            if let Output::Event(event) = output {
+                got.push(event);
+            }
+        });
+        let want = model.apply_input(command);
+        prop_assert_eq!(&got, &want, "input #{}: {:?}", i, command);
         if let Err(e) = engine.validate_internal_state() {
             return Err(TestCaseError::fail(format!(
                 "after command #{i} {command:?}: {e}"
@@ -34,6 +50,7 @@ fn check_against_model(
     prop_assert_eq!(engine.live_orders(), model.live_orders());
     prop_assert_eq!(engine.symbol_count(), model.symbols().len());
     for symbol in model.symbols() {
+        prop_assert_eq!(engine.is_halted(&symbol), model.is_halted(&symbol));
         for side in [Side::Buy, Side::Sell] {
             prop_assert_eq!(
                 engine.resting_orders(&symbol, side),
@@ -60,6 +77,12 @@ proptest! {
     #[test]
     fn engine_matches_reference_model(stp in stp_strategy(), commands in commands(120)) {
         check_against_model(stp, &commands)?;
+    }
+
+    /// Halts, resumes, mass cancels and reference prices among the orders.
+    #[test]
+    fn admin_commands_match_reference_model(stp in stp_strategy(), inputs in inputs(120)) {
+        check_inputs_against_model(stp, &inputs)?;
     }
 }
 

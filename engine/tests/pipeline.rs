@@ -38,10 +38,7 @@ impl InputSource for ListSource {
         };
         self.next += 1;
         Ok(SourcePoll::Item(SourceItem {
-            position: SourcePosition {
-                partition: 0,
-                offset: self.next as i64,
-            },
+            position: SourcePosition::orders(0, self.next as i64),
             origin_ns: None,
             input: Input::Command(*command),
         }))
@@ -201,10 +198,12 @@ fn events_of(messages: &[Message]) -> Vec<(u64, Vec<Event>)> {
         }
         let events = &mut out.last_mut().unwrap().1;
         match m.body {
-            MessageBody::Status(e) => events.push(e),
+            MessageBody::Status(e) | MessageBody::Admin(e) => events.push(e),
             MessageBody::Trade(t) => events.push(Event::Trade(t)),
             MessageBody::Depth(d) => events.push(Event::Depth(d)),
-            MessageBody::Fill(..) | MessageBody::Undecodable(_) => {}
+            MessageBody::Fill(..)
+            | MessageBody::Undecodable(_)
+            | MessageBody::UndecodableAdmin(_) => {}
         }
     }
     out

@@ -8,8 +8,9 @@ mod common;
 
 use common::{oid, sym, user};
 use engine::{
-    CancelReason, Command, Engine, EngineConfig, Event, OrderSpec, OrderType, Price, Qty,
-    RejectReason, ReplaceSpec, SelfTradePrevention, Side, SymbolRules, TimeInForce,
+    AdminAction, AdminCommand, CancelReason, Command, Engine, EngineConfig, Event, OrderSpec,
+    OrderType, Price, Qty, RejectReason, ReplaceSpec, SelfTradePrevention, Side, SymbolRules,
+    TimeInForce,
 };
 
 /// A one-symbol ("AAPL") session with short helpers.
@@ -54,6 +55,18 @@ impl Session {
 
     fn limit(&mut self, who: &str, id: &str, side: Side, price: Price, qty: Qty) -> Vec<Event> {
         self.add(who, id, OrderSpec::limit(side, price, qty))
+    }
+
+    fn admin(&mut self, action: AdminAction) -> Vec<Event> {
+        self.ts += 1;
+        let command = AdminCommand {
+            ts: self.ts,
+            request_id: oid(&format!("r{}", self.ts)),
+            action,
+        };
+        let mut out = Vec::new();
+        self.engine.apply_admin(&command, &mut out);
+        out
     }
 
     fn cancel(&mut self, who: &str, id: &str) -> Vec<Event> {
@@ -181,6 +194,14 @@ fn statuses(events: &[Event]) -> Vec<String> {
                 Some(format!("EXPIRED {} {remaining}", order.order_id))
             }
             Event::Triggered { order, .. } => Some(format!("TRIGGERED {}", order.order_id)),
+            Event::AdminApplied { request, cancelled } => {
+                Some(format!("APPLIED {} {cancelled}", request.action.as_str()))
+            }
+            Event::AdminRejected { request, reason } => Some(format!(
+                "ADMIN_REJECTED {} {}",
+                request.action.as_str(),
+                reason.as_str()
+            )),
             Event::Trade(_) | Event::Depth(_) => None,
         })
         .collect()
@@ -950,4 +971,147 @@ fn cancelled_reason_codes_are_stable() {
     assert_eq!(CancelReason::Requested.as_str(), "REQUESTED");
     assert_eq!(RejectReason::DuplicateOrderId.code(), 2);
     assert_eq!(RejectReason::EmptyReplace.code(), 15);
+}
+
+// ----- admin commands -------------------------------------------------------
+
+#[test]
+fn a_halted_symbol_refuses_orders_and_replaces_but_takes_cancels() {
+    let mut s = Session::new();
+    s.limit("a", "s1", Side::Sell, 100, 10);
+    s.limit("a", "s2", Side::Sell, 101, 10);
+    let aapl = sym("AAPL");
+    assert_eq!(
+        statuses(&s.admin(AdminAction::Halt { symbol: aapl })),
+        ["APPLIED HALT 0"]
+    );
+    assert!(s.engine.is_halted(&aapl));
+    assert_eq!(
+        statuses(&s.limit("b", "b1", Side::Buy, 100, 5)),
+        ["REJECTED b1 SYMBOL_HALTED"]
+    );
+    assert_eq!(
+        statuses(&s.replace("a", "s1", Some(99), None)),
+        ["REPLACE_REJECTED s1 SYMBOL_HALTED"]
+    );
+    assert_eq!(
+        statuses(&s.cancel("a", "s2")),
+        ["CANCELLED s2 10 REQUESTED"]
+    );
+    // Halting again is accepted and changes nothing, so operators may retry.
+    assert_eq!(
+        statuses(&s.admin(AdminAction::Halt { symbol: aapl })),
+        ["APPLIED HALT 0"]
+    );
+    assert_eq!(
+        statuses(&s.admin(AdminAction::Resume { symbol: aapl })),
+        ["APPLIED RESUME 0"]
+    );
+    assert_eq!(
+        trades(&s.limit("b", "b1", Side::Buy, 100, 5)),
+        [trade(100, 5, "b1", "s1")]
+    );
+    // Other symbols never stopped.
+    assert_eq!(
+        statuses(&s.admin(AdminAction::Halt {
+            symbol: sym("NOPE")
+        })),
+        ["ADMIN_REJECTED HALT UNKNOWN_SYMBOL"]
+    );
+}
+
+#[test]
+fn mass_cancel_by_user_by_symbol_and_by_both() {
+    let mut s = Session::new();
+    s.limit("a", "a1", Side::Buy, 99, 1);
+    s.limit("b", "b1", Side::Buy, 98, 1);
+    s.limit("a", "a2", Side::Sell, 101, 1);
+    s.add("a", "a3", stop(Side::Buy, 150, None, 1));
+    s.add_on("MSFT", "a", "m1", OrderSpec::limit(Side::Buy, 10, 1));
+    s.add_on("MSFT", "b", "m2", OrderSpec::limit(Side::Buy, 10, 1));
+
+    // By user within a symbol: bids, asks, then stops, then one depth.
+    let events = s.admin(AdminAction::MassCancel {
+        symbol: Some(sym("AAPL")),
+        user_id: Some(user("a")),
+    });
+    assert_eq!(
+        statuses(&events),
+        [
+            "CANCELLED a1 1 MASS_CANCEL",
+            "CANCELLED a2 1 MASS_CANCEL",
+            "CANCELLED a3 1 MASS_CANCEL",
+            "APPLIED MASS_CANCEL 3"
+        ]
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Depth(_)))
+            .count(),
+        1
+    );
+    assert_eq!(s.bids(), owned(&[("b1", 98, 1)]));
+    // By user everywhere: what is left of a's orders, on MSFT.
+    let events = s.admin(AdminAction::MassCancel {
+        symbol: None,
+        user_id: Some(user("a")),
+    });
+    assert_eq!(
+        statuses(&events),
+        ["CANCELLED m1 1 MASS_CANCEL", "APPLIED MASS_CANCEL 1"]
+    );
+    // By symbol: everyone's.
+    let events = s.admin(AdminAction::MassCancel {
+        symbol: Some(sym("MSFT")),
+        user_id: None,
+    });
+    assert_eq!(
+        statuses(&events),
+        ["CANCELLED m2 1 MASS_CANCEL", "APPLIED MASS_CANCEL 1"]
+    );
+    assert_eq!(s.engine.live_orders(), 1);
+    let events = s.admin(AdminAction::MassCancel {
+        symbol: Some(sym("ZZZ")),
+        user_id: None,
+    });
+    assert_eq!(
+        statuses(&events),
+        ["ADMIN_REJECTED MASS_CANCEL UNKNOWN_SYMBOL"]
+    );
+}
+
+#[test]
+fn a_reference_price_triggers_stops_before_the_first_trade() {
+    let mut s = Session::new();
+    s.limit("m", "s1", Side::Sell, 120, 10);
+    assert!(statuses(&s.add("a", "st", stop(Side::Buy, 110, None, 4))).len() == 1);
+    let aapl = sym("AAPL");
+    // Below the stop: nothing triggers, the reference is set.
+    assert_eq!(
+        statuses(&s.admin(AdminAction::SetReferencePrice {
+            symbol: aapl,
+            price: 105
+        })),
+        ["APPLIED SET_REFERENCE_PRICE 0"]
+    );
+    // Halted, a reference at the stop waits for the resume.
+    s.admin(AdminAction::Halt { symbol: aapl });
+    assert_eq!(
+        statuses(&s.admin(AdminAction::SetReferencePrice {
+            symbol: aapl,
+            price: 110
+        })),
+        ["APPLIED SET_REFERENCE_PRICE 0"]
+    );
+    let events = s.admin(AdminAction::Resume { symbol: aapl });
+    assert_eq!(statuses(&events), ["TRIGGERED st", "APPLIED RESUME 0"]);
+    assert_eq!(trades(&events), [trade(120, 4, "st", "s1")]);
+    assert_eq!(
+        statuses(&s.admin(AdminAction::SetReferencePrice {
+            symbol: aapl,
+            price: 0
+        })),
+        ["ADMIN_REJECTED SET_REFERENCE_PRICE INVALID_PRICE"]
+    );
 }

@@ -27,9 +27,14 @@ pub struct ConfigFile {
     pub local_durability: Option<String>,
     /// Under `replicated`: `primary` or `standby`.
     pub role: Option<String>,
-    /// Under `replicated`: the engine (shard) id; its journal topic is
+    /// The engine (shard) id: in outputs, metrics, the Kafka client id and
+    /// the assignments topic; under `replicated`, its journal topic is
     /// `journal.<engine_id>`.
     pub engine_id: Option<String>,
+    /// With `engine_id` and Kafka input: the ownership lease, e.g. `6s`.
+    pub ownership_lease: Option<String>,
+    /// `file:PATH`: admin commands beside a file input.
+    pub admin_input: Option<String>,
     /// Under `replicated`: an idle leader's heartbeat period, e.g. `100ms`.
     pub heartbeat_interval: Option<String>,
     /// Under `replicated`: a standby's wait before it takes over, e.g.

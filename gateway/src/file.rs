@@ -2,7 +2,8 @@
 //!
 //! The file source is partition 0 and numbers lines from 1; that number is
 //! the offset journaled with each input, so a restart resumes at the next
-//! line. The file sink appends exactly what the Kafka topics will carry and
+//! line. A second file may carry admin commands, as the `admin` topic's
+//! partition 0. The file sink appends exactly what the Kafka topics will carry and
 //! keeps `delivered.seq`, the highest input whose messages are all written,
 //! so recovery knows what to re-send. Neither reads the engine's state.
 
@@ -12,13 +13,29 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use engine::endpoint::{BoxError, InputSource, OutputSink, SourceItem, SourcePoll};
-use engine::sequenced::{Message, SourcePosition, SourcePositions, Topic};
+use engine::sequenced::{Message, SourcePosition, SourcePositions, SourceTopic, Topic};
 
 use crate::delivered::DeliveredMark;
-use crate::wire::{Decoder, MAX_MESSAGE_BYTES, encode_message};
+use crate::wire::{Decoder, MAX_MESSAGE_BYTES, encode_message_of};
 
-/// Reads `orders` messages from a JSON-lines file.
+/// Reads `orders` messages from a JSON-lines file, and operators' `admin`
+/// messages from a second one if given.
+///
+/// Two files, not one, so that no line of the orders file can be an admin
+/// command. Each poll takes the admin file's next line before the orders
+/// file's: whatever admin lines are there when the engine starts are
+/// journaled before the first new order. The two files' line numbers are
+/// journaled as positions on their own topics, so each resumes on its own.
 pub struct FileSource {
+    orders: LineFile,
+    admin: Option<LineFile>,
+    follow: bool,
+    decoder: Decoder,
+    engine_id: Option<String>,
+}
+
+/// One JSON-lines file being read, and where it stands.
+struct LineFile {
     path: PathBuf,
     reader: BufReader<File>,
     /// The line being read; only its first `MAX_MESSAGE_BYTES + 1` bytes
@@ -27,29 +44,21 @@ pub struct FileSource {
     line_len: usize,
     line_number: i64,
     skip_through: i64,
-    follow: bool,
-    decoder: Decoder,
+    /// Reached the end, and nothing will follow.
+    ended: bool,
 }
 
-impl FileSource {
-    /// Opens `path`, decoding lines with `decoder`. With `follow`, reaching
-    /// the end waits for more lines (like `tail -f`) instead of ending.
-    pub fn open(
-        path: impl Into<PathBuf>,
-        follow: bool,
-        decoder: Decoder,
-    ) -> std::io::Result<FileSource> {
-        let path = path.into();
+impl LineFile {
+    fn open(path: PathBuf) -> std::io::Result<LineFile> {
         let file = File::open(&path)?;
-        Ok(FileSource {
+        Ok(LineFile {
             path,
             reader: BufReader::with_capacity(1 << 16, file),
             line: Vec::with_capacity(MAX_MESSAGE_BYTES + 1),
             line_len: 0,
             line_number: 0,
             skip_through: 0,
-            follow,
-            decoder,
+            ended: false,
         })
     }
 
@@ -76,53 +85,136 @@ impl FileSource {
             }
         }
     }
-}
 
-impl InputSource for FileSource {
-    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
-        self.skip_through = journaled.last_offset(0).unwrap_or(0);
-        if self.skip_through > 0 {
-            tracing::info!(
-                path = %self.path.display(),
-                line = self.skip_through + 1,
-                "resuming the input after the last journaled line"
-            );
-        }
-        Ok(())
-    }
-
-    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
-        loop {
+    /// The next line not yet journaled, with its number; `None` when none
+    /// is there now (or ever, once `ended`). Blank lines are skipped. An
+    /// oversized line is cut to `MAX_MESSAGE_BYTES + 1` bytes, which is all
+    /// a decoder needs to refuse it as too long.
+    fn next_line(
+        &mut self,
+        follow: bool,
+        mut take: impl FnMut(&[u8]),
+    ) -> std::io::Result<Option<i64>> {
+        while !self.ended {
             let whole = self.fill_line()?;
             if !whole {
-                if self.follow {
+                if follow {
                     // A partial last line may still be being written.
-                    std::thread::sleep(Duration::from_micros(200));
-                    return Ok(SourcePoll::Idle);
+                    return Ok(None);
                 }
                 if self.line_len == 0 {
-                    return Ok(SourcePoll::Ended);
+                    self.ended = true;
+                    return Ok(None);
                 }
             }
             self.line_number += 1;
             let oversized = self.line_len > MAX_MESSAGE_BYTES;
             let blank = self.line.iter().all(u8::is_ascii_whitespace) && !oversized;
-            // An oversized line is cut to MAX_MESSAGE_BYTES + 1 bytes, which
-            // is all the decoder needs to refuse it as too long.
-            let input = (!blank && self.line_number > self.skip_through)
-                .then(|| self.decoder.decode(&self.line));
+            let wanted = !blank && self.line_number > self.skip_through;
+            if wanted {
+                take(&self.line);
+            }
             self.line.clear();
             self.line_len = 0;
-            if let Some(input) = input {
-                let position = SourcePosition {
-                    partition: 0,
-                    offset: self.line_number,
+            if wanted {
+                return Ok(Some(self.line_number));
+            }
+        }
+        Ok(None)
+    }
+
+    fn resume(&mut self, topic: SourceTopic, journaled: &SourcePositions) {
+        self.skip_through = journaled.last_offset_of(topic, 0).unwrap_or(0);
+        if self.skip_through > 0 {
+            tracing::info!(
+                path = %self.path.display(),
+                line = self.skip_through + 1,
+                topic = topic.as_str(),
+                "resuming the input after the last journaled line"
+            );
+        }
+    }
+}
+
+impl FileSource {
+    /// Opens `path`, decoding lines with `decoder`. With `follow`, reaching
+    /// the end waits for more lines (like `tail -f`) instead of ending.
+    pub fn open(
+        path: impl Into<PathBuf>,
+        follow: bool,
+        decoder: Decoder,
+    ) -> std::io::Result<FileSource> {
+        Ok(FileSource {
+            orders: LineFile::open(path.into())?,
+            admin: None,
+            follow,
+            decoder,
+            engine_id: None,
+        })
+    }
+
+    /// Also reads admin messages from `path`, taking those addressed to
+    /// `engine_id` (or to no engine).
+    pub fn with_admin(
+        mut self,
+        path: impl Into<PathBuf>,
+        engine_id: Option<String>,
+    ) -> std::io::Result<FileSource> {
+        self.admin = Some(LineFile::open(path.into())?);
+        self.engine_id = engine_id;
+        Ok(self)
+    }
+}
+
+impl InputSource for FileSource {
+    fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError> {
+        self.orders.resume(SourceTopic::Orders, journaled);
+        if let Some(admin) = &mut self.admin {
+            admin.resume(SourceTopic::Admin, journaled);
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        if let Some(admin) = &mut self.admin {
+            let (decoder, engine_id) = (&self.decoder, self.engine_id.as_deref());
+            loop {
+                let mut input = None;
+                let Some(line) = admin.next_line(self.follow, |bytes| {
+                    input = decoder.decode_admin(bytes, engine_id);
+                })?
+                else {
+                    break;
                 };
-                return Ok(SourcePoll::Item(SourceItem {
-                    position,
-                    origin_ns: None,
-                    input,
-                }));
+                // A line for another engine is that engine's to journal.
+                if let Some(input) = input {
+                    return Ok(SourcePoll::Item(SourceItem {
+                        position: SourcePosition {
+                            topic: SourceTopic::Admin,
+                            partition: 0,
+                            offset: line,
+                        },
+                        origin_ns: None,
+                        input,
+                    }));
+                }
+            }
+        }
+        let mut input = None;
+        let decoder = &self.decoder;
+        let line = self
+            .orders
+            .next_line(self.follow, |bytes| input = Some(decoder.decode(bytes)))?;
+        match (line, input) {
+            (Some(line), Some(input)) => Ok(SourcePoll::Item(SourceItem {
+                position: SourcePosition::orders(0, line),
+                origin_ns: None,
+                input,
+            })),
+            _ if self.orders.ended => Ok(SourcePoll::Ended),
+            _ => {
+                std::thread::sleep(Duration::from_micros(200));
+                Ok(SourcePoll::Idle)
             }
         }
     }
@@ -137,6 +229,7 @@ pub struct FileSink {
     writers: Vec<(Topic, BufWriter<File>)>,
     delivered: DeliveredMark,
     scratch: Vec<u8>,
+    engine_id: Option<String>,
 }
 
 impl FileSink {
@@ -162,7 +255,15 @@ impl FileSink {
             writers,
             delivered,
             scratch: Vec::with_capacity(1024),
+            engine_id: None,
         })
+    }
+
+    /// Names the engine in every message (`engine_id`), for consumers that
+    /// read several engines' outputs.
+    pub fn with_engine_id(mut self, engine_id: Option<String>) -> FileSink {
+        self.engine_id = engine_id;
+        self
     }
 
     fn writer(&mut self, topic: Topic) -> &mut BufWriter<File> {
@@ -206,7 +307,7 @@ impl OutputSink for FileSink {
         for message in batch {
             let mut line = std::mem::take(&mut self.scratch);
             line.clear();
-            encode_message(message, &mut line);
+            encode_message_of(self.engine_id.as_deref(), message, &mut line);
             line.push(b'\n');
             self.writer(message.body.topic()).write_all(&line)?;
             self.scratch = line;

@@ -200,10 +200,7 @@ fn both_forms_of_a_mixed_flow_give_the_reference_outputs() {
         {
             spec.price = 0; // the decoder does not read it
         }
-        let position = SourcePosition {
-            partition: 0,
-            offset: i as i64 + 1,
-        };
+        let position = SourcePosition::orders(0, i as i64 + 1);
         (position, Input::Command(command))
     });
     let expected = reference_for(&engine_config(), inputs);

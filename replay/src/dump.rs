@@ -154,7 +154,15 @@ fn wants<T: PartialEq>(want: Option<T>, have: Option<T>) -> bool {
 pub(crate) fn ids(input: &Input) -> (Option<Symbol>, Option<UserId>, Option<OrderId>) {
     match input {
         Input::Command(c) => (Some(c.symbol), Some(c.user_id), Some(c.order_id)),
-        Input::Malformed(m) => (m.symbol, m.user_id, m.order_id),
+        Input::Malformed(m) | Input::MalformedAdmin(m) => (m.symbol, m.user_id, m.order_id),
+        // An admin command names no order; its request id stands in, so
+        // `--order` finds the request.
+        Input::Admin(c) => match c.action {
+            engine::AdminAction::MassCancel { symbol, user_id } => {
+                (symbol, user_id, Some(c.request_id))
+            }
+            action => (action.symbol(), None, Some(c.request_id)),
+        },
     }
 }
 

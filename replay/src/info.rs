@@ -85,6 +85,8 @@ pub struct SnapshotInfo {
 /// Where one input partition stands.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct PartitionInfo {
+    /// The topic: `orders` or `admin`.
+    pub topic: &'static str,
     /// The partition.
     pub partition: i32,
     /// Its last journaled offset.
@@ -240,7 +242,13 @@ fn partitions(
         let mut cursor = history.reader().read_from(from)?;
         while let Some(record) = cursor.next()? {
             let meta = record.meta();
+            // The topic is in the input's variant; a record this build
+            // cannot read is reported by `verify`, not here.
+            let topic = engine::sequenced::decode_input(record.payload(), record.payload_format())
+                .map(|input| input.topic())
+                .unwrap_or_default();
             positions.advance(engine::sequenced::SourcePosition {
+                topic,
                 partition: meta.source_partition,
                 offset: meta.source_offset,
             });
@@ -252,6 +260,7 @@ fn partitions(
     Ok(positions
         .iter()
         .map(|p| PartitionInfo {
+            topic: p.topic.as_str(),
             partition: p.partition,
             last_offset: p.offset,
         })

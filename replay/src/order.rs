@@ -78,8 +78,16 @@ pub fn order_life(
         live_at_end: false,
     };
     while let Some(record) = records.next()? {
+        let mut touched = false;
         replayer.apply(&record, |message| {
             if concerns(message, &user, &order) {
+                touched = true;
+                life.events.push(OrderEvent {
+                    ts_ns: record.timestamp_ns,
+                    message: *message,
+                });
+            } else if touched && matches!(message.body, MessageBody::Admin(_)) {
+                // The operator's command that cancelled it, and its answer.
                 life.events.push(OrderEvent {
                     ts_ns: record.timestamp_ns,
                     message: *message,
@@ -107,7 +115,10 @@ fn concerns(message: &Message, user: &UserId, order: &OrderId) -> bool {
             | Event::ReplaceRejected { order: r, .. }
             | Event::Expired { order: r, .. }
             | Event::Triggered { order: r, .. } => is(r),
-            Event::Trade(_) | Event::Depth(_) => false,
+            Event::Trade(_)
+            | Event::Depth(_)
+            | Event::AdminApplied { .. }
+            | Event::AdminRejected { .. } => false,
         },
         MessageBody::Fill(trade, party) => {
             let p = match party {
@@ -117,6 +128,9 @@ fn concerns(message: &Message, user: &UserId, order: &OrderId) -> bool {
             p.user_id == *user && p.order_id == *order
         }
         MessageBody::Undecodable(m) => m.user_id == Some(*user) && m.order_id == Some(*order),
-        MessageBody::Trade(_) | MessageBody::Depth(_) => false,
+        MessageBody::Trade(_)
+        | MessageBody::Depth(_)
+        | MessageBody::Admin(_)
+        | MessageBody::UndecodableAdmin(_) => false,
     }
 }

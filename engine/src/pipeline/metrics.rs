@@ -23,7 +23,14 @@ use crate::sequenced::{Input, Message, MessageBody, Topic};
 use crate::{Action, Event, RejectReason};
 
 /// Input kinds, as `engine_inputs_total{action}` labels them.
-pub(crate) const INPUT_ACTIONS: [&str; 4] = ["add", "cancel", "replace", "malformed"];
+pub(crate) const INPUT_ACTIONS: [&str; 6] = [
+    "add",
+    "cancel",
+    "replace",
+    "malformed",
+    "admin",
+    "admin_malformed",
+];
 
 /// The input's index in [`INPUT_ACTIONS`].
 #[inline]
@@ -35,6 +42,8 @@ pub(crate) fn action_index(input: &Input) -> usize {
             Action::Replace(_) => 2,
         },
         Input::Malformed(_) => 3,
+        Input::Admin(_) => 4,
+        Input::MalformedAdmin(_) => 5,
     }
 }
 

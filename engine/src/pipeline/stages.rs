@@ -60,6 +60,7 @@ impl Default for InputSlot {
 impl InputSlot {
     pub fn position(&self) -> SourcePosition {
         SourcePosition {
+            topic: self.input.topic(),
             partition: self.meta.source_partition,
             offset: self.meta.source_offset,
         }
@@ -119,8 +120,11 @@ pub(crate) fn ingress<S: InputSource>(
                 let Stamp { ts, now } = stamper.stamp(seq);
                 let mut input = item.input;
                 let action = action_index(&input);
-                if let Input::Command(command) = &mut input {
-                    command.ts = ts;
+                debug_assert_eq!(item.position.topic, input.topic(), "{input:?}");
+                match &mut input {
+                    Input::Command(command) => command.ts = ts,
+                    Input::Admin(command) => command.ts = ts,
+                    Input::Malformed(_) | Input::MalformedAdmin(_) => {}
                 }
                 let slot = InputSlot {
                     seq,

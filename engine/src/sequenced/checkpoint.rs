@@ -8,28 +8,32 @@
 //! | magic   | version | count   | sequence          | state_hash        |
 //! +---------+---------+---------+-------------------+-------------------+
 //! 32: count × position entries, 16 bytes each:
-//!     0          4          8                    16
-//!     +----------+----------+--------------------+
-//!     | partition| reserved | offset             |
-//!     | (i32)    | (zero)   | (i64)              |
-//!     +----------+----------+--------------------+
+//!     0          4       5          8                    16
+//!     +----------+-------+----------+--------------------+
+//!     | partition| topic | reserved | offset             |
+//!     | (i32)    | (u8)  | (zero)   | (i64)              |
+//!     +----------+-------+----------+--------------------+
 //! then: the engine snapshot (`Engine::snapshot`) to the end.
 //! ```
 //!
-//! All integers are little-endian. `magic` is `MXCKPT\0\0`; a reader
-//! refuses any other [`CHECKPOINT_VERSION`], naming both. `state_hash` is
+//! All integers are little-endian. `magic` is `MXCKPT\0\0`. Version 1
+//! had no topic byte (it was zero, which is `orders`'s code, as every
+//! position then was); version 2 names the topic, `0` orders and `1`
+//! admin. A reader takes both and refuses any other version, naming it. `state_hash` is
 //! XXH3-64 of the engine snapshot bytes, which is also
 //! `Engine::state_hash()` of the state they restore to. This module only
 //! encodes and decodes bytes; files are the journal's `SnapshotStore`.
 
 use thiserror::Error;
 
-use super::input::{SourcePosition, SourcePositions};
+use super::input::{SourcePosition, SourcePositions, SourceTopic};
 
 /// The first eight bytes of every checkpoint.
 pub(crate) const CHECKPOINT_MAGIC: [u8; 8] = *b"MXCKPT\0\0";
 /// The checkpoint format this build writes and reads.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
+/// The previous format, still read: positions without a topic.
+const CHECKPOINT_V1: u32 = 1;
 
 const CK_MAGIC: usize = 0;
 const CK_VERSION: usize = 8;
@@ -40,6 +44,7 @@ const CK_STATE_HASH: usize = 24;
 const CK_HEADER_LEN: usize = 32;
 
 const PO_PARTITION: usize = 0;
+const PO_TOPIC: usize = 4;
 const PO_OFFSET: usize = 8;
 /// Bytes per position entry.
 const PO_LEN: usize = 16;
@@ -65,10 +70,18 @@ pub enum CheckpointError {
     #[error("not a checkpoint (bad magic)")]
     BadMagic,
     /// Written by another checkpoint format.
-    #[error("checkpoint format {found}; this build reads format {CHECKPOINT_VERSION}")]
+    #[error("checkpoint format {found}; this build reads formats 1 to {CHECKPOINT_VERSION}")]
     Version {
         /// The version in the bytes.
         found: u32,
+    },
+    /// A position names a topic this build does not know.
+    #[error("position {index} names topic code {code}, which is neither orders (0) nor admin (1)")]
+    Topic {
+        /// Which position entry.
+        index: usize,
+        /// The code it holds.
+        code: u8,
     },
     /// It ends before its header or positions do.
     #[error("truncated: {len} bytes, and the header needs {needed}")]
@@ -104,6 +117,7 @@ pub fn encode_checkpoint(
     for (i, p) in positions.iter().enumerate() {
         let at = CK_HEADER_LEN + i * PO_LEN;
         put(&mut out, at + PO_PARTITION, &p.partition.to_le_bytes());
+        out[at + PO_TOPIC] = p.topic as u8;
         put(&mut out, at + PO_OFFSET, &p.offset.to_le_bytes());
     }
     out.extend_from_slice(engine);
@@ -141,7 +155,7 @@ pub(crate) fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint<'_>, Checkpoin
         return Err(CheckpointError::BadMagic);
     }
     let version = u32_at(bytes, CK_VERSION);
-    if version != CHECKPOINT_VERSION {
+    if version != CHECKPOINT_VERSION && version != CHECKPOINT_V1 {
         return Err(CheckpointError::Version { found: version });
     }
     let count = u32_at(bytes, CK_COUNT) as usize;
@@ -153,7 +167,15 @@ pub(crate) fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint<'_>, Checkpoin
     let mut positions = SourcePositions::default();
     for i in 0..count {
         let at = CK_HEADER_LEN + i * PO_LEN;
+        let code = if version == CHECKPOINT_V1 {
+            0
+        } else {
+            bytes[at + PO_TOPIC]
+        };
+        let topic =
+            SourceTopic::from_code(code).ok_or(CheckpointError::Topic { index: i, code })?;
         positions.advance(SourcePosition {
+            topic,
             partition: u32_at(bytes, at + PO_PARTITION) as i32,
             offset: u64_at(bytes, at + PO_OFFSET) as i64,
         });
@@ -191,13 +213,12 @@ mod tests {
     #[test]
     fn round_trips_and_catches_damage() {
         let mut positions = SourcePositions::default();
+        positions.advance(SourcePosition::orders(0, 41));
+        positions.advance(SourcePosition::orders(3, 7));
         positions.advance(SourcePosition {
+            topic: SourceTopic::Admin,
             partition: 0,
-            offset: 41,
-        });
-        positions.advance(SourcePosition {
-            partition: 3,
-            offset: 7,
+            offset: 5,
         });
         let (mut bytes, hash) = encode_checkpoint(99, &positions, b"engine-state");
         let back = decode_checkpoint(&bytes).unwrap();
@@ -206,10 +227,26 @@ mod tests {
         assert_eq!(back.engine, b"engine-state");
         // The layout is the documented one, field by field.
         assert_eq!(&bytes[..8], b"MXCKPT\0\0");
-        assert_eq!(u32_at(&bytes, 12), 2);
+        assert_eq!(u32_at(&bytes, 8), 2);
+        assert_eq!(u32_at(&bytes, 12), 3);
         assert_eq!(u64_at(&bytes, 16), 99);
         assert_eq!(u32_at(&bytes, 32 + 16), 3);
         assert_eq!(u64_at(&bytes, 32 + 16 + 8), 7);
+        assert_eq!((u32_at(&bytes, 32 + 32), bytes[32 + 32 + 4]), (0, 1));
+
+        // Version 1 had zero where the topic is, and every position was
+        // on orders: the admin entry reads back as an orders one.
+        let mut v1 = bytes.clone();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let old = decode_checkpoint(&v1).unwrap();
+        assert_eq!(old.positions.last_offset(0), Some(41));
+        assert_eq!(old.positions.last_offset_of(SourceTopic::Admin, 0), None);
+        let mut unknown = bytes.clone();
+        unknown[32 + 32 + 4] = 7;
+        assert_eq!(
+            decode_checkpoint(&unknown).unwrap_err(),
+            CheckpointError::Topic { index: 2, code: 7 }
+        );
 
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -224,7 +261,7 @@ mod tests {
         bytes[8] = 9;
         assert_eq!(
             decode_checkpoint(&bytes).unwrap_err().to_string(),
-            "checkpoint format 9; this build reads format 1"
+            "checkpoint format 9; this build reads formats 1 to 2"
         );
         assert_eq!(
             decode_checkpoint(b"not a checkpoint at all, no, no, no").unwrap_err(),

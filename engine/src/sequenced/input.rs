@@ -1,11 +1,13 @@
 //! The journal's record schema: what one sequence number holds, and how it
 //! is written to and read back from a record's payload.
 //!
-//! An [`Input`] is either a decoded [`Command`] or a [`Malformed`] message
-//! that the gateway could not decode. Malformed messages are journaled like
-//! commands so that their rejections have a sequence number, are replayed
-//! after a crash, and move the resume position past them; nothing from
-//! outside is silently dropped.
+//! An [`Input`] is a decoded [`Command`] or [`AdminCommand`], or a
+//! [`Malformed`] message that the gateway could not decode. Malformed
+//! messages are journaled like commands so that their rejections have a
+//! sequence number, are replayed after a crash, and move the resume
+//! position past them; nothing from outside is silently dropped. The
+//! variant also records which topic the input came from ([`Input::topic`]):
+//! orders and admin commands never share one.
 //!
 //! Payloads are `rkyv` archives of `Input`, read in place. Every type here
 //! is stored on disk, so enums have explicit codes that never move, and the
@@ -19,24 +21,77 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use thiserror::Error;
 
-use crate::{Command, OrderId, RejectReason, Symbol, UserId};
+use crate::{AdminCommand, Command, OrderId, RejectReason, Symbol, UserId};
 
-/// The version of the record schema this build writes and reads, stored
-/// as each journal segment's payload format.
+/// The version of the record schema this build writes, stored as each
+/// journal segment's payload format.
 ///
-/// - `0`: segments written before the schema was versioned (before issue
-///   12), whose `Malformed` had no field or problem. Not readable.
-/// - `2`: `Malformed` names the field at fault and the problem.
-pub const INPUT_FORMAT: u32 = 2;
+/// - `0`: segments written before the schema was versioned, whose
+///   `Malformed` had no field or problem. Not readable.
+/// - `2`: `Malformed` names the field at fault and the problem. Still
+///   read: its two variants are format 3's first two, byte for byte, and
+///   every input in it came from `orders`.
+/// - `3`: adds admin commands and their malformed messages, from the
+///   `admin` topic.
+pub const INPUT_FORMAT: u32 = 3;
+
+/// The oldest record schema this build still reads.
+pub const OLDEST_INPUT_FORMAT: u32 = 2;
 
 /// One journaled input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug))]
 pub enum Input {
-    /// A decoded command for the matcher.
+    /// A decoded command for the matcher, from `orders`.
     Command(Command),
-    /// A message that did not decode; it becomes a `REJECTED` status.
+    /// An `orders` message that did not decode; it becomes a `REJECTED`
+    /// status.
     Malformed(Malformed),
+    /// A decoded operator command, from `admin`.
+    Admin(AdminCommand),
+    /// An `admin` message that did not decode; it becomes a `REJECTED`
+    /// admin status.
+    MalformedAdmin(Malformed),
+}
+
+impl Input {
+    /// The topic the input came from, which its variant records.
+    pub fn topic(&self) -> SourceTopic {
+        match self {
+            Input::Command(_) | Input::Malformed(_) => SourceTopic::Orders,
+            Input::Admin(_) | Input::MalformedAdmin(_) => SourceTopic::Admin,
+        }
+    }
+}
+
+/// The input topics. Stored in checkpoints: codes never move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum SourceTopic {
+    /// Orders, cancels and replaces from members.
+    #[default]
+    Orders = 0,
+    /// Operators' commands.
+    Admin = 1,
+}
+
+impl SourceTopic {
+    /// The topic's role name, as configs and tools spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceTopic::Orders => "orders",
+            SourceTopic::Admin => "admin",
+        }
+    }
+
+    /// The topic stored as `code` in a checkpoint.
+    pub fn from_code(code: u8) -> Option<SourceTopic> {
+        match code {
+            0 => Some(SourceTopic::Orders),
+            1 => Some(SourceTopic::Admin),
+            _ => None,
+        }
+    }
 }
 
 /// A message the gateway could not turn into a command, with what was
@@ -114,6 +169,12 @@ pub enum InputField {
     NewPrice = 13,
     /// `new_quantity` (or `newQuantity`).
     NewQuantity = 14,
+    /// `command`, in an admin message.
+    AdminCommand = 15,
+    /// `request_id`, in an admin message.
+    RequestId = 16,
+    /// `engine_id`, in an admin message.
+    EngineId = 17,
 }
 
 impl InputField {
@@ -135,6 +196,9 @@ impl InputField {
             InputField::StopPrice => "stop_price",
             InputField::NewPrice => "new_price",
             InputField::NewQuantity => "new_quantity",
+            InputField::AdminCommand => "command",
+            InputField::RequestId => "request_id",
+            InputField::EngineId => "engine_id",
         }
     }
 }
@@ -185,21 +249,37 @@ pub enum Problem {
     BadIdentifier = 14,
     /// `is_buy` and `side` are both given and disagree.
     Conflict = 15,
+    /// The action is an admin command, which `orders` does not take.
+    AdminOnly = 16,
 }
 
-/// Where an input came from: a Kafka partition and offset, or for file
-/// input partition 0 and the 1-based line number.
+/// Where an input came from: a topic, a Kafka partition and offset, or for
+/// file input partition 0 and the 1-based line number of that topic's file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SourcePosition {
+    /// The topic: `orders` or `admin`.
+    pub topic: SourceTopic,
     /// The partition.
     pub partition: i32,
     /// The offset within the partition.
     pub offset: i64,
 }
 
-/// The last journaled offset of each partition: where a source resumes.
+impl SourcePosition {
+    /// A position on `orders`.
+    pub fn orders(partition: i32, offset: i64) -> SourcePosition {
+        SourcePosition {
+            topic: SourceTopic::Orders,
+            partition,
+            offset,
+        }
+    }
+}
+
+/// The last journaled offset of each topic's partitions: where a source
+/// resumes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SourcePositions(BTreeMap<i32, i64>);
+pub struct SourcePositions(BTreeMap<(SourceTopic, i32), i64>);
 
 impl SourcePositions {
     /// Records that `position` was journaled. Offsets only move forward.
@@ -207,20 +287,33 @@ impl SourcePositions {
         if position.partition < 0 {
             return; // not from a source (tools, tests)
         }
-        let offset = self.0.entry(position.partition).or_insert(position.offset);
+        let key = (position.topic, position.partition);
+        let offset = self.0.entry(key).or_insert(position.offset);
         *offset = (*offset).max(position.offset);
     }
 
-    /// The last journaled offset of `partition`, if any input came from it.
+    /// The last journaled offset of `orders` partition `partition`, if any
+    /// input came from it.
     pub fn last_offset(&self, partition: i32) -> Option<i64> {
-        self.0.get(&partition).copied()
+        self.last_offset_of(SourceTopic::Orders, partition)
     }
 
-    /// Every partition and its last journaled offset, by partition.
+    /// The last journaled offset of `topic`'s `partition`, if any input
+    /// came from it.
+    pub fn last_offset_of(&self, topic: SourceTopic, partition: i32) -> Option<i64> {
+        self.0.get(&(topic, partition)).copied()
+    }
+
+    /// Every partition and its last journaled offset, by topic and
+    /// partition.
     pub fn iter(&self) -> impl Iterator<Item = SourcePosition> + '_ {
         self.0
             .iter()
-            .map(|(&partition, &offset)| SourcePosition { partition, offset })
+            .map(|(&(topic, partition), &offset)| SourcePosition {
+                topic,
+                partition,
+                offset,
+            })
     }
 }
 
@@ -243,7 +336,8 @@ pub fn encode_input(input: &Input, buffer: &mut AlignedVec) {
 pub enum RecordError {
     /// The segment holding it was written with another record schema.
     #[error(
-        "it was written with input format {found}, and this build reads format {}{}",
+        "it was written with input format {found}, and this build reads formats {}-{}{}",
+        OLDEST_INPUT_FORMAT,
         INPUT_FORMAT,
         if *found == 0 { " (format 0 predates rejections that name their field; replay it with the build that wrote it)" } else { "" }
     )]
@@ -260,13 +354,19 @@ pub enum RecordError {
 /// [`encode_input`] in a segment whose payload format is `format`. The
 /// payload must be 8-byte aligned, as the journal keeps it.
 pub fn decode_input(payload: &[u8], format: u32) -> Result<Input, RecordError> {
-    if format != INPUT_FORMAT {
+    if !(OLDEST_INPUT_FORMAT..=INPUT_FORMAT).contains(&format) {
         return Err(RecordError::Format { found: format });
     }
     let archived = rkyv::access::<ArchivedInput, rancor::Error>(payload)
         .map_err(|e| RecordError::Payload(e.to_string()))?;
-    rkyv::deserialize::<Input, rancor::Error>(archived)
-        .map_err(|e| RecordError::Payload(e.to_string()))
+    let input = rkyv::deserialize::<Input, rancor::Error>(archived)
+        .map_err(|e| RecordError::Payload(e.to_string()))?;
+    if format == 2 && input.topic() != SourceTopic::Orders {
+        return Err(RecordError::Payload(
+            "an admin input in a format-2 segment, which predates them".into(),
+        ));
+    }
+    Ok(input)
 }
 
 #[cfg(test)]

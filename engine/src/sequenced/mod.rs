@@ -34,7 +34,7 @@
 //! let record = Journaled {
 //!     sequence: 1,
 //!     timestamp_ns: 1,
-//!     source: SourcePosition { partition: 0, offset: 0 },
+//!     source: SourcePosition::orders(0, 0),
 //!     input: Input::Command(sell),
 //! };
 //! let mut messages = Vec::new();
@@ -55,8 +55,8 @@ pub use checkpoint::{
     CHECKPOINT_VERSION, Checkpoint, CheckpointError, decode_checkpoint, encode_checkpoint,
 };
 pub use input::{
-    INPUT_FORMAT, Input, InputField, Malformed, Problem, RecordError, SourcePosition,
-    SourcePositions, decode_input, encode_input,
+    INPUT_FORMAT, Input, InputField, Malformed, OLDEST_INPUT_FORMAT, Problem, RecordError,
+    SourcePosition, SourcePositions, SourceTopic, decode_input, encode_input,
 };
 pub use output::{FillParty, Message, MessageBody, Numbering, Output, Topic};
 pub use replayer::{Journaled, ReplayError, Replayer, apply_input};

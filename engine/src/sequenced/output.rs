@@ -26,15 +26,18 @@ pub enum Topic {
     Depth,
     /// Order lifecycle: accepted, rejected, cancelled and so on.
     OrderStatus,
+    /// Operators' commands acknowledged or refused.
+    AdminStatus,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 4] = [
+    pub const ALL: [Topic; 5] = [
         Topic::Fills,
         Topic::Trades,
         Topic::Depth,
         Topic::OrderStatus,
+        Topic::AdminStatus,
     ];
 
     /// Its place in [`Topic::ALL`], for arrays indexed by topic.
@@ -44,6 +47,7 @@ impl Topic {
             Topic::Trades => 1,
             Topic::Depth => 2,
             Topic::OrderStatus => 3,
+            Topic::AdminStatus => 4,
         }
     }
 
@@ -54,6 +58,7 @@ impl Topic {
             Topic::Trades => "trades",
             Topic::Depth => "depth",
             Topic::OrderStatus => "order_status",
+            Topic::AdminStatus => "admin_status",
         }
     }
 }
@@ -70,10 +75,15 @@ pub enum FillParty {
 /// The content of one output message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MessageBody {
-    /// An order-status event: anything but `Trade` and `Depth`.
+    /// An order-status event: anything but `Trade`, `Depth` and the admin
+    /// events.
     Status(Event),
     /// A `REJECTED` status for a message that did not decode.
     Undecodable(Malformed),
+    /// An admin status: `AdminApplied` or `AdminRejected`.
+    Admin(Event),
+    /// A `REJECTED` admin status for an admin message that did not decode.
+    UndecodableAdmin(Malformed),
     /// A `trades` message.
     Trade(Trade),
     /// A `fills` message for one party of a trade.
@@ -87,6 +97,7 @@ impl MessageBody {
     pub fn topic(&self) -> Topic {
         match self {
             MessageBody::Status(_) | MessageBody::Undecodable(_) => Topic::OrderStatus,
+            MessageBody::Admin(_) | MessageBody::UndecodableAdmin(_) => Topic::AdminStatus,
             MessageBody::Trade(_) => Topic::Trades,
             MessageBody::Fill(..) => Topic::Fills,
             MessageBody::Depth(_) => Topic::Depth,
@@ -121,6 +132,8 @@ pub enum Output {
     Event(Event),
     /// The rejection of a message that did not decode.
     Undecodable(Malformed),
+    /// The rejection of an admin message that did not decode.
+    UndecodableAdmin(Malformed),
 }
 
 impl Output {
@@ -138,8 +151,14 @@ impl Output {
                 each(MessageBody::Fill(trade, resting), true);
             }
             Output::Event(Event::Depth(depth)) => each(MessageBody::Depth(depth), true),
+            Output::Event(event @ (Event::AdminApplied { .. } | Event::AdminRejected { .. })) => {
+                each(MessageBody::Admin(event), true)
+            }
             Output::Event(event) => each(MessageBody::Status(event), true),
             Output::Undecodable(malformed) => each(MessageBody::Undecodable(malformed), true),
+            Output::UndecodableAdmin(malformed) => {
+                each(MessageBody::UndecodableAdmin(malformed), true)
+            }
         }
     }
 }

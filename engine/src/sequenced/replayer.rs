@@ -73,6 +73,8 @@ pub fn apply_input(engine: &mut Engine, input: &Input, each: &mut impl FnMut(Out
     match input {
         Input::Command(command) => engine.apply(command, &mut Forward(each)),
         Input::Malformed(malformed) => each(Output::Undecodable(*malformed)),
+        Input::Admin(command) => engine.apply_admin(command, &mut Forward(each)),
+        Input::MalformedAdmin(malformed) => each(Output::UndecodableAdmin(*malformed)),
     }
 }
 
@@ -272,10 +274,7 @@ mod tests {
         Journaled {
             sequence,
             timestamp_ns: sequence,
-            source: SourcePosition {
-                partition: 0,
-                offset: sequence as i64,
-            },
+            source: SourcePosition::orders(0, sequence as i64),
             input: Input::Command(command),
         }
     }

@@ -5,9 +5,11 @@
 
 pub mod model;
 
+use engine::sequenced::Input;
 use engine::{
-    Command, Engine, EngineConfig, Event, MemoryConfig, OrderId, OrderSpec, OrderType, Price, Qty,
-    ReplaceSpec, SelfTradePrevention, Side, Symbol, SymbolRules, TimeInForce, UserId,
+    AdminAction, AdminCommand, Command, Engine, EngineConfig, Event, MemoryConfig, OrderId,
+    OrderSpec, OrderType, Price, Qty, ReplaceSpec, SelfTradePrevention, Side, Symbol, SymbolRules,
+    TimeInForce, UserId,
 };
 use proptest::prelude::*;
 
@@ -279,4 +281,50 @@ pub fn commands(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
 /// books grow hundreds of levels deep and levels empty and get swept.
 pub fn deep_commands() -> impl Strategy<Value = Vec<Command>> {
     raw_commands(WIDE, 2_000, 1_500..3_000)
+}
+
+/// An admin action over the streams' symbols, users and prices: halts and
+/// resumes, every kind of mass cancel, and reference prices on and off
+/// `AAA`'s grid.
+fn admin_action() -> impl Strategy<Value = AdminAction> {
+    let symbol = || (0..SYMBOLS.len()).prop_map(|s| sym(SYMBOLS[s]));
+    let who = || (0..USERS.len()).prop_map(|u| user(USERS[u]));
+    prop_oneof![
+        2 => symbol().prop_map(|symbol| AdminAction::Halt { symbol }),
+        3 => symbol().prop_map(|symbol| AdminAction::Resume { symbol }),
+        1 => who().prop_map(|u| AdminAction::MassCancel { symbol: None, user_id: Some(u) }),
+        1 => symbol().prop_map(|s| AdminAction::MassCancel { symbol: Some(s), user_id: None }),
+        1 => (symbol(), who()).prop_map(|(s, u)| AdminAction::MassCancel {
+            symbol: Some(s),
+            user_id: Some(u),
+        }),
+        2 => (symbol(), 0..(NARROW.high + 5)).prop_map(|(symbol, price)| {
+            AdminAction::SetReferencePrice { symbol, price }
+        }),
+    ]
+}
+
+/// A stream of up to `max_len` commands with admin commands mixed in, about
+/// one input in twelve, as journaled inputs.
+pub fn inputs(max_len: usize) -> impl Strategy<Value = Vec<Input>> {
+    let admins = prop::collection::vec((any::<prop::sample::Index>(), admin_action()), 0..12);
+    (commands(max_len), admins).prop_map(|(commands, admins)| {
+        let mut inputs: Vec<Input> = commands.into_iter().map(Input::Command).collect();
+        for (n, (at, action)) in admins.into_iter().enumerate() {
+            let at = at.index(inputs.len() + 1);
+            let ts = match inputs.get(at) {
+                Some(Input::Command(c)) => c.ts,
+                _ => 5_000,
+            };
+            inputs.insert(
+                at,
+                Input::Admin(AdminCommand {
+                    ts,
+                    request_id: oid(&format!("r{n}")),
+                    action,
+                }),
+            );
+        }
+        inputs
+    })
 }

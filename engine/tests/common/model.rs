@@ -10,10 +10,12 @@
 
 use std::collections::BTreeMap;
 
+use engine::sequenced::Input;
 use engine::{
-    Action, CancelReason, Command, Depth, DepthLevel, DepthSide, EngineConfig, Event, OrderId,
-    OrderRef, OrderSpec, OrderType, OrderView, Price, Qty, RejectReason, ReplaceSpec,
-    SelfTradePrevention, Side, Symbol, SymbolRules, TimeInForce, Trade, TradeParty, UserId,
+    Action, AdminAction, AdminCommand, AdminRef, CancelReason, Command, Depth, DepthLevel,
+    DepthSide, EngineConfig, Event, OrderId, OrderRef, OrderSpec, OrderType, OrderView, Price, Qty,
+    RejectReason, ReplaceSpec, SelfTradePrevention, Side, Symbol, SymbolRules, TimeInForce, Trade,
+    TradeParty, UserId,
 };
 
 #[derive(Clone, Debug)]
@@ -73,6 +75,7 @@ struct ModelBook {
     rules: SymbolRules,
     last_price: Price,
     last_qty: Qty,
+    halted: bool,
     published: (DepthSide, DepthSide),
 }
 
@@ -95,6 +98,7 @@ impl Model {
                 rules,
                 last_price: 0,
                 last_qty: 0,
+                halted: false,
                 published: Default::default(),
             })
             .collect();
@@ -136,6 +140,103 @@ impl Model {
         out
     }
 
+    /// Applies one journaled input: a command, an admin command, or a
+    /// malformed message (which the matcher never sees: no events).
+    pub fn apply_input(&mut self, input: &Input) -> Vec<Event> {
+        match input {
+            Input::Command(cmd) => self.apply(cmd),
+            Input::Admin(cmd) => self.apply_admin(cmd),
+            Input::Malformed(_) | Input::MalformedAdmin(_) => Vec::new(),
+        }
+    }
+
+    /// Applies one admin command and returns its events.
+    pub fn apply_admin(&mut self, cmd: &AdminCommand) -> Vec<Event> {
+        let mut out = Vec::new();
+        let request = AdminRef {
+            request_id: cmd.request_id,
+            action: cmd.action,
+        };
+        let rejected = |reason| vec![Event::AdminRejected { request, reason }];
+        let mut cancelled = 0;
+        match cmd.action {
+            AdminAction::Halt { symbol } => {
+                let Some(b) = self.book(&symbol) else {
+                    return rejected(RejectReason::UnknownSymbol);
+                };
+                self.books[b].halted = true;
+            }
+            AdminAction::Resume { symbol } => {
+                let Some(b) = self.book(&symbol) else {
+                    return rejected(RejectReason::UnknownSymbol);
+                };
+                self.books[b].halted = false;
+                self.triggers(b, cmd.ts, &mut out);
+                self.publish_depth(b, &mut out);
+            }
+            AdminAction::SetReferencePrice { symbol, price } => {
+                let Some(b) = self.book(&symbol) else {
+                    return rejected(RejectReason::UnknownSymbol);
+                };
+                if price == 0 {
+                    return rejected(RejectReason::InvalidPrice);
+                }
+                if !price.is_multiple_of(self.books[b].rules.tick_size) {
+                    return rejected(RejectReason::TickSizeViolation);
+                }
+                self.books[b].rules.reference_price = Some(price);
+                self.triggers(b, cmd.ts, &mut out);
+                self.publish_depth(b, &mut out);
+            }
+            AdminAction::MassCancel { symbol, user_id } => {
+                let books: Vec<usize> = match symbol {
+                    Some(symbol) => match self.book(&symbol) {
+                        Some(b) => vec![b],
+                        None => return rejected(RejectReason::UnknownSymbol),
+                    },
+                    None => (0..self.books.len()).collect(),
+                };
+                for b in books {
+                    let symbol = self.books[b].symbol;
+                    // The documented order: bids, asks, buy stops, sell
+                    // stops, each as the book lists them.
+                    let mut doomed = Vec::new();
+                    for side in [Side::Buy, Side::Sell] {
+                        doomed.extend(self.resting_orders(&symbol, side));
+                    }
+                    for side in [Side::Buy, Side::Sell] {
+                        doomed.extend(self.stop_orders(&symbol, side));
+                    }
+                    for view in doomed {
+                        if user_id.is_some_and(|u| u != view.user_id) {
+                            continue;
+                        }
+                        let i = self
+                            .orders
+                            .iter()
+                            .position(|o| o.user_id == view.user_id && o.order_id == view.order_id)
+                            .expect("listed orders are live");
+                        let gone = self.orders.remove(i);
+                        out.push(Event::Cancelled {
+                            order: gone.order_ref(),
+                            remaining: gone.remaining(),
+                            reason: CancelReason::MassCancel,
+                        });
+                        cancelled += 1;
+                    }
+                    self.publish_depth(b, &mut out);
+                }
+            }
+        }
+        out.push(Event::AdminApplied { request, cancelled });
+        out
+    }
+
+    /// Whether an operator halted `symbol`.
+    pub fn is_halted(&self, symbol: &Symbol) -> bool {
+        self.book(symbol).is_some_and(|b| self.books[b].halted)
+    }
+
     fn add(&mut self, cmd: &Command, mut spec: OrderSpec, out: &mut Vec<Event>) {
         // Market and stop orders trade at any price: a price sent with one
         // is ignored, as if it had not been sent.
@@ -155,6 +256,7 @@ impl Model {
                     rules: self.config.default_rules,
                     last_price: 0,
                     last_qty: 0,
+                    halted: false,
                     published: Default::default(),
                 });
                 self.books.len() - 1
@@ -176,6 +278,13 @@ impl Model {
             out.push(Event::Rejected {
                 order,
                 reason: RejectReason::DuplicateOrderId,
+            });
+            return;
+        }
+        if self.books[b].halted {
+            out.push(Event::Rejected {
+                order,
+                reason: RejectReason::SymbolHalted,
             });
             return;
         }
@@ -251,6 +360,9 @@ impl Model {
         let Some(i) = self.live(cmd) else {
             return reject(out, RejectReason::UnknownOrder);
         };
+        if self.book(&cmd.symbol).is_some_and(|b| self.books[b].halted) {
+            return reject(out, RejectReason::SymbolHalted);
+        }
         if spec.new_price.is_none() && spec.new_quantity.is_none() {
             return reject(out, RejectReason::EmptyReplace);
         }
@@ -519,11 +631,21 @@ impl Model {
 
     fn triggers(&mut self, b: usize, ts: u64, out: &mut Vec<Event>) {
         loop {
-            let symbol = self.books[b].symbol;
-            let last = self.books[b].last_price;
-            if last == 0 {
+            let book = &self.books[b];
+            let symbol = book.symbol;
+            if book.halted {
                 return;
             }
+            // Stops trigger on the last trade, or before the first one on
+            // the reference price.
+            let last = if book.last_price > 0 {
+                book.last_price
+            } else {
+                match book.rules.reference_price {
+                    Some(reference) => reference,
+                    None => return,
+                }
+            };
             // The next stop per side: the one whose stop the price reaches
             // first, then the oldest. Between sides, the older goes first.
             let next_of = |side: Side| {

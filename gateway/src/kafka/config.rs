@@ -30,6 +30,12 @@ pub struct Topics {
     pub depth: String,
     /// Order lifecycle.
     pub order_status: String,
+    /// Operators' commands: one partition, writable only by operators.
+    pub admin: String,
+    /// Operators' commands applied or refused.
+    pub admin_status: String,
+    /// Which engine owns which `orders` partition, keyed by partition.
+    pub assignments: String,
 }
 
 impl Default for Topics {
@@ -40,6 +46,9 @@ impl Default for Topics {
             trades: Topic::Trades.name().into(),
             depth: Topic::Depth.name().into(),
             order_status: Topic::OrderStatus.name().into(),
+            admin: "admin".into(),
+            admin_status: Topic::AdminStatus.name().into(),
+            assignments: "assignments".into(),
         }
     }
 }
@@ -52,17 +61,22 @@ impl Topics {
             Topic::Trades => &self.trades,
             Topic::Depth => &self.depth,
             Topic::OrderStatus => &self.order_status,
+            Topic::AdminStatus => &self.admin_status,
         }
     }
 
-    /// All five, input first.
-    pub fn all(&self) -> [&str; 5] {
+    /// Every topic the engine reads or writes, inputs first; the journal
+    /// topics of replicated engines aside.
+    pub fn all(&self) -> [&str; 8] {
         [
             &self.orders,
+            &self.admin,
             &self.fills,
             &self.trades,
             &self.depth,
             &self.order_status,
+            &self.admin_status,
+            &self.assignments,
         ]
     }
 }
@@ -126,6 +140,11 @@ pub struct KafkaConfig {
     /// sets it from `msk_iam`, once for every client.
     #[serde(skip)]
     pub auth: KafkaAuth,
+    /// The engine's id (the top-level `engine_id`), copied here so every
+    /// client names it: in its `client.id`, in which admin messages the
+    /// source takes, and in every output message.
+    #[serde(skip)]
+    pub engine_id: Option<String>,
 }
 
 impl Default for KafkaConfig {
@@ -144,6 +163,7 @@ impl Default for KafkaConfig {
             producer: BTreeMap::new(),
             msk_iam: None,
             auth: KafkaAuth::default(),
+            engine_id: None,
         }
     }
 }
@@ -237,7 +257,10 @@ impl KafkaConfig {
     ) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", bootstrap);
-        config.set("client.id", "matching-engine");
+        match &self.engine_id {
+            Some(id) => config.set("client.id", format!("matching-engine-{id}")),
+            None => config.set("client.id", "matching-engine"),
+        };
         if self.msk_iam.is_some() {
             // MSK's IAM listener; the contexts make the tokens.
             config

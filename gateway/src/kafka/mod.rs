@@ -1,7 +1,7 @@
 //! Kafka ingress and egress through `rdkafka` (librdkafka), the embedded
 //! mock-cluster broker, and the demo feeder.
 //!
-//! [`KafkaSource`] consumes `orders` and hands decoded inputs, with their
+//! [`KafkaSource`] consumes `orders` (and `admin`) and hands decoded inputs, with their
 //! partition and offset, to the pipeline; it resumes from the journal's
 //! positions, never from the consumer group's committed offsets.
 //! [`KafkaSink`] produces output messages keyed by symbol with an
@@ -10,6 +10,8 @@
 //! never sleep on the hot path. Errors from librdkafka go to `tracing`,
 //! rate-limited, never to stdout in a loop.
 
+#[cfg(feature = "server")]
+pub mod admin;
 mod auth;
 mod client;
 mod config;
@@ -20,6 +22,8 @@ pub mod journal_topic;
 mod logging;
 #[cfg(feature = "msk-iam")]
 pub mod msk_iam;
+#[cfg(feature = "server")]
+pub mod ownership;
 pub mod sink;
 pub mod source;
 
@@ -30,6 +34,8 @@ pub use embedded::EmbeddedBroker;
 pub use feeder::Feeder;
 #[cfg(feature = "server")]
 pub use journal_topic::{Handover, JournalConsumer, JournalProducer, request_handover};
+#[cfg(feature = "server")]
+pub use ownership::{Assignments, Ownership, OwnershipError};
 pub use sink::{DELIVERED_FILE, KafkaSink, SinkProbe};
 pub use source::{EndPolicy, KafkaSource};
 pub use source::{FROM_START, SourceProbe, UNASSIGNED};

@@ -26,7 +26,7 @@ use rdkafka::statistics::Statistics;
 use super::client::{ClientHooks, DeliveryHooks, KafkaContext, send_when_room};
 use super::config::{KafkaConfig, Role};
 use crate::delivered::DeliveredMark;
-use crate::wire::{encode_message, message_symbol};
+use crate::wire::{encode_message_of, message_symbol};
 
 /// The name of the Kafka sink's delivered mark, in the journal directory.
 pub const DELIVERED_FILE: &str = "kafka-delivered.seq";
@@ -119,7 +119,9 @@ impl SinkProbe {
 pub struct KafkaSink {
     producer: BaseProducer<KafkaContext<SinkHooks>>,
     /// Output topic names, by `topic_index`.
-    topics: [String; 4],
+    topics: [String; Topic::ALL.len()],
+    /// Named in every message, when the engine has an id.
+    engine_id: Option<String>,
     mark: DeliveredMark,
     /// Every message of every input up to here is acknowledged.
     confirmed: u64,
@@ -153,13 +155,14 @@ impl KafkaSink {
         let mark = DeliveredMark::open(mark_path)
             .map_err(|e| format!("cannot open {}: {e}", mark_path.display()))?;
         let confirmed = mark.get();
-        let mut topics: [String; 4] = Default::default();
+        let mut topics: [String; Topic::ALL.len()] = Default::default();
         for topic in Topic::ALL {
             topics[topic.index()] = config.topics.output(topic).to_owned();
         }
         Ok(KafkaSink {
             producer,
             topics,
+            engine_id: config.engine_id.clone(),
             mark,
             confirmed,
             handed: confirmed,
@@ -225,7 +228,7 @@ impl KafkaSink {
             self.reap()?;
         }
         self.scratch.clear();
-        encode_message(message, &mut self.scratch);
+        encode_message_of(self.engine_id.as_deref(), message, &mut self.scratch);
         let topic = &self.topics[message.body.topic().index()];
         let index = (message.seq % WINDOW) as usize;
         let slot = &self.producer.context().hooks().outstanding[index];

@@ -1,5 +1,11 @@
-//! Kafka ingress: consume `orders`, decode, and hand each message to the
-//! pipeline with its partition and offset.
+//! Kafka ingress: consume `orders` and `admin`, decode, and hand each
+//! message to the pipeline with its topic, partition and offset.
+//!
+//! `admin` (one partition) is read beside the assigned `orders`
+//! partitions, by the same consumer, so both are sequenced into one
+//! journal. Admin messages addressed to another engine are skipped, not
+//! journaled. An engine whose brokers have no `admin` topic at start-up
+//! runs without admin commands and says so.
 //!
 //! Offsets come from the journal: each partition resumes at its last
 //! journaled offset + 1, whether partitions are assigned from the config
@@ -14,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine::endpoint::{BoxError, InputSource, SourceItem, SourcePoll};
-use engine::sequenced::{SourcePosition, SourcePositions};
+use engine::sequenced::{SourcePosition, SourcePositions, SourceTopic};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
@@ -178,10 +184,19 @@ impl ConsumerContext for KafkaContext<SourceHooks> {
     }
 }
 
-/// Consumes `orders`.
+/// The one partition of the `admin` topic.
+const ADMIN_PARTITION: i32 = 0;
+
+/// Consumes `orders`, and `admin` when the brokers have it.
 pub struct KafkaSource {
     consumer: BaseConsumer<KafkaContext<SourceHooks>>,
     topic: String,
+    /// The admin topic's configured name.
+    admin_topic: String,
+    /// Whether `admin` is read: it existed at start-up.
+    reading_admin: bool,
+    /// Admin messages for this engine (or for none) are journaled.
+    engine_id: Option<String>,
     fixed: Option<Vec<i32>>,
     subscribe: bool,
     end: EndPolicy,
@@ -189,7 +204,7 @@ pub struct KafkaSource {
     /// When `poll` last found nothing after a message; `None` while busy.
     idle_since: Option<Instant>,
     /// Partitions whose end librdkafka reported after their last message.
-    at_end: BTreeSet<i32>,
+    at_end: BTreeSet<(SourceTopic, i32)>,
     /// What a parked ingress's `wait` received, for the next `poll`.
     waited: Option<SourcePoll>,
 }
@@ -224,6 +239,9 @@ impl KafkaSource {
         Ok(KafkaSource {
             consumer,
             topic: config.topics.orders.clone(),
+            admin_topic: config.topics.admin.clone(),
+            reading_admin: false,
+            engine_id: config.engine_id.clone(),
             fixed: config.partitions.clone(),
             subscribe: config.subscribe,
             end,
@@ -238,6 +256,22 @@ impl KafkaSource {
     /// source is moved.
     pub fn probe(&self) -> SourceProbe {
         self.consumer.context().hooks().probe.clone()
+    }
+
+    /// Whether the brokers list the admin topic.
+    fn admin_topic_exists(&self) -> Result<bool, BoxError> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(&self.admin_topic), METADATA_TIMEOUT)
+            .map_err(|e| {
+                format!(
+                    "cannot read the metadata of topic {:?}: {e}",
+                    self.admin_topic
+                )
+            })?;
+        Ok(metadata.topics().iter().any(|t| {
+            t.name() == self.admin_topic && t.error().is_none() && !t.partitions().is_empty()
+        }))
     }
 
     /// Every partition of the topic, from the brokers' metadata.
@@ -272,10 +306,18 @@ impl KafkaSource {
     fn caught_up(&self) -> Result<bool, BoxError> {
         let assignment = self.consumer.assignment()?;
         Ok(assignment.count() > 0
-            && assignment
-                .elements()
-                .iter()
-                .all(|e| self.at_end.contains(&e.partition())))
+            && assignment.elements().iter().all(|e| {
+                self.at_end
+                    .contains(&(self.topic_of(e.topic()), e.partition()))
+            }))
+    }
+
+    fn topic_of(&self, name: &str) -> SourceTopic {
+        if self.reading_admin && name == self.admin_topic {
+            SourceTopic::Admin
+        } else {
+            SourceTopic::Orders
+        }
     }
 }
 
@@ -303,6 +345,23 @@ impl InputSource for KafkaSource {
                 .assigned(*partition, offset);
             assignment.add_partition_offset(&self.topic, *partition, offset)?;
             tracing::info!(topic = %self.topic, partition, ?offset, "kafka: resuming");
+        }
+        self.reading_admin = self.admin_topic_exists()?;
+        if self.reading_admin {
+            // Admin commands are few and must all be seen: a new engine
+            // reads the topic from its start, whatever `start` says.
+            let offset = match journaled.last_offset_of(SourceTopic::Admin, ADMIN_PARTITION) {
+                Some(last) => Offset::Offset(last + 1),
+                None => Offset::Beginning,
+            };
+            assignment.add_partition_offset(&self.admin_topic, ADMIN_PARTITION, offset)?;
+            tracing::info!(topic = %self.admin_topic, ?offset, "kafka: reading admin commands");
+        } else {
+            tracing::warn!(
+                topic = %self.admin_topic,
+                "kafka: the brokers have no admin topic, so this engine takes no admin commands \
+                 (halt, resume, mass cancel); create it with one partition and restart"
+            );
         }
         self.consumer.assign(&assignment)?;
         Ok(())
@@ -333,14 +392,33 @@ impl KafkaSource {
     fn poll_for(&mut self, timeout: Duration) -> Result<SourcePoll, BoxError> {
         match self.consumer.poll(timeout) {
             Some(Ok(message)) => {
+                let topic = self.topic_of(message.topic());
                 let position = SourcePosition {
+                    topic,
                     partition: message.partition(),
                     offset: message.offset(),
                 };
-                // A record without a payload decodes as an empty message.
-                let input = self.decoder.decode(message.payload().unwrap_or_default());
                 self.idle_since = None;
-                self.at_end.remove(&position.partition);
+                self.at_end.remove(&(topic, position.partition));
+                // A record without a payload decodes as an empty message.
+                let payload = message.payload().unwrap_or_default();
+                if topic == SourceTopic::Admin {
+                    return Ok(
+                        match self
+                            .decoder
+                            .decode_admin(payload, self.engine_id.as_deref())
+                        {
+                            Some(input) => SourcePoll::Item(SourceItem {
+                                position,
+                                origin_ns: None,
+                                input,
+                            }),
+                            // Another engine's command: not ours to journal.
+                            None => SourcePoll::Idle,
+                        },
+                    );
+                }
+                let input = self.decoder.decode(payload);
                 self.consumer
                     .context()
                     .hooks()
@@ -358,7 +436,12 @@ impl KafkaSource {
                 }))
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
-                self.at_end.insert(partition);
+                // The event names a partition but no topic, so it counts for
+                // both. That is safe for "caught up": the end is checked
+                // only after a whole second without a message from either
+                // topic, and any message clears its partition's mark.
+                self.at_end.insert((SourceTopic::Orders, partition));
+                self.at_end.insert((SourceTopic::Admin, partition));
                 Ok(SourcePoll::Idle)
             }
             Some(Err(err)) => {

@@ -1,5 +1,5 @@
-//! Decoding `orders` messages, in either accepted form, into journaled
-//! [`Input`]s.
+//! Decoding `orders` messages, in either accepted form, and `admin`
+//! messages into journaled [`Input`]s.
 //!
 //! Two forms arrive on the topic (`docs/design.md` §5, `docs/kafka.md`):
 //! - the canonical one: `action`, snake_case names, prices in integer ticks;
@@ -14,6 +14,12 @@
 //! cannot become a command becomes a `Malformed` input, which is journaled
 //! and answered with exactly one `REJECTED`. Decoding borrows from the
 //! message and allocates nothing unless a string holds JSON escapes.
+//!
+//! Admin commands (`docs/shards.md`) have their own decoder,
+//! [`Decoder::decode_admin`], and their own topic. An `orders` message that
+//! carries an admin action, or an admin message's `command` field, is
+//! refused as `NOT_PERMITTED`: whoever may write orders must not be able to
+//! halt a market.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -21,8 +27,8 @@ use std::fmt;
 
 use engine::sequenced::{Input, InputField, Malformed, Problem};
 use engine::{
-    Command, OrderId, OrderSpec, OrderType, Price, RejectReason, ReplaceSpec, Side, Symbol,
-    TimeInForce, UserId,
+    AdminAction, AdminCommand, Command, OrderId, OrderSpec, OrderType, Price, RejectReason,
+    ReplaceSpec, Side, Symbol, TimeInForce, UserId,
 };
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -157,8 +163,136 @@ impl Decoder {
         }
     }
 
+    /// Decodes one `admin` message for the engine `engine_id` (or for an
+    /// engine without one). `None` when the message names another engine
+    /// in `engine_id`: it is that engine's to journal. Otherwise an
+    /// [`Input::Admin`], or [`Input::MalformedAdmin`] naming the field and
+    /// the problem; the command's `ts` is left 0 for ingress to stamp.
+    pub fn decode_admin(&self, bytes: &[u8], engine_id: Option<&str>) -> Option<Input> {
+        let malformed = |reason, problem| {
+            Some(Input::MalformedAdmin(Malformed::new(
+                reason,
+                InputField::Message,
+                problem,
+            )))
+        };
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return malformed(RejectReason::MessageTooLarge, Problem::TooLong);
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return malformed(RejectReason::MalformedMessage, Problem::Empty);
+        }
+        let fields = match serde_json::from_slice::<Fields<'_>>(bytes) {
+            Ok(fields) => fields,
+            Err(err) => {
+                let problem = match err.classify() {
+                    serde_json::error::Category::Data => Problem::NotAnObject,
+                    _ => Problem::NotJson,
+                };
+                return malformed(RejectReason::MalformedMessage, problem);
+            }
+        };
+        if let Some(raw) = fields.get(InputField::EngineId)
+            && let Ok(target) = text(raw, InputField::EngineId)
+            && Some(target.as_ref()) != engine_id
+        {
+            return None;
+        }
+        let mut ids = Ids::default();
+        Some(match self.admin_command(&fields, &mut ids) {
+            Ok(command) => Input::Admin(command),
+            Err(Refusal {
+                reason,
+                field,
+                problem,
+            }) => Input::MalformedAdmin(Malformed {
+                reason,
+                field,
+                problem,
+                symbol: ids.symbol,
+                user_id: ids.user_id,
+                order_id: ids.order_id,
+            }),
+        })
+    }
+
+    fn admin_command(&self, f: &Fields<'_>, ids: &mut Ids) -> Result<AdminCommand, Refusal> {
+        use InputField as F;
+        // Read what names the request first, so any refusal can name it.
+        let symbol = optional_symbol(f, ids);
+        let user_id = optional_user(f, ids);
+        let request_id = match f.get(F::RequestId) {
+            None => Err(missing(F::RequestId)),
+            Some(raw) => {
+                identifier(raw, F::RequestId, OrderId::new).inspect(|id| ids.order_id = Some(*id))
+            }
+        };
+        if let Some(field) = f.duplicate {
+            return Err(Refusal::new(
+                RejectReason::InvalidFieldValue,
+                field,
+                Problem::GivenTwice,
+            ));
+        }
+        if let Some(raw) = f.get(F::EngineId) {
+            // It matched this engine's id, or it is not a string.
+            text(raw, F::EngineId)?;
+        }
+        let raw = f
+            .get(F::AdminCommand)
+            .ok_or_else(|| missing(F::AdminCommand))?;
+        let command = text(raw, F::AdminCommand)?;
+        let request_id = request_id?;
+        let symbol = symbol?;
+        let user_id = user_id?;
+        let needs_symbol = || symbol.ok_or_else(|| missing(F::Symbol));
+        let action = match command.as_ref() {
+            "HALT" => AdminAction::Halt {
+                symbol: needs_symbol()?,
+            },
+            "RESUME" => AdminAction::Resume {
+                symbol: needs_symbol()?,
+            },
+            "MASS_CANCEL" => {
+                if symbol.is_none() && user_id.is_none() {
+                    // Cancelling everything needs a symbol or a user: one
+                    // missing field, named, rather than a market wiped.
+                    return Err(missing(F::Symbol));
+                }
+                AdminAction::MassCancel { symbol, user_id }
+            }
+            "SET_REFERENCE_PRICE" => {
+                let symbol = needs_symbol()?;
+                let raw = f.get(F::Price).ok_or_else(|| missing(F::Price))?;
+                let price = scaled_price(
+                    raw,
+                    F::Price,
+                    self.price_decimals(&symbol),
+                    RejectReason::InvalidPrice,
+                )?;
+                AdminAction::SetReferencePrice { symbol, price }
+            }
+            _ => {
+                return Err(Refusal::new(
+                    RejectReason::UnknownAction,
+                    F::AdminCommand,
+                    Problem::UnknownValue,
+                ));
+            }
+        };
+        Ok(AdminCommand {
+            ts: 0,
+            request_id,
+            action,
+        })
+    }
+
     fn command(&self, f: &Fields<'_>, ids: &mut Ids) -> Result<Command, Refusal> {
         use InputField as F;
+        if f.get(F::AdminCommand).is_some() {
+            let _ = read_ids(f, ids);
+            return Err(not_permitted(F::AdminCommand));
+        }
         if let Some(field) = f.duplicate {
             // Read the ids first so the refusal can still name the order.
             let _ = read_ids(f, ids);
@@ -175,6 +309,10 @@ impl Decoder {
                 "ADD" => Action::Add,
                 "CANCEL" => Action::Cancel,
                 "REPLACE" => Action::Replace,
+                "HALT" | "RESUME" | "MASS_CANCEL" | "SET_REFERENCE_PRICE" => {
+                    let _ = read_ids(f, ids);
+                    return Err(not_permitted(F::Action));
+                }
                 _ => {
                     let _ = read_ids(f, ids);
                     return Err(Refusal::new(
@@ -311,6 +449,52 @@ impl Refusal {
 
 fn whole_message(reason: RejectReason, problem: Problem) -> Input {
     Input::Malformed(Malformed::new(reason, InputField::Message, problem))
+}
+
+/// An admin action on `orders`.
+fn not_permitted(field: InputField) -> Refusal {
+    Refusal::new(RejectReason::NotPermitted, field, Problem::AdminOnly)
+}
+
+/// A validated identifier (order, user or request id).
+fn identifier<T, E>(
+    raw: &RawValue,
+    field: InputField,
+    new: fn(&str) -> Result<T, E>,
+) -> Result<T, Refusal> {
+    new(&text(raw, field)?).map_err(|_| {
+        Refusal::new(
+            RejectReason::InvalidIdentifier,
+            field,
+            Problem::BadIdentifier,
+        )
+    })
+}
+
+/// An admin message's `symbol`, if given; recorded in `ids` when valid.
+fn optional_symbol(f: &Fields<'_>, ids: &mut Ids) -> Result<Option<Symbol>, Refusal> {
+    let Some(raw) = f.get(InputField::Symbol) else {
+        return Ok(None);
+    };
+    let symbol = Symbol::new(&text(raw, InputField::Symbol)?).map_err(|_| {
+        Refusal::new(
+            RejectReason::InvalidSymbol,
+            InputField::Symbol,
+            Problem::BadSymbol,
+        )
+    })?;
+    ids.symbol = Some(symbol);
+    Ok(Some(symbol))
+}
+
+/// An admin message's `user_id`, if given; recorded in `ids` when valid.
+fn optional_user(f: &Fields<'_>, ids: &mut Ids) -> Result<Option<UserId>, Refusal> {
+    let Some(raw) = f.get(InputField::UserId) else {
+        return Ok(None);
+    };
+    let user = identifier(raw, InputField::UserId, UserId::new)?;
+    ids.user_id = Some(user);
+    Ok(Some(user))
 }
 
 fn missing(field: InputField) -> Refusal {
@@ -455,7 +639,7 @@ fn optional_quantity(f: &Fields<'_>, field: InputField) -> Result<Option<u64>, R
 /// router's camelCase. Client timestamps (`client_ts`, `clientTs`, and the
 /// router's `timestamp`) are accepted and ignored like any other unknown
 /// key: the engine stamps its own time at ingress.
-const NAMES: [(InputField, &[&str]); 14] = [
+const NAMES: [(InputField, &[&str]); 17] = [
     (InputField::Action, &["action"]),
     (InputField::Symbol, &["symbol"]),
     (InputField::OrderId, &["order_id", "orderId"]),
@@ -470,6 +654,9 @@ const NAMES: [(InputField, &[&str]); 14] = [
     (InputField::StopPrice, &["stop_price", "stopPrice"]),
     (InputField::NewPrice, &["new_price", "newPrice"]),
     (InputField::NewQuantity, &["new_quantity", "newQuantity"]),
+    (InputField::AdminCommand, &["command"]),
+    (InputField::RequestId, &["request_id", "requestId"]),
+    (InputField::EngineId, &["engine_id", "engineId"]),
 ];
 
 /// Every accepted key (canonical names and aliases), for the tests.
@@ -557,15 +744,159 @@ mod tests {
     fn command(decoder: &Decoder, json: &str) -> Command {
         match decoder.decode(json.as_bytes()) {
             Input::Command(c) => c,
-            Input::Malformed(m) => panic!("{json} was rejected: {m:?}"),
+            other => panic!("{json} was not a command: {other:?}"),
         }
     }
 
     fn rejected(decoder: &Decoder, json: &str) -> Malformed {
         match decoder.decode(json.as_bytes()) {
             Input::Malformed(m) => m,
-            Input::Command(c) => panic!("{json} was accepted: {c:?}"),
+            other => panic!("{json} was not rejected: {other:?}"),
         }
+    }
+
+    #[test]
+    fn admin_actions_on_orders_are_not_permitted() {
+        for (json, field) in [
+            (
+                r#"{"action":"HALT","symbol":"AAPL","order_id":"o","user_id":"u"}"#,
+                InputField::Action,
+            ),
+            (
+                r#"{"action":"MASS_CANCEL","symbol":"AAPL","order_id":"o","user_id":"u"}"#,
+                InputField::Action,
+            ),
+            (
+                r#"{"command":"HALT","symbol":"AAPL","request_id":"r1"}"#,
+                InputField::AdminCommand,
+            ),
+            (
+                r#"{"command":"RESUME","symbol":"AAPL","order_id":"o","user_id":"u","is_buy":true,"price":1,"quantity":1}"#,
+                InputField::AdminCommand,
+            ),
+        ] {
+            let m = rejected(&ticks(), json);
+            assert_eq!(
+                (m.reason, m.field, m.problem),
+                (RejectReason::NotPermitted, field, Problem::AdminOnly),
+                "{json}"
+            );
+        }
+    }
+
+    fn admin(json: &str, engine: Option<&str>) -> Option<Input> {
+        ticks().decode_admin(json.as_bytes(), engine)
+    }
+
+    #[test]
+    fn admin_messages_decode_and_bad_ones_name_the_field() {
+        let aapl = Symbol::new("AAPL").unwrap();
+        let cases = [
+            (
+                r#"{"command":"HALT","symbol":"AAPL","request_id":"r1"}"#,
+                AdminAction::Halt { symbol: aapl },
+            ),
+            (
+                r#"{"command":"RESUME","symbol":"AAPL","request_id":"r1"}"#,
+                AdminAction::Resume { symbol: aapl },
+            ),
+            (
+                r#"{"command":"MASS_CANCEL","user_id":"u7","request_id":"r1"}"#,
+                AdminAction::MassCancel {
+                    symbol: None,
+                    user_id: Some(UserId::new("u7").unwrap()),
+                },
+            ),
+            (
+                r#"{"command":"MASS_CANCEL","symbol":"AAPL","userId":"u7","requestId":"r1"}"#,
+                AdminAction::MassCancel {
+                    symbol: Some(aapl),
+                    user_id: Some(UserId::new("u7").unwrap()),
+                },
+            ),
+            (
+                r#"{"command":"SET_REFERENCE_PRICE","symbol":"AAPL","price":15000,"request_id":"r1","engine_id":"e1"}"#,
+                AdminAction::SetReferencePrice {
+                    symbol: aapl,
+                    price: 15_000,
+                },
+            ),
+        ];
+        for (json, action) in cases {
+            let Some(Input::Admin(command)) = admin(json, Some("e1")) else {
+                panic!("{json} did not decode");
+            };
+            assert_eq!(command.action, action, "{json}");
+            assert_eq!(command.request_id.as_str(), "r1");
+            let mut out = Vec::new();
+            crate::wire::encode_admin(&command, Some("e1"), &mut out);
+            assert_eq!(
+                admin(std::str::from_utf8(&out).unwrap(), Some("e1")),
+                Some(Input::Admin(command)),
+                "{json} round trip"
+            );
+        }
+        // Another engine's command is not this one's to journal.
+        assert_eq!(
+            admin(
+                r#"{"command":"HALT","symbol":"AAPL","request_id":"r","engine_id":"e2"}"#,
+                Some("e1")
+            ),
+            None
+        );
+        assert_eq!(
+            admin(
+                r#"{"command":"HALT","symbol":"AAPL","request_id":"r","engine_id":"e2"}"#,
+                None
+            ),
+            None
+        );
+        for (json, reason, field) in [
+            (
+                r#"{"command":"HALT","request_id":"r"}"#,
+                RejectReason::MissingField,
+                InputField::Symbol,
+            ),
+            (
+                r#"{"command":"MASS_CANCEL","request_id":"r"}"#,
+                RejectReason::MissingField,
+                InputField::Symbol,
+            ),
+            (
+                r#"{"command":"HALT","symbol":"AAPL"}"#,
+                RejectReason::MissingField,
+                InputField::RequestId,
+            ),
+            (
+                r#"{"command":"PAUSE","symbol":"AAPL","request_id":"r"}"#,
+                RejectReason::UnknownAction,
+                InputField::AdminCommand,
+            ),
+            (
+                r#"{"command":"SET_REFERENCE_PRICE","symbol":"AAPL","request_id":"r"}"#,
+                RejectReason::MissingField,
+                InputField::Price,
+            ),
+            (
+                r#"{"command":"HALT","symbol":"aapl!","request_id":"r"}"#,
+                RejectReason::InvalidSymbol,
+                InputField::Symbol,
+            ),
+            (
+                r#"{"symbol":"AAPL","request_id":"r"}"#,
+                RejectReason::MissingField,
+                InputField::AdminCommand,
+            ),
+        ] {
+            let Some(Input::MalformedAdmin(m)) = admin(json, None) else {
+                panic!("{json} was not refused");
+            };
+            assert_eq!((m.reason, m.field), (reason, field), "{json}");
+        }
+        assert!(matches!(
+            admin("not json", None),
+            Some(Input::MalformedAdmin(_))
+        ));
     }
 
     #[test]
@@ -641,7 +972,7 @@ mod tests {
                 new_quantity: Some(3)
             })
         );
-        assert_eq!(accepted_keys().count(), 23);
+        assert_eq!(accepted_keys().count(), 28);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::fmt;
 
 use engine::sequenced::{FillParty, InputField, Malformed, Message, MessageBody, Problem};
 use engine::{
-    Action, Command, DEPTH_LEVELS, DepthSide, Event, OrderId, RejectReason, Side, Symbol, Trade,
-    UserId,
+    Action, AdminAction, AdminCommand, AdminRef, Command, DEPTH_LEVELS, DepthSide, Event, OrderId,
+    RejectReason, Side, Symbol, Trade, UserId,
 };
 use serde::{Serialize, Serializer};
 
@@ -84,6 +84,42 @@ pub fn encode_order(command: &Command, out: &mut Vec<u8>) {
         }
     }
     write_json(out, &o);
+}
+
+/// Encodes an `admin` message, addressed to `engine_id` if given: what the
+/// `engine admin` command sends, and how `replay dump` shows an admin
+/// input. The inverse of [`Decoder::decode_admin`](super::Decoder::decode_admin)
+/// with `ticks` prices.
+pub fn encode_admin(command: &AdminCommand, engine_id: Option<&str>, out: &mut Vec<u8>) {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        command: &'static str,
+        request_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        symbol: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        price: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        engine_id: Option<&'a str>,
+    }
+    let request = AdminRef {
+        request_id: command.request_id,
+        action: command.action,
+    };
+    let named = AdminStatus::of(0, 0, "", &request);
+    write_json(
+        out,
+        &Out {
+            command: command.action.as_str(),
+            request_id: command.request_id.as_str(),
+            symbol: named.symbol,
+            user_id: named.user_id,
+            price: named.price,
+            engine_id,
+        },
+    );
 }
 
 fn write_json<T: Serialize>(out: &mut Vec<u8>, value: &T) {
@@ -166,9 +202,88 @@ struct Status<'a> {
     offset: Option<i64>,
 }
 
+/// An `admin_status` message: an operator's command applied or refused.
+#[derive(Serialize, Default)]
+struct AdminStatus<'a> {
+    seq: u64,
+    idx: u32,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    symbol: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancelled: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<Detail>,
+    partition: i32,
+    offset: i64,
+}
+
+impl<'a> AdminStatus<'a> {
+    fn of(seq: u64, idx: u32, status: &'static str, request: &'a AdminRef) -> AdminStatus<'a> {
+        let (symbol, user_id, price) = match &request.action {
+            AdminAction::Halt { symbol } | AdminAction::Resume { symbol } => {
+                (Some(symbol.as_str()), None, None)
+            }
+            AdminAction::MassCancel { symbol, user_id } => (
+                symbol.as_ref().map(Symbol::as_str),
+                user_id.as_ref().map(UserId::as_str),
+                None,
+            ),
+            AdminAction::SetReferencePrice { symbol, price } => {
+                (Some(symbol.as_str()), None, Some(*price))
+            }
+        };
+        AdminStatus {
+            seq,
+            idx,
+            status,
+            request_id: Some(request.request_id.as_str()),
+            command: Some(request.action.as_str()),
+            symbol,
+            user_id,
+            price,
+            ..AdminStatus::default()
+        }
+    }
+}
+
 /// Encodes one output message as the JSON its topic carries, without a
 /// trailing newline.
 pub fn encode_message(message: &Message, out: &mut Vec<u8>) {
+    encode_message_of(None, message, out);
+}
+
+/// As [`encode_message`], with the sending engine's id as the last field,
+/// `engine_id`, when it has one: `(seq, idx)` is numbered per engine, so
+/// consumers of several engines dedupe by `(engine_id, seq, idx)`.
+pub fn encode_message_of(engine_id: Option<&str>, message: &Message, out: &mut Vec<u8>) {
+    encode_body(message, out);
+    if let Some(id) = engine_id
+        && out.last() == Some(&b'}')
+    {
+        // Engine ids are validated identifiers: no character needs escaping.
+        out.pop();
+        out.extend_from_slice(b",\"engine_id\":\"");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+fn encode_body(message: &Message, out: &mut Vec<u8>) {
     let (seq, idx) = (message.seq, message.idx);
     match &message.body {
         MessageBody::Trade(t) => {
@@ -253,6 +368,58 @@ pub fn encode_message(message: &Message, out: &mut Vec<u8>) {
             },
         ),
         MessageBody::Status(event) => write_json(out, &status_of(seq, idx, event)),
+        MessageBody::Admin(event) => {
+            let (partition, offset) = (message.source.partition, message.source.offset);
+            match event {
+                Event::AdminApplied { request, cancelled } => {
+                    let is_mass_cancel = matches!(request.action, AdminAction::MassCancel { .. });
+                    write_json(
+                        out,
+                        &AdminStatus {
+                            cancelled: is_mass_cancel.then_some(*cancelled),
+                            partition,
+                            offset,
+                            ..AdminStatus::of(seq, idx, "APPLIED", request)
+                        },
+                    )
+                }
+                Event::AdminRejected { request, reason } => {
+                    let (field, detail) = admin_refusal(*reason);
+                    write_json(
+                        out,
+                        &AdminStatus {
+                            reason: Some(reason.as_str()),
+                            reason_code: Some(reason.code()),
+                            field: Some(field),
+                            detail: Some(Detail::Engine(field, detail)),
+                            partition,
+                            offset,
+                            ..AdminStatus::of(seq, idx, "REJECTED", request)
+                        },
+                    )
+                }
+                // Order events never take this path; an honest fallback.
+                _ => write_json(out, &status_of(seq, idx, event)),
+            }
+        }
+        MessageBody::UndecodableAdmin(m) => write_json(
+            out,
+            &AdminStatus {
+                seq,
+                idx,
+                status: "REJECTED",
+                symbol: m.symbol.as_ref().map(Symbol::as_str),
+                request_id: m.order_id.as_ref().map(OrderId::as_str),
+                user_id: m.user_id.as_ref().map(UserId::as_str),
+                reason: Some(m.reason.as_str()),
+                reason_code: Some(m.reason.code()),
+                field: Some(m.field.as_str()),
+                detail: Some(Detail::Decode(*m)),
+                partition: message.source.partition,
+                offset: message.source.offset,
+                ..AdminStatus::default()
+            },
+        ),
     }
 }
 
@@ -263,8 +430,10 @@ pub(crate) fn message_symbol(message: &Message) -> Option<&str> {
     match &message.body {
         MessageBody::Trade(t) | MessageBody::Fill(t, _) => Some(t.symbol.as_str()),
         MessageBody::Depth(d) => Some(d.symbol.as_str()),
-        MessageBody::Undecodable(m) => m.symbol.as_ref().map(Symbol::as_str),
-        MessageBody::Status(event) => match event {
+        MessageBody::Undecodable(m) | MessageBody::UndecodableAdmin(m) => {
+            m.symbol.as_ref().map(Symbol::as_str)
+        }
+        MessageBody::Status(event) | MessageBody::Admin(event) => match event {
             Event::Accepted { order, .. }
             | Event::Rejected { order, .. }
             | Event::Cancelled { order, .. }
@@ -275,6 +444,14 @@ pub(crate) fn message_symbol(message: &Message) -> Option<&str> {
             | Event::Triggered { order, .. } => Some(order.symbol.as_str()),
             Event::Trade(t) => Some(t.symbol.as_str()),
             Event::Depth(d) => Some(d.symbol.as_str()),
+            Event::AdminApplied { request, .. } | Event::AdminRejected { request, .. } => {
+                match &request.action {
+                    AdminAction::Halt { symbol }
+                    | AdminAction::Resume { symbol }
+                    | AdminAction::SetReferencePrice { symbol, .. } => Some(symbol.as_str()),
+                    AdminAction::MassCancel { symbol, .. } => symbol.as_ref().map(Symbol::as_str),
+                }
+            }
         },
     }
 }
@@ -397,9 +574,12 @@ fn status_of(seq: u64, idx: u32, event: &Event) -> Status<'_> {
             last_price: Some(*last_price),
             ..named("TRIGGERED", order)
         },
-        // Trades and depth have their own topics; egress never sends them
-        // here, but an honest fallback beats a panic.
-        Event::Trade(_) | Event::Depth(_) => Status {
+        // Trades, depth and admin results have their own topics; egress
+        // never sends them here, but an honest fallback beats a panic.
+        Event::Trade(_)
+        | Event::Depth(_)
+        | Event::AdminApplied { .. }
+        | Event::AdminRejected { .. } => Status {
             seq,
             idx,
             status: "UNKNOWN",
@@ -466,6 +646,10 @@ impl fmt::Display for Detail {
                         "{field} must be 1 to 32 printable ASCII characters without spaces"
                     ),
                     Problem::Conflict => write!(f, "{field} disagrees with is_buy"),
+                    Problem::AdminOnly => write!(
+                        f,
+                        "{field} is an admin command, accepted only from the admin topic"
+                    ),
                 }
             }
         }
@@ -476,10 +660,24 @@ impl fmt::Display for Detail {
 fn accepted_values(field: InputField) -> &'static str {
     match field {
         InputField::Action => "ADD, CANCEL, REPLACE",
+        InputField::AdminCommand => "HALT, RESUME, MASS_CANCEL, SET_REFERENCE_PRICE",
         InputField::Side => "BUY, SELL",
         InputField::OrderType => "LIMIT, MARKET, STOP, STOP_LIMIT",
         InputField::TimeInForce => "GTC, IOC, FOK",
         _ => "the documented values",
+    }
+}
+
+/// The field an admin command's refusal is about, and what is wrong.
+fn admin_refusal(reason: RejectReason) -> (&'static str, &'static str) {
+    match reason {
+        RejectReason::UnknownSymbol => (
+            "symbol",
+            "has no book on this engine: it is not configured here and no order for it came in",
+        ),
+        RejectReason::InvalidPrice => ("price", "must be above zero"),
+        RejectReason::TickSizeViolation => ("price", "is not a multiple of the symbol's tick_size"),
+        other => engine_refusal(other, false),
     }
 }
 
@@ -524,6 +722,10 @@ fn engine_refusal(reason: RejectReason, replace: bool) -> (&'static str, &'stati
             "is an untriggered stop order, which can be cancelled but not replaced",
         ),
         RejectReason::EmptyReplace => ("new_price", "and new_quantity are both missing"),
+        RejectReason::SymbolHalted => (
+            "symbol",
+            "is halted by an operator; cancels are accepted, new orders and replaces are not",
+        ),
         // Codes from decoding travel as `Malformed`, never as matcher events.
         _ => ("message", "was refused"),
     }
@@ -541,7 +743,7 @@ mod tests {
     fn command(json: &str) -> Command {
         match Decoder::default().decode(json.as_bytes()) {
             Input::Command(c) => c,
-            Input::Malformed(m) => panic!("{json} was rejected: {m:?}"),
+            other => panic!("{json} was not a command: {other:?}"),
         }
     }
 
@@ -563,10 +765,7 @@ mod tests {
         let m = Message {
             seq: 7,
             idx: 2,
-            source: SourcePosition {
-                partition: 0,
-                offset: 9,
-            },
+            source: SourcePosition::orders(0, 9),
             origin_ns: 0,
             last: true,
             body,

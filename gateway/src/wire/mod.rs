@@ -17,4 +17,4 @@ mod number;
 pub use decode::{Decoder, PriceDecimals, PriceFormat};
 pub(crate) use decode::{MAX_MESSAGE_BYTES, MAX_PRICE_DECIMALS};
 pub(crate) use encode::message_symbol;
-pub use encode::{encode_message, encode_order};
+pub use encode::{encode_admin, encode_message, encode_message_of, encode_order};

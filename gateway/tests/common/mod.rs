@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command as Process, Output};
 
-use engine::sequenced::{FillParty, Input, Message, MessageBody, SourcePosition};
+use engine::sequenced::{Input, Message, MessageBody, SourcePosition};
 use engine::{
-    Command, EngineConfig, Event, OrderId, OrderSpec, OrderType, ReplaceSpec, Side, Symbol,
-    TimeInForce, UserId,
+    Command, EngineConfig, OrderId, OrderSpec, OrderType, ReplaceSpec, Side, Symbol, TimeInForce,
+    UserId,
 };
 use gateway::wire::{Decoder, encode_message, encode_order};
 
@@ -141,10 +141,7 @@ pub fn reference(input: &str) -> BTreeMap<String, Vec<String>> {
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(line_no, line)| {
-                let source = SourcePosition {
-                    partition: 0,
-                    offset: line_no as i64 + 1,
-                };
+                let source = SourcePosition::orders(0, line_no as i64 + 1);
                 (source, Decoder::default().decode(line.as_bytes()))
             }),
     )
@@ -162,6 +159,7 @@ pub fn journaled_inputs(journal: &Path) -> Vec<(SourcePosition, Input)> {
         assert_eq!(record.sequence(), inputs.len() as u64 + 1);
         inputs.push((
             SourcePosition {
+                topic: input.topic(),
                 partition: meta.source_partition,
                 offset: meta.source_offset,
             },
@@ -194,23 +192,19 @@ pub fn reference_for(
         seq += 1;
         let bodies: Vec<MessageBody> = match input {
             Input::Malformed(m) => vec![MessageBody::Undecodable(m)],
-            Input::Command(mut command) => {
-                command.ts = seq; // --clock sequence
+            Input::MalformedAdmin(m) => vec![MessageBody::UndecodableAdmin(m)],
+            mut input @ (Input::Command(_) | Input::Admin(_)) => {
+                // --clock sequence
+                match &mut input {
+                    Input::Command(command) => command.ts = seq,
+                    Input::Admin(command) => command.ts = seq,
+                    _ => {}
+                }
                 let mut bodies = Vec::new();
-                for event in model.apply(&command) {
-                    match event {
-                        Event::Trade(t) => {
-                            let (aggressor, resting) = match t.aggressor {
-                                Side::Buy => (FillParty::Buyer, FillParty::Seller),
-                                Side::Sell => (FillParty::Seller, FillParty::Buyer),
-                            };
-                            bodies.push(MessageBody::Trade(t));
-                            bodies.push(MessageBody::Fill(t, aggressor));
-                            bodies.push(MessageBody::Fill(t, resting));
-                        }
-                        Event::Depth(d) => bodies.push(MessageBody::Depth(d)),
-                        other => bodies.push(MessageBody::Status(other)),
-                    }
+                for event in model.apply_input(&input) {
+                    // A trade gives trades, the aggressor's fill, then the
+                    // resting order's: the engine's documented split.
+                    engine::sequenced::Output::Event(event).bodies(|body, _| bodies.push(body));
                 }
                 bodies
             }
@@ -251,7 +245,7 @@ pub fn run_engine(journal: &Path, input: &Path, output: &Path, extra: &[&str]) -
 /// The output files' lines, per file name.
 pub fn read_outputs(dir: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    for topic in ["fills", "trades", "depth", "order_status"] {
+    for topic in ["fills", "trades", "depth", "order_status", "admin_status"] {
         let name = format!("{topic}.jsonl");
         let text = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();

@@ -51,10 +51,20 @@ pub struct Cli {
     /// and take over when the leader falls silent (standby).
     #[arg(long, value_name = "primary|standby", value_parser = parse_role)]
     pub role: Option<Role>,
-    /// With --durability replicated: the engine (shard) this journal
-    /// belongs to; its journal topic is journal.<ID>.
+    /// The engine (shard) this journal belongs to. It names the engine in
+    /// its outputs, metrics and Kafka client id, claims its orders
+    /// partitions in the assignments topic, and with --durability
+    /// replicated names its journal topic, journal.<ID>.
     #[arg(long, value_name = "ID")]
     pub engine_id: Option<String>,
+    /// With --engine-id and Kafka input: how long an engine that stops
+    /// renewing its ownership lease still owns its partitions [default: 6s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ownership_lease: Option<Duration>,
+    /// Operators' admin commands from a JSON-lines file (file:PATH), read
+    /// beside --input file:...; orders files never carry admin commands.
+    #[arg(long, value_name = "file:PATH")]
+    pub admin_input: Option<String>,
     /// With --durability replicated: how often an idle leader writes a
     /// heartbeat [default: 100ms].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -163,6 +173,60 @@ pub enum Command {
         /// How long to wait for the standby's claim.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
         wait: Duration,
+    },
+    /// Send an admin command to the admin topic and wait for the engines'
+    /// answers on admin_status. Exit 0 when every engine that answered
+    /// applied it, 1 when one refused it or none answered within --wait.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        action: AdminVerb,
+        /// Only this engine takes the command; without it every engine does
+        /// (one without the symbol answers UNKNOWN_SYMBOL).
+        #[arg(long, value_name = "ID")]
+        engine_id: Option<String>,
+        /// The request id echoed in the answers [default: a fresh one].
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
+        /// How long to wait for the answers.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+        wait: Duration,
+        /// Print the answers as JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The admin commands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum AdminVerb {
+    /// Stop trading a symbol: new orders and replaces are rejected with
+    /// SYMBOL_HALTED; cancels are accepted.
+    Halt {
+        /// The symbol.
+        symbol: String,
+    },
+    /// Trade a halted symbol again.
+    Resume {
+        /// The symbol.
+        symbol: String,
+    },
+    /// Cancel every live order of a user, a symbol, or a user in a symbol.
+    MassCancel {
+        /// Only this user's orders.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Only this symbol's orders.
+        #[arg(long, value_name = "SYMBOL")]
+        symbol: Option<String>,
+    },
+    /// Set a symbol's reference price (price bands, and stops before the
+    /// first trade), in ticks.
+    SetReferencePrice {
+        /// The symbol.
+        symbol: String,
+        /// The price, in ticks.
+        price: u64,
     },
 }
 

@@ -25,7 +25,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub const EXIT_CODES: &str = "Exit codes: 0 clean stop, 1 other failure, 2 usage or configuration \
                               error, 3 journal or snapshot could not be written (free space and \
                               restart), 4 journal or snapshot damaged, 5 fenced: another engine \
-                              took the lead (restart this one as a standby), 130 a second Ctrl-C \
+                              took the lead (restart this one as a standby), 6 a live engine owns \
+                              an orders partition this one is configured to read (see its \
+                              message), 130 a second Ctrl-C \
                               (or SIGTERM) while draining: stopped at once, recovery on the next \
                               start.";
 
@@ -43,6 +45,23 @@ fn main() -> ExitCode {
             settings::kafka_only(&cli).and_then(|(kafka, bootstrap)| {
                 serve::promote(&kafka, &bootstrap, &cli, &engine_id, wait)
             })
+        }
+        Some(flags::Command::Admin {
+            action,
+            engine_id,
+            request_id,
+            wait,
+            json,
+        }) => {
+            let request = serve::AdminRequest {
+                action: action.clone(),
+                engine_id: engine_id.clone(),
+                request_id: request_id.clone(),
+                wait: *wait,
+                json: *json,
+            };
+            settings::kafka_only(&cli)
+                .and_then(|(kafka, bootstrap)| serve::admin(&kafka, &bootstrap, &cli, &request))
         }
         None => settings::settings(cli).and_then(serve::serve),
     };
@@ -64,6 +83,13 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         Some(PipelineError::Settings(_) | PipelineError::Config(_)) => 2,
         Some(PipelineError::Storage(_)) => 3,
         Some(PipelineError::Fenced { .. }) => 5,
+        None if matches!(
+            err.downcast_ref::<gateway::kafka::OwnershipError>(),
+            Some(gateway::kafka::OwnershipError::Owned { .. })
+        ) =>
+        {
+            6
+        }
         Some(
             PipelineError::Replay(engine::sequenced::ReplayError::HashMismatch { .. })
             | PipelineError::History(_)

@@ -13,7 +13,7 @@ use engine::replicated::{HaConfig, HaOutcome};
 use gateway::file::{FileSink, FileSource};
 use gateway::kafka::{
     EmbeddedBroker, EndPolicy, Feeder, JournalConsumer, JournalProducer, KafkaSink, KafkaSource,
-    SinkProbe, SourceProbe,
+    Ownership, SinkProbe, SourceProbe,
 };
 use gateway::metrics::{EngineCollector, KafkaMetrics, MetricsServer};
 
@@ -67,26 +67,29 @@ pub fn serve(settings: Settings) -> Result<()> {
     let kafka = &settings.kafka;
     let extra = &settings.kafka_properties;
     let journal_dir = &settings.pipeline.journal_dir;
-    if let Some(ha) = &settings.replication {
-        std::fs::create_dir_all(journal_dir).with_context(|| {
-            format!(
-                "cannot create the journal directory {}",
-                journal_dir.display()
-            )
-        })?;
-        return serve_replicated(&settings, ha, &bootstrap, &stop);
-    }
     std::fs::create_dir_all(journal_dir).with_context(|| {
         format!(
             "cannot create the journal directory {}",
             journal_dir.display()
         )
     })?;
+    if let Some(id) = &settings.engine_id {
+        bind_journal_to(journal_dir, id)?;
+    }
+    // Held for the run: dropping it stops renewing the lease.
+    let _lease = match (&settings.engine_id, settings.ownership_lease) {
+        (Some(id), Some(lease)) => Some(claim_partitions(&settings, &bootstrap, id, lease)?),
+        _ => None,
+    };
+    if let Some(ha) = &settings.replication {
+        return serve_replicated(&settings, ha, &bootstrap, &stop);
+    }
     let mut probe = None;
     let report = match &settings.output {
         Some(dir) => {
             let sink = FileSink::open(dir)
-                .with_context(|| format!("cannot open the output directory {}", dir.display()))?;
+                .with_context(|| format!("cannot open the output directory {}", dir.display()))?
+                .with_engine_id(settings.engine_id.clone());
             run_from(&settings, &bootstrap, sink, None, &stop)?
         }
         None => {
@@ -104,6 +107,190 @@ pub fn serve(settings: Settings) -> Result<()> {
     let max_batch = probe.map(|p| p.max_batch.load(std::sync::atomic::Ordering::Relaxed));
     print_report(&report, max_batch);
     drop(embedded);
+    Ok(())
+}
+
+/// The file in a journal directory that names the engine it belongs to.
+const ENGINE_ID_FILE: &str = "engine-id";
+
+/// Records `engine_id` in a new journal directory, and refuses one that
+/// belongs to another engine: its sequence, delivered mark and source
+/// positions are that engine's.
+fn bind_journal_to(journal_dir: &std::path::Path, engine_id: &str) -> Result<()> {
+    let path = journal_dir.join(ENGINE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found.trim() == engine_id => Ok(()),
+        Ok(found) => Err(crate::settings::ConfigProblem::new(format!(
+            "the journal {} belongs to engine {:?} ({}), not {engine_id:?}; give each engine              a journal directory of its own",
+            journal_dir.display(),
+            found.trim(),
+            path.display()
+        ))
+        .into()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, format!("{engine_id}\n"))
+                .with_context(|| format!("cannot write {}", path.display()))
+        }
+        Err(err) => Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
+    }
+}
+
+/// Claims this engine's orders partitions in the assignments topic and
+/// keeps its lease alive until the returned handle is dropped.
+fn claim_partitions(
+    settings: &Settings,
+    bootstrap: &str,
+    engine_id: &str,
+    lease: std::time::Duration,
+) -> Result<gateway::kafka::ownership::LeaseRenewal> {
+    let kafka = &settings.kafka;
+    let ownership = Ownership::new(
+        kafka,
+        bootstrap,
+        &settings.kafka_properties,
+        engine_id,
+        lease,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot create the assignments clients: {e}"))?;
+    let partitions = match &kafka.partitions {
+        Some(partitions) => partitions.clone(),
+        None => ownership
+            .partitions_of(&kafka.topics.orders)
+            .map_err(anyhow::Error::new)?,
+    };
+    let claimed = ownership.claim(&partitions).map_err(anyhow::Error::new)?;
+    tracing::info!(
+        engine_id,
+        partitions = ?claimed.partitions,
+        new_claims = claimed.new_claims,
+        "owns its orders partitions"
+    );
+    Ok(ownership.keep_alive(partitions))
+}
+
+/// What `engine admin` was asked to do.
+pub struct AdminRequest {
+    /// The command.
+    pub action: crate::flags::AdminVerb,
+    /// Only this engine, if given.
+    pub engine_id: Option<String>,
+    /// The request id, if given.
+    pub request_id: Option<String>,
+    /// How long to wait for answers.
+    pub wait: std::time::Duration,
+    /// JSON lines instead of a table.
+    pub json: bool,
+}
+
+/// `engine admin`: sends one admin command and prints the engines'
+/// answers. Exit 0 when one applied it and the others applied it too or
+/// do not have the symbol; 1 otherwise.
+pub fn admin(
+    kafka: &gateway::kafka::KafkaConfig,
+    bootstrap: &str,
+    cli: &crate::flags::Cli,
+    request: &AdminRequest,
+) -> Result<()> {
+    use crate::flags::AdminVerb;
+    use crate::settings::ConfigProblem;
+    use engine::{AdminAction, AdminCommand, OrderId, Symbol, UserId};
+    let bad = |e: engine::IdError| anyhow::Error::new(ConfigProblem::new(e.to_string()));
+    let symbol = |s: &str| Symbol::new(s).map_err(bad);
+    let action = match &request.action {
+        AdminVerb::Halt { symbol: s } => AdminAction::Halt { symbol: symbol(s)? },
+        AdminVerb::Resume { symbol: s } => AdminAction::Resume { symbol: symbol(s)? },
+        AdminVerb::MassCancel { user, symbol: s } => {
+            if user.is_none() && s.is_none() {
+                return Err(ConfigProblem::new(
+                    "mass-cancel needs --user USER, --symbol SYMBOL or both".into(),
+                )
+                .into());
+            }
+            AdminAction::MassCancel {
+                symbol: s.as_deref().map(symbol).transpose()?,
+                user_id: user.as_deref().map(UserId::new).transpose().map_err(bad)?,
+            }
+        }
+        AdminVerb::SetReferencePrice { symbol: s, price } => AdminAction::SetReferencePrice {
+            symbol: symbol(s)?,
+            price: *price,
+        },
+    };
+    let request_id = match &request.request_id {
+        Some(id) => OrderId::new(id).map_err(bad)?,
+        None => OrderId::new(&format!(
+            "adm-{}-{}",
+            engine::endpoint::now_ns() / 1_000_000,
+            std::process::id()
+        ))
+        .map_err(bad)?,
+    };
+    let command = AdminCommand {
+        ts: 0,
+        request_id,
+        action,
+    };
+    let outcome = gateway::kafka::admin::send_admin(
+        kafka,
+        bootstrap,
+        &cli.kafka_properties,
+        &command,
+        request.engine_id.as_deref(),
+        request.wait,
+    )
+    .map_err(|e| anyhow::anyhow!("admin {}: {e}", action.as_str()))?;
+    if request.json {
+        for answer in &outcome.answers {
+            println!("{}", answer.message);
+        }
+    } else {
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::NOTHING);
+        table.set_header(["ENGINE", "STATUS", "CANCELLED", "REASON", "DETAIL"]);
+        for answer in &outcome.answers {
+            let m = &answer.message;
+            table.add_row([
+                if answer.engine_id.is_empty() {
+                    "-"
+                } else {
+                    &answer.engine_id
+                }
+                .to_owned(),
+                answer.status().to_owned(),
+                m["cancelled"]
+                    .as_u64()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                answer.reason().unwrap_or_default().to_owned(),
+                m["detail"].as_str().unwrap_or_default().to_owned(),
+            ]);
+        }
+        println!("{} request {request_id}", action.as_str());
+        println!("{table}");
+    }
+    let silent: Vec<&String> = outcome
+        .expected
+        .iter()
+        .filter(|id| !outcome.answers.iter().any(|a| &a.engine_id == *id))
+        .collect();
+    let applied = outcome.answers.iter().any(|a| a.status() == "APPLIED");
+    let refused = outcome
+        .answers
+        .iter()
+        .any(|a| a.status() != "APPLIED" && a.reason() != Some("UNKNOWN_SYMBOL"));
+    if !silent.is_empty() {
+        anyhow::bail!(
+            "no answer within {} ms from {silent:?}; is it running and reading the {} topic?",
+            request.wait.as_millis(),
+            kafka.topics.admin
+        );
+    }
+    if !applied || refused {
+        anyhow::bail!(
+            "{} was not applied (see the answers above)",
+            action.as_str()
+        );
+    }
     Ok(())
 }
 
@@ -268,8 +455,13 @@ fn run_from(
     };
     let report = match &settings.input {
         InputSpec::File(path) => {
-            let source = FileSource::open(path, !settings.exit_at_end, decoder)
+            let mut source = FileSource::open(path, !settings.exit_at_end, decoder)
                 .with_context(|| format!("cannot open the input {}", path.display()))?;
+            if let Some(admin) = &settings.admin_input {
+                source = source
+                    .with_admin(admin, settings.engine_id.clone())
+                    .with_context(|| format!("cannot open the admin input {}", admin.display()))?;
+            }
             let _metrics = start_metrics(settings, bootstrap, sink_probe, None)?;
             run(&settings.pipeline, source, sink, stop)?
         }
@@ -334,8 +526,8 @@ fn start_metrics(
         settings.pipeline.journal_dir.clone(),
         KafkaMetrics { sink, source },
     );
-    if let Some(ha) = &settings.replication {
-        collector = collector.with_engine_id(&ha.engine_id);
+    if let Some(id) = &settings.engine_id {
+        collector = collector.with_engine_id(id);
     }
     let server = MetricsServer::start(addr, collector).map_err(anyhow::Error::msg)?;
     println!("metrics: http://{}/metrics", server.addr());

@@ -56,7 +56,17 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// The hot standby's settings, with `durability = "replicated"`.
     pub replication: Option<HaConfig>,
+    /// The engine's id, if it has one.
+    pub engine_id: Option<String>,
+    /// With an engine id and Kafka input: claim the orders partitions in
+    /// the assignments topic, with this lease.
+    pub ownership_lease: Option<Duration>,
+    /// Admin commands from a file, beside a file input.
+    pub admin_input: Option<PathBuf>,
 }
+
+/// The default ownership lease.
+const DEFAULT_LEASE: Duration = Duration::from_secs(6);
 
 /// A configuration problem: exit code 2, like a bad flag.
 #[derive(Debug)]
@@ -69,6 +79,13 @@ impl std::fmt::Display for ConfigProblem {
 }
 
 impl std::error::Error for ConfigProblem {}
+
+impl ConfigProblem {
+    /// A problem described by `text`.
+    pub fn new(text: String) -> ConfigProblem {
+        ConfigProblem(text)
+    }
+}
 
 /// Reads the config file, if any, and merges it with the flags.
 pub fn settings(cli: Cli) -> Result<Settings> {
@@ -88,7 +105,17 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         str::parse,
     )?
     .unwrap_or_default();
-    let kafka = kafka_settings(&cli, &file)?;
+    let engine_id = cli.engine_id.clone().or(file.engine_id.clone());
+    if let Some(id) = &engine_id {
+        check_engine_id(id)?;
+    }
+    let mut kafka = kafka_settings(&cli, &file)?;
+    kafka.engine_id = engine_id.clone();
+    if engine_id.is_some() && kafka.subscribe {
+        bail!(
+            "kafka.subscribe = true is refused with an engine id: the consumer group would move              partitions behind the assignments topic's back; list the engine's partitions in              kafka.partitions instead (docs/shards.md)"
+        );
+    }
     let demo_dir = (cli.demo && cli.journal.is_none() && file.journal.is_none())
         .then(|| std::env::temp_dir().join("engine-demo"));
     let journal_dir = cli
@@ -108,6 +135,34 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
     )?
     .unwrap_or_default();
     let (input, output) = endpoints(&cli, &file)?;
+    let admin_input = match cli.admin_input.clone().or(file.admin_input.clone()) {
+        None => None,
+        Some(spec) => match (parse_endpoint(&spec, "admin-input")?, &input) {
+            (Some(path), InputSpec::File(_)) => Some(path),
+            (Some(_), _) => bail!(
+                "--admin-input file:... goes with --input file:...; with Kafka input, admin                  commands come from the admin topic"
+            ),
+            (None, _) => bail!(
+                "--admin-input takes file:PATH; with Kafka input the admin topic is read anyway"
+            ),
+        },
+    };
+    let lease = flag_or_file(
+        cli.ownership_lease,
+        file.ownership_lease.clone(),
+        "ownership_lease",
+        parse_duration,
+    )?;
+    let owns_partitions = engine_id.is_some() && !matches!(input, InputSpec::File(_));
+    if lease.is_some() && !owns_partitions {
+        bail!(
+            "--ownership-lease / ownership_lease applies to an engine with --engine-id that              reads Kafka; add --engine-id ID, or drop it"
+        );
+    }
+    let ownership_lease = owns_partitions.then(|| lease.unwrap_or(DEFAULT_LEASE));
+    if ownership_lease.is_some_and(|lease| lease < Duration::from_millis(300)) {
+        bail!("ownership_lease must be at least 300ms, e.g. \"6s\"");
+    }
     let threads = thread_settings(&cli, &file)?;
     let metrics_addr = flag_or_file(
         cli.metrics_addr.clone(),
@@ -173,10 +228,6 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         let standby_only = [
             ("--role / role", cli.role.is_some() || file.role.is_some()),
             (
-                "--engine-id / engine_id",
-                cli.engine_id.is_some() || file.engine_id.is_some(),
-            ),
-            (
                 "--heartbeat-interval / heartbeat_interval",
                 cli.heartbeat_interval.is_some() || file.heartbeat_interval.is_some(),
             ),
@@ -210,7 +261,26 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         wait_note: threads.wait_note,
         metrics_addr,
         replication,
+        engine_id,
+        ownership_lease,
+        admin_input,
     })
+}
+
+/// An engine id names Kafka topics and clients: letters, digits, `.`, `_`
+/// and `-` only.
+fn check_engine_id(engine_id: &str) -> Result<()> {
+    if engine_id.is_empty()
+        || engine_id.len() > 32
+        || !engine_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        bail!(
+            "engine id {engine_id:?}: use 1 to 32 letters, digits, '.', '_' and '-' (it names              Kafka topics and clients)"
+        );
+    }
+    Ok(())
 }
 
 /// The standby's settings: engine id, role and timings, checked.
@@ -219,16 +289,6 @@ fn ha_settings(cli: &Cli, file: &ConfigFile, local: Durability) -> Result<HaConf
         "durability = \"replicated\" needs an engine id: pass --engine-id ID (or set \
              engine_id = \"ID\" in the config file); the journal topic is journal.<ID>",
     )?;
-    if engine_id.is_empty()
-        || !engine_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        bail!(
-            "engine id {engine_id:?}: use letters, digits, '.', '_' and '-' (it names the \
-             Kafka topic journal.<ID>)"
-        );
-    }
     let mut ha = HaConfig::new(engine_id);
     ha.local_durability = local;
     ha.role = flag_or_file(cli.role, file.role.clone(), "role", parse_role)?.unwrap_or_default();

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use comfy_table::{Table, presets};
-use engine::sequenced::{Input, Journaled, Malformed, Message, MessageBody, SourcePosition};
-use gateway::wire::{encode_message, encode_order};
+use engine::sequenced::{Input, Journaled, Message, MessageBody};
+use gateway::wire::{encode_admin, encode_message, encode_order};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use replay::Progress;
 use serde::Serialize;
@@ -64,17 +64,26 @@ fn raw(bytes: Vec<u8>) -> Box<RawValue> {
     })
 }
 
-/// An input in the `orders` wire form (canonical), or, for a message that
-/// did not decode, the `REJECTED` the engine answered it with, appended to
-/// `out`. Returns whether it was a command.
+/// An input in its topic's wire form (`orders` canonical, or `admin`),
+/// or, for a message that did not decode, the `REJECTED` the engine
+/// answered it with, appended to `out`. Returns whether it was a command.
 pub fn write_input(record: &Journaled, out: &mut Vec<u8>) -> bool {
     match record.input {
         Input::Command(command) => {
             encode_order(&command, out);
             true
         }
+        Input::Admin(command) => {
+            encode_admin(&command, None, out);
+            true
+        }
         Input::Malformed(malformed) => {
-            encode_message(&rejection(record, malformed), out);
+            encode_message(&rejection(record, MessageBody::Undecodable(malformed)), out);
+            false
+        }
+        Input::MalformedAdmin(malformed) => {
+            let body = MessageBody::UndecodableAdmin(malformed);
+            encode_message(&rejection(record, body), out);
             false
         }
     }
@@ -90,17 +99,14 @@ pub fn input_wire(record: &Journaled) -> (Option<Box<RawValue>>, Option<Box<RawV
     }
 }
 
-fn rejection(record: &Journaled, malformed: Malformed) -> Message {
+fn rejection(record: &Journaled, body: MessageBody) -> Message {
     Message {
         seq: record.sequence,
         idx: 0,
-        source: SourcePosition {
-            partition: record.source.partition,
-            offset: record.source.offset,
-        },
+        source: record.source,
         origin_ns: record.timestamp_ns,
         last: true,
-        body: MessageBody::Undecodable(malformed),
+        body,
     }
 }
 

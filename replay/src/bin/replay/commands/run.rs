@@ -38,6 +38,7 @@ pub fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
                     engine::sequenced::Topic::Trades => config.topics.trades = name,
                     engine::sequenced::Topic::Depth => config.topics.depth = name,
                     engine::sequenced::Topic::OrderStatus => config.topics.order_status = name,
+                    engine::sequenced::Topic::AdminStatus => config.topics.admin_status = name,
                 }
             }
             // The tool's own delivered mark: it re-sends from scratch each time.

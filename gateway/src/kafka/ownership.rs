@@ -1,0 +1,515 @@
+//! Which engine owns which `orders` partition: the `assignments` topic.
+//!
+//! Ownership is a record in Kafka, not a group membership the brokers can
+//! move. The topic has one partition, so its records have one order, and
+//! holds two kinds of record (JSON, `docs/shards.md`):
+//!
+//! - a **claim**: engine E takes partition P at ownership epoch N. For each
+//!   partition, the claim with the highest epoch stands; among claims of
+//!   that epoch, the first in log order wins and later ones lose, which is
+//!   how two engines racing for one partition agree without talking.
+//! - a **lease**: engine E is alive at wall-clock time T. An engine renews
+//!   its lease every third of the lease period while it runs; an owner
+//!   whose newest lease is older than the period counts as gone.
+//!
+//! Keys make the topic safe to compact: a claim's key names its partition,
+//! epoch and engine, each written once; a lease's names its engine, and
+//! only the newest matters. An engine starting on partitions it does not
+//! own claims them, at epoch 1, or one above a gone owner's epoch, and
+//! reads the topic back to see whether its claims won. A partition a live
+//! engine owns is refused ([`OwnershipError::Owned`]).
+//!
+//! This module decides only at start-up and renews the lease; it does not
+//! fence a running engine whose partition another engine took over. It
+//! reads no engine state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use engine::endpoint::{BoxError, now_ns};
+use rdkafka::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use super::client::KafkaContext;
+use super::config::{KafkaConfig, Role};
+
+/// The topic's one partition.
+const PARTITION: i32 = 0;
+/// How long reading the topic to its end may take.
+const READ_WAIT: Duration = Duration::from_secs(15);
+
+/// One record of the `assignments` topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AssignmentRecord {
+    /// `engine_id` takes `partition` at ownership epoch `epoch`.
+    Claim {
+        /// The `orders` partition.
+        partition: i32,
+        /// The claimant.
+        engine_id: String,
+        /// Its ownership epoch: 1 for a partition never owned, one above
+        /// the previous owner's otherwise.
+        epoch: u64,
+    },
+    /// `engine_id` was alive at `at_ms` (ms since the Unix epoch, by its
+    /// clock), reading `partitions`.
+    Lease {
+        /// The engine.
+        engine_id: String,
+        /// The partitions it reads.
+        partitions: Vec<i32>,
+        /// When it renewed.
+        at_ms: u64,
+    },
+}
+
+impl AssignmentRecord {
+    /// The record's key: compaction keeps the newest record per key.
+    fn key(&self) -> String {
+        match self {
+            AssignmentRecord::Claim {
+                partition,
+                engine_id,
+                epoch,
+            } => format!("claim/{partition}/{epoch}/{engine_id}"),
+            AssignmentRecord::Lease { engine_id, .. } => format!("lease/{engine_id}"),
+        }
+    }
+}
+
+/// A partition's standing owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The engine.
+    pub engine_id: String,
+    /// Its ownership epoch.
+    pub epoch: u64,
+}
+
+/// The topic read to its end: owners and newest leases.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assignments {
+    owners: BTreeMap<i32, Owner>,
+    leases: BTreeMap<String, u64>,
+}
+
+impl Assignments {
+    /// Takes one record, in log order.
+    pub fn apply(&mut self, record: &AssignmentRecord) {
+        match record {
+            AssignmentRecord::Claim {
+                partition,
+                engine_id,
+                epoch,
+            } => {
+                // The first claim of a newer epoch wins; the rest lose.
+                if self.owners.get(partition).is_none_or(|o| *epoch > o.epoch) {
+                    self.owners.insert(
+                        *partition,
+                        Owner {
+                            engine_id: engine_id.clone(),
+                            epoch: *epoch,
+                        },
+                    );
+                }
+            }
+            AssignmentRecord::Lease {
+                engine_id, at_ms, ..
+            } => {
+                let newest = self.leases.entry(engine_id.clone()).or_insert(*at_ms);
+                *newest = (*newest).max(*at_ms);
+            }
+        }
+    }
+
+    /// The owner of `partition`, if any engine ever claimed it.
+    pub fn owner(&self, partition: i32) -> Option<&Owner> {
+        self.owners.get(&partition)
+    }
+
+    /// Every owned partition and its owner, by partition.
+    pub fn owners(&self) -> impl Iterator<Item = (i32, &Owner)> {
+        self.owners.iter().map(|(p, o)| (*p, o))
+    }
+
+    /// How long ago `engine_id` last renewed its lease, at `now_ms`; `None`
+    /// if it never did.
+    pub fn lease_age(&self, engine_id: &str, now_ms: u64) -> Option<Duration> {
+        let at = *self.leases.get(engine_id)?;
+        Some(Duration::from_millis(now_ms.saturating_sub(at)))
+    }
+}
+
+/// Why an engine may not read the partitions it is configured for.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnershipError {
+    /// A live engine owns a partition.
+    #[error(
+        "orders partition {partition} is owned by engine {owner} (ownership epoch {epoch}), \
+         which renewed its lease {age_ms} ms ago; stop that engine or configure other \
+         partitions (docs/shards.md)"
+    )]
+    Owned {
+        /// The partition.
+        partition: i32,
+        /// Its owner.
+        owner: String,
+        /// The owner's epoch.
+        epoch: u64,
+        /// How long ago the owner renewed its lease.
+        age_ms: u128,
+    },
+    /// Reading or writing the topic failed.
+    #[error("the {topic} topic: {reason}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// What a successful start-up check found and did.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    /// Each configured partition and this engine's epoch on it.
+    pub partitions: Vec<(i32, u64)>,
+    /// Partitions claimed now (the rest it owned already).
+    pub new_claims: usize,
+}
+
+/// The `assignments` topic's clients for one engine.
+pub struct Ownership {
+    consumer: BaseConsumer<KafkaContext>,
+    producer: BaseProducer<KafkaContext>,
+    topic: String,
+    engine_id: String,
+    lease: Duration,
+}
+
+impl Ownership {
+    /// Clients for `engine_id`'s ownership records, with `lease` as the
+    /// period after which a silent owner counts as gone.
+    pub fn new(
+        config: &KafkaConfig,
+        bootstrap: &str,
+        extra: &[(String, String)],
+        engine_id: &str,
+        lease: Duration,
+    ) -> Result<Ownership, BoxError> {
+        let mut client = config.client_config(bootstrap, Role::Consumer, extra);
+        client
+            .set(
+                "group.id",
+                format!("matching-engine-assignments-{engine_id}"),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true");
+        let consumer = client.create_with_context(KafkaContext::new(
+            "assignments consumer",
+            config.auth.clone(),
+            (),
+        ))?;
+        let mut client = config.client_config(bootstrap, Role::Producer, extra);
+        client.set("acks", "all").set("linger.ms", "0");
+        let producer = client.create_with_context(KafkaContext::new(
+            "assignments producer",
+            config.auth.clone(),
+            (),
+        ))?;
+        Ok(Ownership {
+            consumer,
+            producer,
+            topic: config.topics.assignments.clone(),
+            engine_id: engine_id.to_owned(),
+            lease,
+        })
+    }
+
+    fn topic_error(&self, reason: impl std::fmt::Display) -> OwnershipError {
+        OwnershipError::Topic {
+            topic: self.topic.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Every partition of `topic` (the orders topic), from the brokers'
+    /// metadata: what an engine without `kafka.partitions` reads.
+    pub fn partitions_of(&self, topic: &str) -> Result<Vec<i32>, OwnershipError> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(topic), READ_WAIT)
+            .map_err(|e| self.topic_error(format!("cannot read {topic}'s metadata: {e}")))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(self.topic_error(format!(
+                "the brokers list no partitions of {topic}; create it first"
+            )));
+        }
+        Ok(partitions)
+    }
+
+    /// Reads the topic from its start to its current end.
+    pub fn read(&self) -> Result<Assignments, OwnershipError> {
+        let (low, high) = self
+            .consumer
+            .fetch_watermarks(&self.topic, PARTITION, READ_WAIT)
+            .map_err(|e| {
+                self.topic_error(format!(
+                    "cannot read its offsets ({e}); create it with one partition and \
+                     cleanup.policy=compact"
+                ))
+            })?;
+        let mut assignments = Assignments::default();
+        if high <= low {
+            return Ok(assignments);
+        }
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&self.topic, PARTITION, Offset::Beginning)
+            .map_err(|e| self.topic_error(e))?;
+        self.consumer
+            .assign(&list)
+            .map_err(|e| self.topic_error(e))?;
+        let started = Instant::now();
+        let mut next = low;
+        while next < high {
+            if started.elapsed() > READ_WAIT {
+                return Err(self.topic_error(format!(
+                    "read to offset {next} of {high} in {READ_WAIT:?}, and no further"
+                )));
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    next = message.offset() + 1;
+                    match serde_json::from_slice::<AssignmentRecord>(
+                        message.payload().unwrap_or_default(),
+                    ) {
+                        Ok(record) => assignments.apply(&record),
+                        Err(err) => tracing::warn!(
+                            topic = %self.topic,
+                            offset = message.offset(),
+                            %err,
+                            "skipping a record that is not an assignment"
+                        ),
+                    }
+                }
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => {}
+                Some(Err(err)) => return Err(self.topic_error(err)),
+            }
+        }
+        Ok(assignments)
+    }
+
+    /// Writes `record` and waits for the brokers to acknowledge it.
+    fn write(&self, record: &AssignmentRecord) -> Result<(), OwnershipError> {
+        let payload = serde_json::to_vec(record).map_err(|e| self.topic_error(e))?;
+        let key = record.key();
+        self.producer
+            .send(
+                BaseRecord::to(&self.topic)
+                    .partition(PARTITION)
+                    .key(&key)
+                    .payload(&payload),
+            )
+            .map_err(|(e, _)| self.topic_error(e))?;
+        self.producer
+            .flush(READ_WAIT)
+            .map_err(|e| self.topic_error(format!("the brokers did not acknowledge: {e}")))
+    }
+
+    /// Renews this engine's lease, naming `partitions`.
+    pub fn renew(&self, partitions: &[i32]) -> Result<(), OwnershipError> {
+        self.write(&AssignmentRecord::Lease {
+            engine_id: self.engine_id.clone(),
+            partitions: partitions.to_vec(),
+            at_ms: now_ns() / 1_000_000,
+        })
+    }
+
+    /// Makes sure this engine owns `partitions`: claims those nobody owns
+    /// or whose owner is gone, and refuses if a live engine owns one, or
+    /// won the race for it.
+    pub fn claim(&self, partitions: &[i32]) -> Result<Claimed, OwnershipError> {
+        // A lease first, so an engine racing us sees us alive.
+        self.renew(partitions)?;
+        let before = self.read()?;
+        let now_ms = now_ns() / 1_000_000;
+        let mut wanted = Vec::new();
+        for &partition in partitions {
+            match before.owner(partition) {
+                Some(owner) if owner.engine_id == self.engine_id => {}
+                Some(owner) => {
+                    let age = before.lease_age(&owner.engine_id, now_ms);
+                    if let Some(age) = age.filter(|age| *age < self.lease) {
+                        return Err(OwnershipError::Owned {
+                            partition,
+                            owner: owner.engine_id.clone(),
+                            epoch: owner.epoch,
+                            age_ms: age.as_millis(),
+                        });
+                    }
+                    tracing::warn!(
+                        partition,
+                        owner = %owner.engine_id,
+                        epoch = owner.epoch,
+                        lease_age_ms = age.map(|a| a.as_millis()),
+                        "the owner's lease has run out; taking the partition over"
+                    );
+                    wanted.push((partition, owner.epoch + 1));
+                }
+                None => wanted.push((partition, 1)),
+            }
+        }
+        for &(partition, epoch) in &wanted {
+            self.write(&AssignmentRecord::Claim {
+                partition,
+                engine_id: self.engine_id.clone(),
+                epoch,
+            })?;
+        }
+        let after = if wanted.is_empty() {
+            before
+        } else {
+            self.read()?
+        };
+        let now_ms = now_ns() / 1_000_000;
+        let mut claimed = Vec::new();
+        for &partition in partitions {
+            match after.owner(partition) {
+                Some(owner) if owner.engine_id == self.engine_id => {
+                    claimed.push((partition, owner.epoch));
+                }
+                Some(owner) => {
+                    return Err(OwnershipError::Owned {
+                        partition,
+                        owner: owner.engine_id.clone(),
+                        epoch: owner.epoch,
+                        age_ms: after
+                            .lease_age(&owner.engine_id, now_ms)
+                            .map_or(0, |a| a.as_millis()),
+                    });
+                }
+                None => {
+                    return Err(self.topic_error(format!(
+                        "the claim of partition {partition} was written but is not there"
+                    )));
+                }
+            }
+        }
+        Ok(Claimed {
+            partitions: claimed,
+            new_claims: wanted.len(),
+        })
+    }
+
+    /// Renews the lease every third of the period on a thread of its own,
+    /// until the returned handle is dropped.
+    pub fn keep_alive(self, partitions: Vec<i32>) -> LeaseRenewal {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let every = self.lease / 3;
+        let thread = std::thread::Builder::new()
+            .name("lease".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if last.elapsed() < every {
+                        continue;
+                    }
+                    last = Instant::now();
+                    if let Err(err) = self.renew(&partitions) {
+                        tracing::warn!(%err, "cannot renew the ownership lease");
+                    }
+                }
+            })
+            .ok();
+        LeaseRenewal { stop, thread }
+    }
+}
+
+/// The lease-renewing thread; dropping this stops it.
+pub struct LeaseRenewal {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for LeaseRenewal {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(partition: i32, engine: &str, epoch: u64) -> AssignmentRecord {
+        AssignmentRecord::Claim {
+            partition,
+            engine_id: engine.into(),
+            epoch,
+        }
+    }
+
+    #[test]
+    fn the_first_claim_of_a_newer_epoch_wins() {
+        let mut a = Assignments::default();
+        for record in [
+            claim(0, "e1", 1),
+            claim(0, "e2", 1), // lost the race
+            claim(1, "e2", 1),
+            claim(1, "e3", 2), // took over a gone owner
+            claim(1, "e1", 2), // lost that race
+            claim(1, "e2", 1), // a stale claim changes nothing
+        ] {
+            a.apply(&record);
+        }
+        let owner = |p| a.owner(p).map(|o| (o.engine_id.as_str(), o.epoch));
+        assert_eq!(owner(0), Some(("e1", 1)));
+        assert_eq!(owner(1), Some(("e3", 2)));
+        assert_eq!(owner(2), None);
+        a.apply(&AssignmentRecord::Lease {
+            engine_id: "e1".into(),
+            partitions: vec![0],
+            at_ms: 10_000,
+        });
+        assert_eq!(
+            a.lease_age("e1", 12_500),
+            Some(Duration::from_millis(2_500))
+        );
+        assert_eq!(a.lease_age("e9", 12_500), None);
+    }
+
+    #[test]
+    fn records_are_plain_json_with_compaction_safe_keys() {
+        let record = claim(3, "e1", 2);
+        let json = serde_json::to_string(&record).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"kind":"claim","partition":3,"engine_id":"e1","epoch":2}"#
+        );
+        assert_eq!(record.key(), "claim/3/2/e1");
+        let lease = AssignmentRecord::Lease {
+            engine_id: "e1".into(),
+            partitions: vec![0, 1],
+            at_ms: 5,
+        };
+        assert_eq!(lease.key(), "lease/e1");
+    }
+}

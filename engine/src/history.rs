@@ -15,7 +15,7 @@ use crate::sequenced::{
     Checkpoint, Journaled, RecordError, Replayer, SourcePosition, SourcePositions,
     decode_checkpoint, decode_input, parse_checkpoint,
 };
-use crate::{Engine, EngineConfig, SnapshotError};
+use crate::{Engine, EngineConfig, SNAPSHOT_FORMAT_VERSION, SnapshotError};
 
 /// Why history could not be read.
 #[derive(Debug, Error)]
@@ -217,7 +217,7 @@ impl History {
                 }
             };
             if candidate > sequence {
-                later.push((candidate, checked(&loaded)?.state_hash));
+                later.push((candidate, comparable_hash(&loaded)?));
                 continue;
             }
             if first.is_some_and(|f| f > candidate + 1) {
@@ -266,7 +266,7 @@ impl History {
             let mut later = Vec::new();
             for &newer in &candidates[i + 1..] {
                 if let Ok(snapshot) = self.load(newer) {
-                    later.push((newer, checked(&snapshot)?.state_hash));
+                    later.push((newer, comparable_hash(&snapshot)?));
                 }
             }
             return self.start_from(&loaded, later, skipped, config);
@@ -356,6 +356,23 @@ fn checked(loaded: &LoadedSnapshot) -> Result<Checkpoint<'_>, HistoryError> {
         .map_err(|problem| HistoryError::Snapshot {
             path: loaded.path().to_path_buf(),
             problem,
+        })
+}
+
+/// The state hash a replay reaching `loaded`'s sequence must produce. It
+/// is the recorded one, unless the snapshot is of an older format: a hash
+/// is of the state's bytes in this build's format, so the old state is
+/// restored and hashed again. Only old snapshots pay for that.
+fn comparable_hash(loaded: &LoadedSnapshot) -> Result<u64, HistoryError> {
+    let checkpoint = checked(loaded)?;
+    if Engine::check_snapshot_format(checkpoint.engine).ok() == Some(SNAPSHOT_FORMAT_VERSION) {
+        return Ok(checkpoint.state_hash);
+    }
+    Engine::restore(checkpoint.engine, crate::MemoryConfig::default())
+        .map(|engine| engine.state_hash())
+        .map_err(|e| HistoryError::Snapshot {
+            path: loaded.path().to_path_buf(),
+            problem: format!("does not restore: {e}"),
         })
 }
 

@@ -58,8 +58,12 @@ pub fn dump(args: DumpArgs) -> anyhow::Result<Outcome> {
         if args.common.json {
             write!(
                 out,
-                "{{\"seq\":{},\"ts\":\"{ts}\",\"ts_ns\":{},\"partition\":{},\"offset\":{},",
-                r.sequence, r.timestamp_ns, r.source.partition, r.source.offset
+                "{{\"seq\":{},\"ts\":\"{ts}\",\"ts_ns\":{},\"topic\":\"{}\",\"partition\":{},\"offset\":{},",
+                r.sequence,
+                r.timestamp_ns,
+                r.source.topic.as_str(),
+                r.source.partition,
+                r.source.offset
             )?;
             out.write_all(if is_command {
                 b"\"command\":"
@@ -85,9 +89,14 @@ pub fn dump(args: DumpArgs) -> anyhow::Result<Outcome> {
             }
             out.write_all(b"}\n")?;
         } else {
+            // Orders positions as partition:offset; admin ones say so.
+            let topic = match r.source.topic {
+                engine::sequenced::SourceTopic::Orders => "",
+                engine::sequenced::SourceTopic::Admin => "admin:",
+            };
             write!(
                 out,
-                "{:>10}  {ts}  {}:{}  ",
+                "{:>10}  {ts}  {topic}{}:{}  ",
                 r.sequence, r.source.partition, r.source.offset
             )?;
             out.write_all(&scratch)?;

@@ -180,7 +180,21 @@ fn flags_that_do_not_fit_say_what_to_write_instead() {
             .output()
             .unwrap()
     };
+    let subscribing = dir.path().join("subscribe.toml");
+    std::fs::write(&subscribing, "[kafka]\nsubscribe = true\n").unwrap();
+    let subscribing = subscribing.to_str().unwrap();
     for (args, hint) in [
+        (
+            &[
+                "--config",
+                subscribing,
+                "--engine-id",
+                "e1",
+                "--brokers",
+                "localhost:1",
+            ][..],
+            "list the engine's partitions in kafka.partitions",
+        ),
         (
             &["--admin-input", "file:a.jsonl", "--brokers", "localhost:1"][..],
             "goes with --input file:",

@@ -183,16 +183,26 @@ pub enum Command {
         action: AdminVerb,
         /// Only this engine takes the command; without it every engine does
         /// (one without the symbol answers UNKNOWN_SYMBOL).
-        #[arg(long, value_name = "ID")]
+        #[arg(
+            long = "engine-id",
+            id = "admin_engine_id",
+            value_name = "ID",
+            global = true
+        )]
         engine_id: Option<String>,
         /// The request id echoed in the answers [default: a fresh one].
-        #[arg(long, value_name = "ID")]
+        #[arg(
+            long = "request-id",
+            id = "admin_request_id",
+            value_name = "ID",
+            global = true
+        )]
         request_id: Option<String>,
         /// How long to wait for the answers.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+        #[arg(long = "wait", id = "admin_wait", value_name = "DURATION", value_parser = parse_duration, default_value = "10s", global = true)]
         wait: Duration,
         /// Print the answers as JSON lines instead of a table.
-        #[arg(long)]
+        #[arg(long = "json", id = "admin_json", global = true)]
         json: bool,
     },
 }

@@ -121,7 +121,7 @@ fn bind_journal_to(journal_dir: &std::path::Path, engine_id: &str) -> Result<()>
     match std::fs::read_to_string(&path) {
         Ok(found) if found.trim() == engine_id => Ok(()),
         Ok(found) => Err(crate::settings::ConfigProblem::new(format!(
-            "the journal {} belongs to engine {:?} ({}), not {engine_id:?}; give each engine              a journal directory of its own",
+            "the journal {} belongs to engine {:?} ({}), not {engine_id:?}; give each engine a journal directory of its own",
             journal_dir.display(),
             found.trim(),
             path.display()

@@ -113,7 +113,7 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
     kafka.engine_id = engine_id.clone();
     if engine_id.is_some() && kafka.subscribe {
         bail!(
-            "kafka.subscribe = true is refused with an engine id: the consumer group would move              partitions behind the assignments topic's back; list the engine's partitions in              kafka.partitions instead (docs/shards.md)"
+            "kafka.subscribe = true is refused with an engine id: the consumer group would move partitions behind the assignments topic's back; list the engine's partitions in kafka.partitions instead (docs/shards.md)"
         );
     }
     let demo_dir = (cli.demo && cli.journal.is_none() && file.journal.is_none())
@@ -140,7 +140,7 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         Some(spec) => match (parse_endpoint(&spec, "admin-input")?, &input) {
             (Some(path), InputSpec::File(_)) => Some(path),
             (Some(_), _) => bail!(
-                "--admin-input file:... goes with --input file:...; with Kafka input, admin                  commands come from the admin topic"
+                "--admin-input file:... goes with --input file:...; with Kafka input, admin commands come from the admin topic"
             ),
             (None, _) => bail!(
                 "--admin-input takes file:PATH; with Kafka input the admin topic is read anyway"
@@ -156,7 +156,7 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
     let owns_partitions = engine_id.is_some() && !matches!(input, InputSpec::File(_));
     if lease.is_some() && !owns_partitions {
         bail!(
-            "--ownership-lease / ownership_lease applies to an engine with --engine-id that              reads Kafka; add --engine-id ID, or drop it"
+            "--ownership-lease / ownership_lease applies to an engine with --engine-id that reads Kafka; add --engine-id ID, or drop it"
         );
     }
     let ownership_lease = owns_partitions.then(|| lease.unwrap_or(DEFAULT_LEASE));
@@ -277,7 +277,7 @@ fn check_engine_id(engine_id: &str) -> Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     {
         bail!(
-            "engine id {engine_id:?}: use 1 to 32 letters, digits, '.', '_' and '-' (it names              Kafka topics and clients)"
+            "engine id {engine_id:?}: use 1 to 32 letters, digits, '.', '_' and '-' (it names Kafka topics and clients)"
         );
     }
     Ok(())

@@ -58,10 +58,83 @@ module "standby_host" {
   placement_group = var.standby_subnet_id == var.host_subnet_id ? module.benchmark_host.placement_group : null
 }
 
-# The engine's topics (docs/kafka.md): orders in, the four outputs back,
-# each keyed by symbol. Replicated three times; a write needs two.
+# The engine's topics (docs/kafka.md): orders in, the outputs back, each
+# keyed by symbol. Replicated three times; a write needs two.
 locals {
-  topics = ["orders", "fills", "trades", "depth", "order_status"]
+  topics = ["orders", "fills", "trades", "depth", "order_status", "admin_status"]
+}
+
+# Operators' commands and the ownership record (docs/shards.md): one
+# partition each, so each has one order. `assignments` is compacted: its
+# keys keep every claim that won and each engine's newest lease.
+resource "kafka_topic" "admin" {
+  for_each = {
+    admin       = "delete"
+    assignments = "compact"
+  }
+
+  name               = each.key
+  partitions         = 1
+  replication_factor = 3
+
+  config = {
+    "min.insync.replicas" = "2"
+    "cleanup.policy"      = each.value
+    "retention.ms"        = "-1"
+  }
+}
+
+# Only this role may write `admin`: whoever can write orders must not be
+# able to halt a market. Engines read it (their host role); operators
+# assume this one to run `engine admin` (docs/shards.md).
+data "aws_caller_identity" "current" {}
+
+data "aws_iam_policy_document" "operator_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = length(var.operator_principal_arns) > 0 ? var.operator_principal_arns : ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
+
+resource "aws_iam_role" "operator" {
+  name               = "matching-engine-operator"
+  assume_role_policy = data.aws_iam_policy_document.operator_assume.json
+}
+
+locals {
+  cluster_path = replace(module.msk.cluster_arn, ":cluster/", ":%s/")
+}
+
+data "aws_iam_policy_document" "operator" {
+  statement {
+    sid       = "Connect"
+    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+    resources = [module.msk.cluster_arn]
+  }
+  statement {
+    sid       = "WriteAdmin"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData", "kafka-cluster:WriteDataIdempotently"]
+    resources = ["${format(local.cluster_path, "topic")}/admin"]
+  }
+  statement {
+    sid       = "ReadAnswers"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+    resources = [for topic in ["admin_status", "assignments"] : "${format(local.cluster_path, "topic")}/${topic}"]
+  }
+  statement {
+    sid       = "AdminGroups"
+    actions   = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
+    resources = ["${format(local.cluster_path, "group")}/matching-engine-a*"]
+  }
+}
+
+resource "aws_iam_role_policy" "operator" {
+  name   = "msk-admin-topic"
+  role   = aws_iam_role.operator.id
+  policy = data.aws_iam_policy_document.operator.json
 }
 
 resource "kafka_topic" "engine" {

@@ -27,3 +27,8 @@ output "standby_private_ip" {
   description = "Its private address (metrics on :9464)."
   value       = module.standby_host.private_ip
 }
+
+output "operator_role_arn" {
+  description = "The role that alone may write the admin topic; assume it to run `engine admin` (docs/shards.md)."
+  value       = aws_iam_role.operator.arn
+}

@@ -90,3 +90,9 @@ variable "engine_id" {
   type        = string
   default     = "engine-1"
 }
+
+variable "operator_principal_arns" {
+  description = "Who may assume the operator role that alone writes the admin topic (docs/shards.md); empty means the account's own IAM administrators"
+  type        = list(string)
+  default     = []
+}

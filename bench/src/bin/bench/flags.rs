@@ -210,6 +210,21 @@ pub struct MatcherArgs {
     pub run: RunArgs,
 }
 
+#[derive(Args)]
+pub struct MassCancelArgs {
+    /// Resting orders before each mass cancel.
+    #[arg(long, default_value_t = 100_000)]
+    pub orders: usize,
+    /// Books the by-user cancel scans.
+    #[arg(long, default_value_t = 100)]
+    pub symbols: usize,
+    /// Users the orders belong to; the by-user cancel removes one user's.
+    #[arg(long, default_value_t = 100)]
+    pub users: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
 /// Flags every subcommand shares.
 #[derive(Args)]
 pub struct RunArgs {

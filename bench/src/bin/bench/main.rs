@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use flags::{
-    HaArgs, JournalArgs, KafkaArgs, MatcherArgs, PipelineArgs, ReplayArgs, ReportArgs, SnapshotArgs,
+    HaArgs, JournalArgs, KafkaArgs, MassCancelArgs, MatcherArgs, PipelineArgs, ReplayArgs,
+    ReportArgs, SnapshotArgs,
 };
 
 #[derive(Parser)]
@@ -28,6 +29,9 @@ enum Mode {
     /// Matching throughput of one engine thread on a workload: Liquibook's
     /// performance-test stream or exchange-core's latency mix.
     Matcher(MatcherArgs),
+    /// What an operator's mass cancel costs the matcher: every order of a
+    /// full book, and one user's orders found among many books.
+    MassCancel(MassCancelArgs),
     /// Journal append cost per durability mode, and replay rate.
     Journal(JournalArgs),
     /// The whole pipeline, journal included, under an open-loop load.
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.mode {
         Mode::Matcher(args) => commands::matcher(args),
+        Mode::MassCancel(args) => commands::mass_cancel(args),
         Mode::Journal(args) => commands::journal(args),
         Mode::Pipeline(args) => commands::pipeline(args),
         Mode::Snapshot(args) => commands::snapshot(args),

@@ -28,8 +28,10 @@ resource "aws_placement_group" "engine" {
 
 locals {
   placement_group = var.placement_group == null ? aws_placement_group.engine[0].id : var.placement_group
-  # The engine's topics, its journal topic included, and its groups.
-  topics = ["orders", "fills", "trades", "depth", "order_status", "journal.${var.engine_id}"]
+  # The topics the engine reads and writes, its journal topic and the
+  # ownership record included, and its groups. `admin` is not among them:
+  # the engine only reads it (docs/shards.md).
+  topics = ["orders", "fills", "trades", "depth", "order_status", "admin_status", "assignments", "journal.${var.engine_id}"]
 }
 
 resource "aws_kms_key" "volumes" {
@@ -135,6 +137,11 @@ data "aws_iam_policy_document" "msk" {
       "kafka-cluster:WriteDataIdempotently",
     ]
     resources = [for topic in local.topics : "${format(local.cluster_path, "topic")}/${topic}"]
+  }
+  statement {
+    sid       = "AdminReadOnly"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+    resources = ["${format(local.cluster_path, "topic")}/admin"]
   }
   statement {
     sid       = "EngineGroups"

@@ -4,6 +4,7 @@
 mod ha;
 mod journal;
 mod kafka;
+mod mass_cancel;
 mod matcher;
 mod pipeline;
 mod replay;
@@ -13,6 +14,7 @@ mod snapshot;
 pub use ha::ha;
 pub use journal::journal;
 pub use kafka::kafka;
+pub use mass_cancel::mass_cancel;
 pub use matcher::matcher;
 pub use pipeline::pipeline;
 pub use replay::replay_tool;

@@ -368,3 +368,35 @@ fn replay_json_has_the_documented_keys_and_every_repeat() {
         }
     }
 }
+
+#[test]
+fn mass_cancel_json_has_the_documented_keys() {
+    let out = bench(&[
+        "mass-cancel",
+        "--orders",
+        "5000",
+        "--symbols",
+        "10",
+        "--users",
+        "50",
+        "--repeat",
+        "3",
+        "--no-pin",
+        "--json",
+    ]);
+    let (json, keys) = json_keys(&out);
+    assert_eq!(
+        keys,
+        [
+            "by_symbol_cancelled",
+            "by_symbol_ms",
+            "by_user_cancelled",
+            "by_user_ms",
+            "orders",
+            "symbols",
+            "users"
+        ]
+    );
+    assert_eq!(json["by_symbol_cancelled"], 5000);
+    assert_eq!(json["by_user_cancelled"], 100);
+}

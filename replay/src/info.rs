@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use engine::history::History;
-use engine::sequenced::{CHECKPOINT_VERSION, INPUT_FORMAT};
+use engine::sequenced::{CHECKPOINT_VERSION, INPUT_FORMAT, OLDEST_INPUT_FORMAT};
 use serde::Serialize;
 
 use crate::Error;
@@ -174,7 +174,10 @@ pub fn info(dir: &Path) -> Result<Info, Error> {
         .collect();
     payload.dedup();
     formats.insert("input (in segments)", payload.join(","));
-    formats.insert("input (this build reads)", INPUT_FORMAT.to_string());
+    formats.insert(
+        "input (this build reads)",
+        format!("{OLDEST_INPUT_FORMAT}-{INPUT_FORMAT}"),
+    );
     formats.insert("snapshot file", journal::SNAPSHOT_FILE_VERSION.to_string());
     formats.insert("checkpoint", CHECKPOINT_VERSION.to_string());
     formats.insert("engine state", engine::SNAPSHOT_FORMAT_VERSION.to_string());

@@ -52,7 +52,7 @@ fn info_describes_segments_snapshots_and_positions() {
     assert_eq!(segments[0]["first_seq"], 1);
     let last = segments.last().unwrap();
     assert_eq!(last["last_seq"], 12_000);
-    assert_eq!(last["payload_format"], 2);
+    assert_eq!(last["payload_format"], engine::sequenced::INPUT_FORMAT);
     for pair in segments.windows(2) {
         assert_eq!(
             pair[0]["last_seq"].as_u64().unwrap() + 1,

@@ -75,9 +75,13 @@ pub fn info(args: InfoArgs) -> anyhow::Result<Outcome> {
         } else {
             outln!("\n{snapshots}");
         }
-        let mut partitions = table(&["partition", "last offset"]);
+        let mut partitions = table(&["topic", "partition", "last offset"]);
         for p in &info.partitions {
-            partitions.add_row(vec![p.partition.to_string(), p.last_offset.to_string()]);
+            partitions.add_row(vec![
+                p.topic.to_string(),
+                p.partition.to_string(),
+                p.last_offset.to_string(),
+            ]);
         }
         outln!("\n{partitions}");
         let formats: Vec<String> = info

@@ -226,3 +226,17 @@ mod tests {
         }
     }
 }
+
+/// The file in a journal directory that names the engine it belongs to
+/// (`--engine-id`): its sequence, delivered mark and positions are that
+/// engine's, and its outputs carry that id.
+pub const ENGINE_ID_FILE: &str = "engine-id";
+
+/// The engine id a journal directory is bound to, if any.
+pub fn journal_engine_id(journal_dir: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(journal_dir.join(ENGINE_ID_FILE)) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}

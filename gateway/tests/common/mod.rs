@@ -312,3 +312,25 @@ pub fn assert_same_outputs(
         }
     }
 }
+
+/// The outputs with the `"engine_id":"<id>"` field an engine with an id
+/// ends every message with taken out, to compare with the model's.
+pub fn without_engine_id(
+    outputs: &BTreeMap<String, Vec<String>>,
+    id: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let suffix = format!(r#","engine_id":"{id}"}}"#);
+    outputs
+        .iter()
+        .map(|(file, lines)| {
+            let lines = lines
+                .iter()
+                .map(|line| {
+                    assert!(line.ends_with(&suffix), "{file}: {line}");
+                    format!("{}}}", &line[..line.len() - suffix.len()])
+                })
+                .collect();
+            (file.clone(), lines)
+        })
+        .collect()
+}

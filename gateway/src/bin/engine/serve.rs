@@ -110,27 +110,22 @@ pub fn serve(settings: Settings) -> Result<()> {
     Ok(())
 }
 
-/// The file in a journal directory that names the engine it belongs to.
-const ENGINE_ID_FILE: &str = "engine-id";
-
 /// Records `engine_id` in a new journal directory, and refuses one that
 /// belongs to another engine: its sequence, delivered mark and source
 /// positions are that engine's.
 fn bind_journal_to(journal_dir: &std::path::Path, engine_id: &str) -> Result<()> {
-    let path = journal_dir.join(ENGINE_ID_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(found) if found.trim() == engine_id => Ok(()),
-        Ok(found) => Err(crate::settings::ConfigProblem::new(format!(
+    let path = journal_dir.join(gateway::config::ENGINE_ID_FILE);
+    match gateway::config::journal_engine_id(journal_dir) {
+        Ok(Some(found)) if found == engine_id => Ok(()),
+        Ok(Some(found)) => Err(crate::settings::ConfigProblem::new(format!(
             "the journal {} belongs to engine {:?} ({}), not {engine_id:?}; give each engine a journal directory of its own",
             journal_dir.display(),
-            found.trim(),
+            found,
             path.display()
         ))
         .into()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::write(&path, format!("{engine_id}\n"))
-                .with_context(|| format!("cannot write {}", path.display()))
-        }
+        Ok(None) => std::fs::write(&path, format!("{engine_id}\n"))
+            .with_context(|| format!("cannot write {}", path.display())),
         Err(err) => Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
     }
 }

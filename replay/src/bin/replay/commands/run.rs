@@ -16,6 +16,10 @@ pub fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
     let rules = args.config.as_deref().map(rules).transpose()?;
     let (from, to) = sequence_span(dir, args.from, args.to, &args.since, &args.until)?;
     let progress = Bar::default();
+    // An engine with an id names itself in every message: so do its
+    // re-published ones, byte for byte.
+    let engine_id = gateway::config::journal_engine_id(dir)
+        .map_err(|e| Error::Output(format!("cannot read {}'s engine id: {e}", dir.display())))?;
     let summary = match (&args.output, &args.brokers) {
         (Some(spec), None) => {
             let Some(out) = spec.strip_prefix("file:").filter(|p| !p.is_empty()) else {
@@ -23,12 +27,14 @@ pub fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
             };
             let mut sink = gateway::file::FileSink::open(out)
                 .with_context(|| format!("cannot open the output directory {out}"))
-                .map_err(|e| Error::Output(format!("{e:#}")))?;
+                .map_err(|e| Error::Output(format!("{e:#}")))?
+                .with_engine_id(engine_id);
             replay::run(dir, from, to, rules.as_ref(), &mut sink, &progress)?
         }
         (None, Some(brokers)) => {
             let mut config = gateway::kafka::KafkaConfig {
                 brokers: Some(brokers.clone()),
+                engine_id,
                 ..Default::default()
             };
             for topic in engine::sequenced::Topic::ALL {

@@ -165,6 +165,20 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a size; write e.g. 64MiB, 1GiB or 67108864"))
 }
 
+/// The file in a journal directory that names the engine it belongs to
+/// (`--engine-id`): its sequence, delivered mark and positions are that
+/// engine's, and its outputs carry that id.
+pub const ENGINE_ID_FILE: &str = "engine-id";
+
+/// The engine id a journal directory is bound to, if any.
+pub fn journal_engine_id(journal_dir: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(journal_dir.join(ENGINE_ID_FILE)) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
@@ -224,19 +238,5 @@ mod tests {
         for bad in ["64MB", "MiB", "-1", "1.5GiB", "99999999999999GiB"] {
             assert!(parse_size(bad).unwrap_err().contains("64MiB"), "{bad}");
         }
-    }
-}
-
-/// The file in a journal directory that names the engine it belongs to
-/// (`--engine-id`): its sequence, delivered mark and positions are that
-/// engine's, and its outputs carry that id.
-pub const ENGINE_ID_FILE: &str = "engine-id";
-
-/// The engine id a journal directory is bound to, if any.
-pub fn journal_engine_id(journal_dir: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read_to_string(journal_dir.join(ENGINE_ID_FILE)) {
-        Ok(text) => Ok(Some(text.trim().to_owned())),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err),
     }
 }

@@ -266,14 +266,13 @@ fn an_owned_partition_is_refused_until_its_owner_lease_runs_out_and_admin_reache
     // A second engine on partition 1 is refused while e1 renews its lease.
     let one = dir.path().join("one.toml");
     std::fs::write(&one, "[kafka]\npartitions = [1]\n").unwrap();
-    let refused = engine(
-        &dir.path().join("e2"),
-        &bootstrap,
-        &one,
-        &[&lease[..], &["--engine-id", "e2", "--exit-at-end"]].concat(),
-    )
-    .output()
-    .unwrap();
+    let second = || {
+        let args = [&lease[..], &["--engine-id", "e2", "--exit-at-end"]].concat();
+        engine(&dir.path().join("e2"), &bootstrap, &one, &args)
+            .output()
+            .unwrap()
+    };
+    let refused = second();
     assert_eq!(
         refused.status.code(),
         Some(6),
@@ -289,14 +288,7 @@ fn an_owned_partition_is_refused_until_its_owner_lease_runs_out_and_admin_reache
     // Once e1 is gone and its lease has run out, e2 takes partition 1 over.
     drop(owner);
     std::thread::sleep(Duration::from_millis(1_500));
-    let took = engine(
-        &dir.path().join("e2"),
-        &bootstrap,
-        &one,
-        &[&lease[..], &["--engine-id", "e2", "--exit-at-end"]].concat(),
-    )
-    .output()
-    .unwrap();
+    let took = second();
     assert_success(&took);
     let stderr = String::from_utf8_lossy(&took.stderr);
     assert!(

@@ -127,23 +127,9 @@ impl Decoder {
     /// [`Input::Malformed`] naming the field and the problem. The command's
     /// `ts` is left 0 for ingress to stamp.
     pub fn decode(&self, bytes: &[u8]) -> Input {
-        if bytes.len() > MAX_MESSAGE_BYTES {
-            return whole_message(RejectReason::MessageTooLarge, Problem::TooLong);
-        }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return whole_message(RejectReason::MalformedMessage, Problem::Empty);
-        }
-        let fields = match serde_json::from_slice::<Fields<'_>>(bytes) {
+        let fields = match fields_of(bytes) {
             Ok(fields) => fields,
-            Err(err) => {
-                let problem = match err.classify() {
-                    // Valid JSON that is not an object: `deserialize_map`
-                    // refuses its type.
-                    serde_json::error::Category::Data => Problem::NotAnObject,
-                    _ => Problem::NotJson,
-                };
-                return whole_message(RejectReason::MalformedMessage, problem);
-            }
+            Err((reason, problem)) => return whole_message(reason, problem),
         };
         let mut ids = Ids::default();
         match self.command(&fields, &mut ids) {
@@ -169,27 +155,11 @@ impl Decoder {
     /// [`Input::Admin`], or [`Input::MalformedAdmin`] naming the field and
     /// the problem; the command's `ts` is left 0 for ingress to stamp.
     pub fn decode_admin(&self, bytes: &[u8], engine_id: Option<&str>) -> Option<Input> {
-        let malformed = |reason, problem| {
-            Some(Input::MalformedAdmin(Malformed::new(
-                reason,
-                InputField::Message,
-                problem,
-            )))
-        };
-        if bytes.len() > MAX_MESSAGE_BYTES {
-            return malformed(RejectReason::MessageTooLarge, Problem::TooLong);
-        }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return malformed(RejectReason::MalformedMessage, Problem::Empty);
-        }
-        let fields = match serde_json::from_slice::<Fields<'_>>(bytes) {
+        let fields = match fields_of(bytes) {
             Ok(fields) => fields,
-            Err(err) => {
-                let problem = match err.classify() {
-                    serde_json::error::Category::Data => Problem::NotAnObject,
-                    _ => Problem::NotJson,
-                };
-                return malformed(RejectReason::MalformedMessage, problem);
+            Err((reason, problem)) => {
+                let whole = Malformed::new(reason, InputField::Message, problem);
+                return Some(Input::MalformedAdmin(whole));
             }
         };
         if let Some(raw) = fields.get(InputField::EngineId)
@@ -445,6 +415,26 @@ impl Refusal {
             problem,
         }
     }
+}
+
+/// A message's known fields, or why the message as a whole is refused:
+/// too long, empty, not JSON, or not an object.
+fn fields_of(bytes: &[u8]) -> Result<Fields<'_>, (RejectReason, Problem)> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err((RejectReason::MessageTooLarge, Problem::TooLong));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err((RejectReason::MalformedMessage, Problem::Empty));
+    }
+    serde_json::from_slice::<Fields<'_>>(bytes).map_err(|err| {
+        let problem = match err.classify() {
+            // Valid JSON that is not an object: `deserialize_map` refuses
+            // its type.
+            serde_json::error::Category::Data => Problem::NotAnObject,
+            _ => Problem::NotJson,
+        };
+        (RejectReason::MalformedMessage, problem)
+    })
 }
 
 fn whole_message(reason: RejectReason, problem: Problem) -> Input {

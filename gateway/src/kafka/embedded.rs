@@ -20,11 +20,13 @@ pub struct EmbeddedBroker {
 
 impl EmbeddedBroker {
     /// Starts a one-broker cluster and creates every topic in `topics` with
-    /// `partitions` partitions each.
+    /// `partitions` partitions each, except `admin` and `assignments`, which
+    /// have one partition so that their records have one order.
     pub fn start(topics: &Topics, partitions: i32) -> KafkaResult<EmbeddedBroker> {
         let cluster = MockCluster::new(1)?;
         for topic in topics.all() {
-            cluster.create_topic(topic, partitions, 1)?;
+            let single = topic == topics.admin || topic == topics.assignments;
+            cluster.create_topic(topic, if single { 1 } else { partitions }, 1)?;
         }
         Ok(EmbeddedBroker { cluster })
     }

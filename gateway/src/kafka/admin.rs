@@ -17,7 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::client::KafkaContext;
+use super::client::{KafkaContext, topic_partitions};
 use super::config::{KafkaConfig, Role};
 use super::ownership::Ownership;
 use crate::wire::encode_admin;
@@ -82,16 +82,12 @@ pub fn send_admin(
         client.create_with_context(KafkaContext::new("admin consumer", config.auth.clone(), ()))?;
     // Read answers from the current end, so none is missed or stale.
     let status = &config.topics.admin_status;
-    let metadata = consumer.fetch_metadata(Some(status), REQUEST_WAIT)?;
+    let partitions = topic_partitions(&consumer, status, REQUEST_WAIT)?
+        .ok_or_else(|| format!("the brokers have no {status} topic; create it first"))?;
     let mut assignment = TopicPartitionList::new();
-    for topic in metadata.topics().iter().filter(|t| t.name() == status) {
-        for partition in topic.partitions() {
-            let (_, high) = consumer.fetch_watermarks(status, partition.id(), REQUEST_WAIT)?;
-            assignment.add_partition_offset(status, partition.id(), Offset::Offset(high))?;
-        }
-    }
-    if assignment.count() == 0 {
-        return Err(format!("the brokers have no {status} topic; create it first").into());
+    for partition in partitions {
+        let (_, high) = consumer.fetch_watermarks(status, partition, REQUEST_WAIT)?;
+        assignment.add_partition_offset(status, partition, Offset::Offset(high))?;
     }
     consumer.assign(&assignment)?;
 

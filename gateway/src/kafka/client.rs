@@ -146,3 +146,24 @@ where
         }
     }
 }
+
+/// The partitions of `topic` as the brokers' metadata lists them; `None`
+/// when they do not list it, report an error for it, or list no
+/// partitions. `Err` only when the metadata cannot be read at all.
+pub(crate) fn topic_partitions<C: ConsumerContext + 'static>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    topic: &str,
+    timeout: std::time::Duration,
+) -> Result<Option<Vec<i32>>, String> {
+    use rdkafka::consumer::Consumer as _;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("cannot read the metadata of topic {topic:?}: {e}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    Ok((!partitions.is_empty()).then_some(partitions))
+}

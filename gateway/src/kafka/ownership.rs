@@ -36,7 +36,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use super::client::KafkaContext;
+use super::client::{KafkaContext, topic_partitions};
 use super::config::{KafkaConfig, Role};
 
 /// The topic's one partition.
@@ -243,22 +243,13 @@ impl Ownership {
     /// Every partition of `topic` (the orders topic), from the brokers'
     /// metadata: what an engine without `kafka.partitions` reads.
     pub fn partitions_of(&self, topic: &str) -> Result<Vec<i32>, OwnershipError> {
-        let metadata = self
-            .consumer
-            .fetch_metadata(Some(topic), READ_WAIT)
-            .map_err(|e| self.topic_error(format!("cannot read {topic}'s metadata: {e}")))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        if partitions.is_empty() {
-            return Err(self.topic_error(format!(
-                "the brokers list no partitions of {topic}; create it first"
-            )));
-        }
-        Ok(partitions)
+        topic_partitions(&self.consumer, topic, READ_WAIT)
+            .map_err(|e| self.topic_error(e))?
+            .ok_or_else(|| {
+                self.topic_error(format!(
+                    "the brokers list no partitions of {topic}; create it first"
+                ))
+            })
     }
 
     /// Reads the topic from its start to its current end.

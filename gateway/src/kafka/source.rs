@@ -27,7 +27,7 @@ use rdkafka::message::Message as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
-use super::client::{ClientHooks, KafkaContext};
+use super::client::{ClientHooks, KafkaContext, topic_partitions};
 use super::config::{KafkaConfig, Role, StartFrom};
 use crate::wire::Decoder;
 
@@ -260,45 +260,18 @@ impl KafkaSource {
 
     /// Whether the brokers list the admin topic.
     fn admin_topic_exists(&self) -> Result<bool, BoxError> {
-        let metadata = self
-            .consumer
-            .fetch_metadata(Some(&self.admin_topic), METADATA_TIMEOUT)
-            .map_err(|e| {
-                format!(
-                    "cannot read the metadata of topic {:?}: {e}",
-                    self.admin_topic
-                )
-            })?;
-        Ok(metadata.topics().iter().any(|t| {
-            t.name() == self.admin_topic && t.error().is_none() && !t.partitions().is_empty()
-        }))
+        Ok(topic_partitions(&self.consumer, &self.admin_topic, METADATA_TIMEOUT)?.is_some())
     }
 
     /// Every partition of the topic, from the brokers' metadata.
     fn all_partitions(&self) -> Result<Vec<i32>, BoxError> {
-        let metadata = self
-            .consumer
-            .fetch_metadata(Some(&self.topic), METADATA_TIMEOUT)
-            .map_err(|e| format!("cannot read the metadata of topic {:?}: {e}", self.topic))?;
-        let topic = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == self.topic)
-            .ok_or_else(|| format!("the brokers do not list topic {:?}", self.topic))?;
-        if let Some(err) = topic.error() {
-            return Err(format!(
-                "topic {:?} is not available ({err:?}); create it first",
+        topic_partitions(&self.consumer, &self.topic, METADATA_TIMEOUT)?.ok_or_else(|| {
+            format!(
+                "the brokers list no partitions of topic {:?}; create it first",
                 self.topic
             )
-            .into());
-        }
-        let partitions: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
-        if partitions.is_empty() {
-            return Err(
-                format!("topic {:?} has no partitions; create it first", self.topic).into(),
-            );
-        }
-        Ok(partitions)
+            .into()
+        })
     }
 
     /// Whether every assigned partition has reported its end since its

@@ -134,18 +134,7 @@ impl Decoder {
         let mut ids = Ids::default();
         match self.command(&fields, &mut ids) {
             Ok(command) => Input::Command(command),
-            Err(Refusal {
-                reason,
-                field,
-                problem,
-            }) => Input::Malformed(Malformed {
-                reason,
-                field,
-                problem,
-                symbol: ids.symbol,
-                user_id: ids.user_id,
-                order_id: ids.order_id,
-            }),
+            Err(refusal) => Input::Malformed(refusal.naming(ids)),
         }
     }
 
@@ -171,18 +160,7 @@ impl Decoder {
         let mut ids = Ids::default();
         Some(match self.admin_command(&fields, &mut ids) {
             Ok(command) => Input::Admin(command),
-            Err(Refusal {
-                reason,
-                field,
-                problem,
-            }) => Input::MalformedAdmin(Malformed {
-                reason,
-                field,
-                problem,
-                symbol: ids.symbol,
-                user_id: ids.user_id,
-                order_id: ids.order_id,
-            }),
+            Err(refusal) => Input::MalformedAdmin(refusal.naming(ids)),
         })
     }
 
@@ -413,6 +391,18 @@ impl Refusal {
             reason,
             field,
             problem,
+        }
+    }
+
+    /// The journaled form, naming whatever ids the message held.
+    fn naming(self, ids: Ids) -> Malformed {
+        Malformed {
+            reason: self.reason,
+            field: self.field,
+            problem: self.problem,
+            symbol: ids.symbol,
+            user_id: ids.user_id,
+            order_id: ids.order_id,
         }
     }
 }

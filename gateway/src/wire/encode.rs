@@ -104,19 +104,15 @@ pub fn encode_admin(command: &AdminCommand, engine_id: Option<&str>, out: &mut V
         #[serde(skip_serializing_if = "Option::is_none")]
         engine_id: Option<&'a str>,
     }
-    let request = AdminRef {
-        request_id: command.request_id,
-        action: command.action,
-    };
-    let named = AdminStatus::of(0, 0, "", &request);
+    let (symbol, user_id, price) = admin_fields(&command.action);
     write_json(
         out,
         &Out {
             command: command.action.as_str(),
             request_id: command.request_id.as_str(),
-            symbol: named.symbol,
-            user_id: named.user_id,
-            price: named.price,
+            symbol,
+            user_id,
+            price,
             engine_id,
         },
     );
@@ -232,21 +228,27 @@ struct AdminStatus<'a> {
     offset: i64,
 }
 
+/// What an admin action names, as its messages spell it: symbol, user and
+/// price, each if it has one.
+fn admin_fields(action: &AdminAction) -> (Option<&str>, Option<&str>, Option<u64>) {
+    match action {
+        AdminAction::Halt { symbol } | AdminAction::Resume { symbol } => {
+            (Some(symbol.as_str()), None, None)
+        }
+        AdminAction::MassCancel { symbol, user_id } => (
+            symbol.as_ref().map(Symbol::as_str),
+            user_id.as_ref().map(UserId::as_str),
+            None,
+        ),
+        AdminAction::SetReferencePrice { symbol, price } => {
+            (Some(symbol.as_str()), None, Some(*price))
+        }
+    }
+}
+
 impl<'a> AdminStatus<'a> {
     fn of(seq: u64, idx: u32, status: &'static str, request: &'a AdminRef) -> AdminStatus<'a> {
-        let (symbol, user_id, price) = match &request.action {
-            AdminAction::Halt { symbol } | AdminAction::Resume { symbol } => {
-                (Some(symbol.as_str()), None, None)
-            }
-            AdminAction::MassCancel { symbol, user_id } => (
-                symbol.as_ref().map(Symbol::as_str),
-                user_id.as_ref().map(UserId::as_str),
-                None,
-            ),
-            AdminAction::SetReferencePrice { symbol, price } => {
-                (Some(symbol.as_str()), None, Some(*price))
-            }
-        };
+        let (symbol, user_id, price) = admin_fields(&request.action);
         AdminStatus {
             seq,
             idx,
@@ -445,12 +447,7 @@ pub(crate) fn message_symbol(message: &Message) -> Option<&str> {
             Event::Trade(t) => Some(t.symbol.as_str()),
             Event::Depth(d) => Some(d.symbol.as_str()),
             Event::AdminApplied { request, .. } | Event::AdminRejected { request, .. } => {
-                match &request.action {
-                    AdminAction::Halt { symbol }
-                    | AdminAction::Resume { symbol }
-                    | AdminAction::SetReferencePrice { symbol, .. } => Some(symbol.as_str()),
-                    AdminAction::MassCancel { symbol, .. } => symbol.as_ref().map(Symbol::as_str),
-                }
+                admin_fields(&request.action).0
             }
         },
     }

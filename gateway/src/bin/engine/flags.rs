@@ -175,8 +175,9 @@ pub enum Command {
         wait: Duration,
     },
     /// Send an admin command to the admin topic and wait for the engines'
-    /// answers on admin_status. Exit 0 when every engine that answered
-    /// applied it, 1 when one refused it or none answered within --wait.
+    /// answers on admin_status. Exit 0 when an engine applied it and the
+    /// others applied it too or do not hold the symbol; 1 when one refused
+    /// it otherwise, or an engine waited for did not answer within --wait.
     Admin {
         /// What to do.
         #[command(subcommand)]

@@ -137,15 +137,18 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
     let (input, output) = endpoints(&cli, &file)?;
     let admin_input = match cli.admin_input.clone().or(file.admin_input.clone()) {
         None => None,
-        Some(spec) => match (parse_endpoint(&spec, "admin-input")?, &input) {
-            (Some(path), InputSpec::File(_)) => Some(path),
-            (Some(_), _) => bail!(
-                "--admin-input file:... goes with --input file:...; with Kafka input, admin commands come from the admin topic"
-            ),
-            (None, _) => bail!(
-                "--admin-input takes file:PATH; with Kafka input the admin topic is read anyway"
-            ),
-        },
+        Some(spec) => {
+            let Some(path) = spec.strip_prefix("file:").filter(|p| !p.is_empty()) else {
+                bail!("--admin-input {spec:?}: write file:PATH");
+            };
+            if !matches!(input, InputSpec::File(_)) {
+                bail!(
+                    "--admin-input file:... goes with --input file:...; with Kafka input, admin \
+                     commands come from the admin topic"
+                );
+            }
+            Some(PathBuf::from(path))
+        }
     };
     let lease = flag_or_file(
         cli.ownership_lease,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use comfy_table::{Table, presets};
 use engine::sequenced::{Input, Journaled, Message, MessageBody};
-use gateway::wire::{encode_admin, encode_message, encode_order};
+use gateway::wire::{encode_admin, encode_message, encode_message_of, encode_order};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use replay::Progress;
 use serde::Serialize;
@@ -49,10 +49,18 @@ pub fn json_line(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A message in wire form, as raw JSON for embedding byte for byte.
-pub fn wire(message: &Message) -> Box<RawValue> {
+/// The engine id the journal at `dir` is bound to, if any: its messages
+/// carry it, and so do the tool's renderings of them.
+pub fn journal_engine_id(dir: &std::path::Path) -> anyhow::Result<Option<String>> {
+    gateway::config::journal_engine_id(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read {}'s engine id: {e}", dir.display()))
+}
+
+/// A message in wire form, as raw JSON for embedding byte for byte: as
+/// sent by the engine `engine_id` (the journal's, if it has one).
+pub fn wire(engine_id: Option<&str>, message: &Message) -> Box<RawValue> {
     let mut out = Vec::new();
-    encode_message(message, &mut out);
+    encode_message_of(engine_id, message, &mut out);
     raw(out)
 }
 

@@ -49,8 +49,8 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<Outcome> {
             output: found.output.as_ref().map(|d| OutputJson {
                 seq: d.seq,
                 idx: d.idx,
-                a: d.a.as_ref().map(wire),
-                b: d.b.as_ref().map(wire),
+                a: d.a.as_ref().map(|m| wire(None, m)),
+                b: d.b.as_ref().map(|m| wire(None, m)),
                 a_state_hash: d.a_state_hash.clone(),
                 b_state_hash: d.b_state_hash.clone(),
             }),
@@ -73,12 +73,12 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<Outcome> {
                     outln!("outputs differ first at (seq {}, idx {}):", d.seq, d.idx);
                     outln!(
                         "  A {} (state hash {})",
-                        show(d.a.as_ref().map(wire)),
+                        show(d.a.as_ref().map(|m| wire(None, m))),
                         d.a_state_hash
                     );
                     outln!(
                         "  B {} (state hash {})",
-                        show(d.b.as_ref().map(wire)),
+                        show(d.b.as_ref().map(|m| wire(None, m))),
                         d.b_state_hash
                     );
                 }

@@ -3,13 +3,13 @@
 //! prints the result; the work is in the `replay` library.
 
 use engine::{OrderId, UserId};
-use gateway::wire::encode_message;
+use gateway::wire::encode_message_of;
 use replay::{DumpFilter, format_ts};
 
 use super::Outcome;
 use crate::args::{symbol, time, usage};
 use crate::flags::DumpArgs;
-use crate::print::{Bar, write_input};
+use crate::print::{Bar, journal_engine_id, write_input};
 
 pub fn dump(args: DumpArgs) -> anyhow::Result<Outcome> {
     let dir = &args.common.dir;
@@ -45,6 +45,7 @@ pub fn dump(args: DumpArgs) -> anyhow::Result<Outcome> {
         follow: args.follow,
     };
     let mut dump = replay::Dump::open(dir, filter, &Bar::default())?;
+    let engine_id = journal_engine_id(dir)?;
     // Written by hand around the encoders' own bytes: the messages appear
     // exactly as sent, and a million records a second need no re-parsing.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -81,7 +82,7 @@ pub fn dump(args: DumpArgs) -> anyhow::Result<Outcome> {
                         m.body.topic().name()
                     )?;
                     scratch.clear();
-                    encode_message(m, &mut scratch);
+                    encode_message_of(engine_id.as_deref(), m, &mut scratch);
                     out.write_all(&scratch)?;
                     out.write_all(b"}")?;
                 }
@@ -103,7 +104,7 @@ pub fn dump(args: DumpArgs) -> anyhow::Result<Outcome> {
             out.write_all(b"\n")?;
             for m in &item.outputs {
                 scratch.clear();
-                encode_message(m, &mut scratch);
+                encode_message_of(engine_id.as_deref(), m, &mut scratch);
                 write!(out, "{:>12} {:<12} ", "->", m.body.topic().name())?;
                 out.write_all(&scratch)?;
                 out.write_all(b"\n")?;

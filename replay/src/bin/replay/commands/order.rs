@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use super::Outcome;
 use crate::args::usage;
 use crate::flags::OrderArgs;
-use crate::print::{Bar, json_line, outln, table, wire};
+use crate::print::{Bar, journal_engine_id, json_line, outln, table, wire};
 
 pub fn order(args: OrderArgs) -> anyhow::Result<Outcome> {
     let id =
@@ -22,6 +22,8 @@ pub fn order(args: OrderArgs) -> anyhow::Result<Outcome> {
         .map(|u| UserId::new(u).map_err(|e| usage(format!("--user {u:?}: {e}"))))
         .transpose()?;
     let life = replay::order_life(&args.common.dir, id, user, args.from, &Bar::default())?;
+    let engine_id = journal_engine_id(&args.common.dir)?;
+    let engine_id = engine_id.as_deref();
     if args.common.json {
         #[derive(Serialize)]
         struct EventJson {
@@ -37,7 +39,7 @@ pub fn order(args: OrderArgs) -> anyhow::Result<Outcome> {
                 idx: e.message.idx,
                 ts: format_ts(e.ts_ns),
                 topic: e.message.body.topic().name(),
-                message: wire(&e.message),
+                message: wire(engine_id, &e.message),
             })?;
         }
         return Ok(Outcome::Clean);
@@ -69,7 +71,8 @@ pub fn order(args: OrderArgs) -> anyhow::Result<Outcome> {
 
 /// A message in a few words, for the order table.
 fn describe(message: &Message) -> (String, String) {
-    let json: serde_json::Value = serde_json::from_str(wire(message).get()).unwrap_or_default();
+    let json: serde_json::Value =
+        serde_json::from_str(wire(None, message).get()).unwrap_or_default();
     let field = |k: &str| {
         json.get(k).map_or(String::new(), |v| {
             v.to_string().trim_matches('"').to_string()
@@ -88,6 +91,9 @@ fn describe(message: &Message) -> (String, String) {
         ),
         _ => {
             let mut detail: Vec<String> = [
+                "command",
+                "request_id",
+                "cancelled",
                 "side",
                 "order_type",
                 "tif",

@@ -9,7 +9,7 @@ use replay::Error;
 use super::Outcome;
 use crate::args::{rules, sequence_span, usage};
 use crate::flags::RunArgs;
-use crate::print::{Bar, json_line, outln};
+use crate::print::{Bar, journal_engine_id, json_line, outln};
 
 pub fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
     let dir = &args.common.dir;
@@ -18,8 +18,7 @@ pub fn run_outputs(args: RunArgs) -> anyhow::Result<Outcome> {
     let progress = Bar::default();
     // An engine with an id names itself in every message: so do its
     // re-published ones, byte for byte.
-    let engine_id = gateway::config::journal_engine_id(dir)
-        .map_err(|e| Error::Output(format!("cannot read {}'s engine id: {e}", dir.display())))?;
+    let engine_id = journal_engine_id(dir)?;
     let summary = match (&args.output, &args.brokers) {
         (Some(spec), None) => {
             let Some(out) = spec.strip_prefix("file:").filter(|p| !p.is_empty()) else {

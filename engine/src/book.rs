@@ -30,6 +30,13 @@ pub(crate) struct Book {
     /// Set by an operator's halt: new orders and replaces are refused and
     /// stops wait, until a resume.
     pub halted: bool,
+    /// The `orders` partition of the input that created the book, `-1`
+    /// until an input from a partition names it (books from the config,
+    /// tools and older snapshots). A move carries a partition's books.
+    pub partition: i32,
+    /// Released to another engine, or moved there and emptied: this
+    /// engine does not trade it until it takes it back.
+    pub away: bool,
     /// The depth in the last `Depth` event.
     emitted_bids: DepthSide,
     emitted_asks: DepthSide,
@@ -47,6 +54,8 @@ impl Book {
             last_price: 0,
             last_qty: 0,
             halted: false,
+            partition: -1,
+            away: false,
             emitted_bids: DepthSide::default(),
             emitted_asks: DepthSide::default(),
         }

@@ -10,7 +10,7 @@
 //! rules and rejects with a reason, because the rules are per symbol and
 //! configurable.
 
-use crate::ids::{OrderId, Symbol, UserId};
+use crate::ids::{EngineId, OrderId, Symbol, UserId};
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 
 /// One instruction to the engine.
@@ -161,7 +161,8 @@ impl Command {
 }
 
 /// An operator's instruction to the engine: halt or resume a symbol,
-/// cancel many orders at once, or set a reference price.
+/// cancel many orders at once, set a reference price, or give a partition
+/// to another engine.
 ///
 /// Admin commands are inputs like orders: journaled, sequenced and
 /// replayed, so recovery, a standby and `replay` see the same market. They
@@ -212,6 +213,20 @@ pub enum AdminAction {
         /// The new reference, in ticks.
         price: Price,
     } = 3,
+    /// Give `orders` partition `partition`, and every book created by an
+    /// input from it, to engine `to`: the first step of a move
+    /// (`docs/shards.md#moving-a-partition`). The operator sends `MOVE`;
+    /// the gateway fills in `after_offset`, so the journal says exactly
+    /// where this engine stopped reading the partition.
+    Release {
+        /// The `orders` partition.
+        partition: i32,
+        /// The engine that takes it.
+        to: EngineId,
+        /// The partition's last offset this engine journaled: the new
+        /// owner reads from the next one. `-1` if it journaled none.
+        after_offset: i64,
+    } = 4,
 }
 
 impl AdminAction {
@@ -222,6 +237,7 @@ impl AdminAction {
             AdminAction::Resume { .. } => "RESUME",
             AdminAction::MassCancel { .. } => "MASS_CANCEL",
             AdminAction::SetReferencePrice { .. } => "SET_REFERENCE_PRICE",
+            AdminAction::Release { .. } => "MOVE",
         }
     }
 
@@ -232,6 +248,7 @@ impl AdminAction {
             | AdminAction::Resume { symbol }
             | AdminAction::SetReferencePrice { symbol, .. } => Some(symbol),
             AdminAction::MassCancel { symbol, .. } => symbol,
+            AdminAction::Release { .. } => None,
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct Engine {
     pub(crate) next_trade_id: u64,
     /// The arrival number of the next order; orders stops by time.
     pub(crate) next_arrival: u64,
+    /// The partition moves under way here, at most one each way.
+    pub(crate) moves: crate::moves::MoveState,
 }
 
 /// A full copy of the state. `clone_from` reuses the target's memory: a
@@ -74,6 +76,7 @@ impl Clone for Engine {
             orders: self.orders.clone(),
             next_trade_id: self.next_trade_id,
             next_arrival: self.next_arrival,
+            moves: self.moves.clone(),
         }
     }
 
@@ -84,6 +87,7 @@ impl Clone for Engine {
         self.orders.clone_from(&source.orders);
         self.next_trade_id = source.next_trade_id;
         self.next_arrival = source.next_arrival;
+        self.moves.clone_from(&source.moves);
     }
 }
 
@@ -142,6 +146,7 @@ impl Engine {
             ),
             next_trade_id: 1,
             next_arrival: 0,
+            moves: Default::default(),
             config,
         };
         for (symbol, rules) in engine.config.symbols.clone() {
@@ -158,8 +163,20 @@ impl Engine {
     /// Applies one command, reporting its outcomes to `sink` in the order
     /// documented on [`Engine`].
     pub fn apply<S: EventSink + ?Sized>(&mut self, command: &Command, sink: &mut S) {
+        self.apply_from(command, -1, sink);
+    }
+
+    /// Applies one command that came from `orders` partition `partition`
+    /// (`-1`: from no partition). A book an `ADD` creates records the
+    /// partition, which is what a move of that partition carries.
+    pub fn apply_from<S: EventSink + ?Sized>(
+        &mut self,
+        command: &Command,
+        partition: i32,
+        sink: &mut S,
+    ) {
         match command.action {
-            Action::Add(spec) => self.add(command, spec, sink),
+            Action::Add(spec) => self.add(command, spec, partition, sink),
             Action::Cancel => self.cancel(command, sink),
             Action::Replace(spec) => self.replace(command, spec, sink),
         }
@@ -191,21 +208,32 @@ impl Engine {
             request_id: command.request_id,
             action: command.action,
         };
-        let book_of =
-            |engine: &Engine, symbol: &Symbol| engine.symbols.get(symbol).map(|&b| b as usize);
         let reject =
             |sink: &mut S, reason| sink.on_event(&Event::AdminRejected { request, reason });
+        // A symbol released or moved away is another engine's to answer for.
+        let book_of = |engine: &Engine, symbol: &Symbol| {
+            let b = *engine
+                .symbols
+                .get(symbol)
+                .ok_or(RejectReason::UnknownSymbol)? as usize;
+            if engine.books[b].away {
+                return Err(RejectReason::SymbolMoved);
+            }
+            Ok(b)
+        };
         let mut cancelled = 0;
         match command.action {
             AdminAction::Halt { symbol } => {
-                let Some(b) = book_of(self, &symbol) else {
-                    return reject(sink, RejectReason::UnknownSymbol);
+                let b = match book_of(self, &symbol) {
+                    Ok(b) => b,
+                    Err(reason) => return reject(sink, reason),
                 };
                 self.books[b].halted = true;
             }
             AdminAction::Resume { symbol } => {
-                let Some(b) = book_of(self, &symbol) else {
-                    return reject(sink, RejectReason::UnknownSymbol);
+                let b = match book_of(self, &symbol) {
+                    Ok(b) => b,
+                    Err(reason) => return reject(sink, reason),
                 };
                 self.books[b].halted = false;
                 self.run_triggers(b, command.ts, sink);
@@ -214,18 +242,21 @@ impl Engine {
             AdminAction::MassCancel { symbol, user_id } => {
                 let books = match symbol {
                     Some(symbol) => match book_of(self, &symbol) {
-                        Some(b) => b..b + 1,
-                        None => return reject(sink, RejectReason::UnknownSymbol),
+                        Ok(b) => b..b + 1,
+                        Err(reason) => return reject(sink, reason),
                     },
                     None => 0..self.books.len(),
                 };
                 for b in books {
-                    cancelled += self.mass_cancel_book(b, user_id.as_ref(), sink);
+                    if !self.books[b].away {
+                        cancelled += self.mass_cancel_book(b, user_id.as_ref(), sink);
+                    }
                 }
             }
             AdminAction::SetReferencePrice { symbol, price } => {
-                let Some(b) = book_of(self, &symbol) else {
-                    return reject(sink, RejectReason::UnknownSymbol);
+                let b = match book_of(self, &symbol) {
+                    Ok(b) => b,
+                    Err(reason) => return reject(sink, reason),
                 };
                 let tick = self.books[b].rules.tick_size;
                 if price == 0 {
@@ -237,6 +268,17 @@ impl Engine {
                 self.books[b].rules.reference_price = Some(price);
                 self.run_triggers(b, command.ts, sink);
                 self.publish_depth(b, sink);
+            }
+            AdminAction::Release {
+                partition,
+                to,
+                after_offset,
+            } => {
+                if let Err(reason) =
+                    self.release(command.request_id, partition, to, after_offset, sink)
+                {
+                    return reject(sink, reason);
+                }
             }
         }
         sink.on_event(&Event::AdminApplied { request, cancelled });
@@ -250,28 +292,11 @@ impl Engine {
         user: Option<&UserId>,
         sink: &mut S,
     ) -> u32 {
-        let book = &self.books[b];
-        let mut slots = Vec::new();
-        for side in [Side::Buy, Side::Sell] {
-            for level in book.ladder(side).levels_best_first() {
-                let mut slot = level.head;
-                while slot != NIL {
-                    let order = self.orders.get(slot);
-                    if user.is_none_or(|u| *u == order.user_id) {
-                        slots.push(slot);
-                    }
-                    slot = order.next;
-                }
-            }
+        let mut slots = self.live_slots_of(b);
+        if let Some(user) = user {
+            slots.retain(|&slot| self.orders.get(slot).user_id == *user);
         }
-        for queue in [&book.buy_stops, &book.sell_stops] {
-            slots.extend(
-                queue
-                    .slots_in_trigger_order()
-                    .filter(|&slot| user.is_none_or(|u| *u == self.orders.get(slot).user_id)),
-            );
-        }
-        let symbol = book.symbol;
+        let symbol = self.books[b].symbol;
         for &slot in &slots {
             let order = *self.orders.get(slot);
             let remaining = self.remove_live(b, slot);
@@ -287,6 +312,26 @@ impl Engine {
         }
         self.publish_depth(b, sink);
         slots.len() as u32
+    }
+
+    /// Book `b`'s live orders: bids in priority order, then asks, then buy
+    /// stops and sell stops in trigger order.
+    pub(crate) fn live_slots_of(&self, b: usize) -> Vec<u32> {
+        let book = &self.books[b];
+        let mut slots = Vec::new();
+        for side in [Side::Buy, Side::Sell] {
+            for level in book.ladder(side).levels_best_first() {
+                let mut slot = level.head;
+                while slot != NIL {
+                    slots.push(slot);
+                    slot = self.orders.get(slot).next;
+                }
+            }
+        }
+        for queue in [&book.buy_stops, &book.sell_stops] {
+            slots.extend(queue.slots_in_trigger_order());
+        }
+        slots
     }
 
     /// Whether `symbol` has a book and an operator halted it.
@@ -403,7 +448,13 @@ impl Engine {
 
     // ----- commands -------------------------------------------------------
 
-    fn add<S: EventSink + ?Sized>(&mut self, cmd: &Command, spec: OrderSpec, sink: &mut S) {
+    fn add<S: EventSink + ?Sized>(
+        &mut self,
+        cmd: &Command,
+        spec: OrderSpec,
+        partition: i32,
+        sink: &mut S,
+    ) {
         let spec = spec.in_force();
         let order_ref = order_ref(cmd);
         let reject = |sink: &mut S, reason| {
@@ -415,6 +466,12 @@ impl Engine {
         let Some(b) = self.book_for_add(cmd.symbol) else {
             return reject(sink, RejectReason::UnknownSymbol);
         };
+        if self.books[b].away {
+            return reject(sink, RejectReason::SymbolMoved);
+        }
+        if self.books[b].partition < 0 {
+            self.books[b].partition = partition;
+        }
         let hash = key_hash(&cmd.user_id, &cmd.order_id);
         if self
             .orders
@@ -480,6 +537,12 @@ impl Engine {
                 reason,
             });
         };
+        if self.books[b].away {
+            return sink.on_event(&Event::CancelRejected {
+                order: order_ref,
+                reason: RejectReason::SymbolMoved,
+            });
+        }
         let remaining = self.remove_live(b, slot);
         sink.on_event(&Event::Cancelled {
             order: order_ref,
@@ -500,6 +563,9 @@ impl Engine {
         let Some((b, slot)) = self.find_live(cmd) else {
             return reject(sink, RejectReason::UnknownOrder);
         };
+        if self.books[b].away {
+            return reject(sink, RejectReason::SymbolMoved);
+        }
         if self.books[b].halted {
             return reject(sink, RejectReason::SymbolHalted);
         }
@@ -851,7 +917,7 @@ impl Engine {
 
     /// Takes a live order out of its book (or stop list) and the arena,
     /// returning its open quantity.
-    fn remove_live(&mut self, b: usize, slot: u32) -> Qty {
+    pub(crate) fn remove_live(&mut self, b: usize, slot: u32) -> Qty {
         let order = *self.orders.get(slot);
         let book = &mut self.books[b];
         if order.level == NIL {

@@ -101,6 +101,12 @@ pub enum RejectReason {
     /// An admin action (`HALT`, `MASS_CANCEL`, ...) arrived on `orders`.
     /// Admin commands are accepted only from the `admin` topic.
     NotPermitted = 24,
+    /// The symbol's partition was given to another engine, or is being
+    /// given: this engine no longer trades it.
+    SymbolMoved = 25,
+    /// A move is under way on this engine, or the partition is not one
+    /// this engine can move; one move at a time.
+    MoveRefused = 26,
 }
 
 impl RejectReason {
@@ -136,11 +142,13 @@ impl RejectReason {
             RejectReason::MessageTooLarge => "MESSAGE_TOO_LARGE",
             RejectReason::SymbolHalted => "SYMBOL_HALTED",
             RejectReason::NotPermitted => "NOT_PERMITTED",
+            RejectReason::SymbolMoved => "SYMBOL_MOVED",
+            RejectReason::MoveRefused => "MOVE_REFUSED",
         }
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 24] = [
+    pub const ALL: [RejectReason; 26] = [
         RejectReason::UnknownSymbol,
         RejectReason::DuplicateOrderId,
         RejectReason::InvalidQuantity,
@@ -165,6 +173,8 @@ impl RejectReason {
         RejectReason::MessageTooLarge,
         RejectReason::SymbolHalted,
         RejectReason::NotPermitted,
+        RejectReason::SymbolMoved,
+        RejectReason::MoveRefused,
     ];
 
     /// Its place in [`RejectReason::ALL`], for arrays indexed by reason:
@@ -412,6 +422,53 @@ pub enum Event {
         /// Why: an unknown symbol, or a reference price off the grid.
         reason: RejectReason,
     },
+    /// A move of a partition went one step further on this engine.
+    MoveStepped {
+        /// The move: the `MOVE` request's id.
+        move_id: OrderId,
+        /// The `orders` partition.
+        partition: i32,
+        /// What happened.
+        step: MoveStep,
+        /// The books the move carries.
+        books: u32,
+        /// Their live orders, stops included.
+        orders: u32,
+    },
+}
+
+/// A step of a partition's move, as the engine that took it reports it on
+/// `admin_status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveStep {
+    /// The giving engine released the partition's books; its export
+    /// follows on `handover`.
+    Released,
+    /// The taking engine rebuilt the books from the journaled export; it
+    /// commits next.
+    Acquired,
+    /// The taking engine could not use the export (digest, a symbol or an
+    /// order id it already has, no room for the books): it rolls back.
+    AcquireFailed(RejectReason),
+    /// The commit record stands: the taker trades the books, the giver
+    /// dropped them.
+    Moved,
+    /// The move was aborted: the giver trades the books again, the taker
+    /// dropped its copy.
+    RolledBack,
+}
+
+impl MoveStep {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveStep::Released => "RELEASED",
+            MoveStep::Acquired => "ACQUIRED",
+            MoveStep::AcquireFailed(_) => "ACQUIRE_FAILED",
+            MoveStep::Moved => "MOVED",
+            MoveStep::RolledBack => "ROLLED_BACK",
+        }
+    }
 }
 
 /// Which admin request an event answers.

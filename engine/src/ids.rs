@@ -191,6 +191,14 @@ inline_id! {
 }
 
 inline_id! {
+    /// An engine's id: 1 to 32 printable ASCII characters, no space. It
+    /// names a shard (an engine and its standby) in ownership records,
+    /// moves and every output message.
+    EngineId, capacity = 32, max_len = 32, kind = "engine_id",
+    alphabet = "printable ASCII without space", allowed = |b| b.is_ascii_graphic()
+}
+
+inline_id! {
     /// A user (account) id: 1 to 32 printable ASCII characters, no space.
     ///
     /// Self-trade prevention compares user ids.

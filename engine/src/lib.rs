@@ -92,6 +92,7 @@ pub mod history;
 mod ids;
 mod index;
 mod ladder;
+mod moves;
 mod orders;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
@@ -114,10 +115,11 @@ pub use config::{
 };
 pub use engine::{BookSummary, Engine};
 pub use event::{
-    AdminRef, CancelReason, DEPTH_LEVELS, Depth, DepthLevel, DepthSide, Event, EventSink, OrderRef,
-    RejectReason, Trade, TradeParty,
+    AdminRef, CancelReason, DEPTH_LEVELS, Depth, DepthLevel, DepthSide, Event, EventSink, MoveStep,
+    OrderRef, RejectReason, Trade, TradeParty,
 };
-pub use ids::{IdError, OrderId, Symbol, UserId};
+pub use ids::{EngineId, IdError, OrderId, Symbol, UserId};
+pub use moves::{MoveState, Outgoing};
 pub use orders::OrderView;
 pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError};
 pub use types::{OrderType, Price, Qty, Side, TimeInForce};

@@ -19,8 +19,14 @@
 //!  reserved = u32 zero
 //! ```
 //!
-//! Versions: 2 had no admin state; 3 adds the halted symbols. This build
-//! writes 3 and restores both (a version-2 snapshot has nothing halted).
+//! Versions: 2 had no admin state; 3 adds the halted symbols; 4 adds each
+//! book's partition, the books moved away and the moves under way. This
+//! build writes 4 and restores all three (an older snapshot has no book's
+//! partition: the next order from a partition names it).
+//!
+//! A partition's **export** (what a move carries, `crate::moves`) uses the
+//! same book records: `MXMOVE\0\0`, a version, and an rkyv archive of the
+//! books, compressed with LZ4.
 //!
 //! The state hash is XXH3-64 (seed 0) of these bytes. It is stable across
 //! runs and machines because rkyv's archive format is little-endian with
@@ -36,7 +42,9 @@ use thiserror::Error;
 use crate::book::Book;
 use crate::config::{EngineConfig, MemoryConfig, SelfTradePrevention, SymbolRules};
 use crate::engine::Engine;
+use crate::event::RejectReason;
 use crate::ids::{OrderId, Symbol, UserId};
+use crate::moves::{ArchivedMoveState, MoveState};
 use crate::orders::{Order, key_hash};
 use crate::slot::NIL;
 use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
@@ -44,9 +52,15 @@ use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 /// The first eight bytes of every snapshot.
 pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"MXSNAP\0\0";
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
-/// The previous format, still restored: the same state without halts.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 4;
+/// Format 3, still restored: the same state without partitions or moves.
+const SNAPSHOT_FORMAT_V3: u32 = 3;
+/// Format 2, still restored: format 3 without halts.
 const SNAPSHOT_FORMAT_V2: u32 = 2;
+/// The first eight bytes of an export, before its compressed archive.
+const EXPORT_MAGIC: [u8; 8] = *b"MXMOVE\0\0";
+/// The export format this build writes and reads.
+const EXPORT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 16;
 /// How many orders ahead a restore fetches index buckets.
 const RESTORE_LOOKAHEAD: usize = 8;
@@ -84,6 +98,30 @@ struct Snapshot {
     books: Vec<BookSnapshot>,
     /// Halted symbols, in book order.
     halted: Vec<Symbol>,
+    /// Each book's partition, in book order.
+    partitions: Vec<i32>,
+    /// Symbols released or moved away, in book order.
+    away: Vec<Symbol>,
+    /// The moves under way.
+    moves: MoveState,
+}
+
+/// Format 3, read only: format 4 without partitions and moves.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct SnapshotV3 {
+    config: EngineConfigArchive,
+    next_trade_id: u64,
+    next_arrival: u64,
+    books: Vec<BookSnapshot>,
+    halted: Vec<Symbol>,
+}
+
+/// A partition's books, as a move carries them.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct Export {
+    partition: i32,
+    books: Vec<BookSnapshot>,
+    halted: Vec<Symbol>,
 }
 
 /// Format 2, read only: format 3 without `halted`.
@@ -102,6 +140,9 @@ struct ArchivedParts<'a> {
     next_arrival: u64,
     books: &'a [ArchivedBookSnapshot],
     halted: &'a [<Symbol as rkyv::Archive>::Archived],
+    partitions: &'a [<i32 as rkyv::Archive>::Archived],
+    away: &'a [<Symbol as rkyv::Archive>::Archived],
+    moves: Option<&'a ArchivedMoveState>,
 }
 
 /// The parts of `EngineConfig` that decide behaviour. `MemoryConfig` is
@@ -210,7 +251,13 @@ impl Engine {
             return Err(SnapshotError::BadMagic);
         }
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != SNAPSHOT_FORMAT_VERSION && version != SNAPSHOT_FORMAT_V2 {
+        if ![
+            SNAPSHOT_FORMAT_VERSION,
+            SNAPSHOT_FORMAT_V3,
+            SNAPSHOT_FORMAT_V2,
+        ]
+        .contains(&version)
+        {
             return Err(SnapshotError::UnsupportedVersion {
                 found: version,
                 supported: SNAPSHOT_FORMAT_VERSION,
@@ -260,6 +307,22 @@ fn with_archive<T>(
             next_arrival: archived.next_arrival.to_native(),
             books: archived.books.as_slice(),
             halted: &[],
+            partitions: &[],
+            away: &[],
+            moves: None,
+        });
+    }
+    if version == SNAPSHOT_FORMAT_V3 {
+        let archived = rkyv::access::<ArchivedSnapshotV3, rancor::Error>(body).map_err(corrupt)?;
+        return f(ArchivedParts {
+            config: &archived.config,
+            next_trade_id: archived.next_trade_id.to_native(),
+            next_arrival: archived.next_arrival.to_native(),
+            books: archived.books.as_slice(),
+            halted: archived.halted.as_slice(),
+            partitions: &[],
+            away: &[],
+            moves: None,
         });
     }
     let archived = rkyv::access::<ArchivedSnapshot, rancor::Error>(body).map_err(corrupt)?;
@@ -269,6 +332,9 @@ fn with_archive<T>(
         next_arrival: archived.next_arrival.to_native(),
         books: archived.books.as_slice(),
         halted: archived.halted.as_slice(),
+        partitions: archived.partitions.as_slice(),
+        away: archived.away.as_slice(),
+        moves: Some(&archived.moves),
     })
 }
 
@@ -299,9 +365,11 @@ fn config_of(
 }
 
 impl Engine {
-    fn to_snapshot(&self) -> Snapshot {
+    /// Book `b` in canonical form.
+    fn book_snapshot(&self, b: usize) -> BookSnapshot {
+        let book = &self.books[b];
         let order = |slot: u32| OrderSnapshot::of(self.orders.get(slot));
-        let side = |book: &Book, side: Side| {
+        let side = |side: Side| {
             let ladder = book.ladder(side);
             let mut out = Vec::with_capacity(ladder.order_count());
             for level in ladder.levels_best_first() {
@@ -313,7 +381,31 @@ impl Engine {
             }
             out
         };
+        BookSnapshot {
+            symbol: book.symbol,
+            rules: book.rules,
+            last_price: book.last_price,
+            last_qty: book.last_qty,
+            bids: side(Side::Buy),
+            asks: side(Side::Sell),
+            buy_stops: book.buy_stops.slots_in_trigger_order().map(order).collect(),
+            sell_stops: book
+                .sell_stops
+                .slots_in_trigger_order()
+                .map(order)
+                .collect(),
+        }
+    }
+
+    fn to_snapshot(&self) -> Snapshot {
         let config = &self.config;
+        let symbols_where = |keep: fn(&Book) -> bool| {
+            self.books
+                .iter()
+                .filter(|b| keep(b))
+                .map(|b| b.symbol)
+                .collect()
+        };
         Snapshot {
             config: EngineConfigArchive {
                 default_rules: config.default_rules,
@@ -323,31 +415,145 @@ impl Engine {
             },
             next_trade_id: self.next_trade_id,
             next_arrival: self.next_arrival,
-            books: self
-                .books
-                .iter()
-                .map(|book| BookSnapshot {
-                    symbol: book.symbol,
-                    rules: book.rules,
-                    last_price: book.last_price,
-                    last_qty: book.last_qty,
-                    bids: side(book, Side::Buy),
-                    asks: side(book, Side::Sell),
-                    buy_stops: book.buy_stops.slots_in_trigger_order().map(order).collect(),
-                    sell_stops: book
-                        .sell_stops
-                        .slots_in_trigger_order()
-                        .map(order)
-                        .collect(),
-                })
+            books: (0..self.books.len())
+                .map(|b| self.book_snapshot(b))
                 .collect(),
-            halted: self
-                .books
-                .iter()
-                .filter(|book| book.halted)
-                .map(|book| book.symbol)
-                .collect(),
+            halted: symbols_where(|book| book.halted),
+            partitions: self.books.iter().map(|book| book.partition).collect(),
+            away: symbols_where(|book| book.away),
+            moves: self.moves.clone(),
         }
+    }
+
+    /// The export of `partition`'s away books (`crate::moves`).
+    pub(crate) fn export_books(&self, partition: i32) -> Vec<u8> {
+        let moved = |b: &usize| self.books[*b].partition == partition && self.books[*b].away;
+        let export = Export {
+            partition,
+            books: (0..self.books.len())
+                .filter(moved)
+                .map(|b| self.book_snapshot(b))
+                .collect(),
+            halted: (0..self.books.len())
+                .filter(|b| moved(b) && self.books[*b].halted)
+                .map(|b| self.books[b].symbol)
+                .collect(),
+        };
+        let archive = match rkyv::to_bytes::<rancor::Error>(&export) {
+            Ok(bytes) => bytes,
+            // As for a snapshot: plain owned data into memory.
+            Err(err) => panic!("serialising an export failed: {err}"),
+        };
+        let mut out = Vec::with_capacity(archive.len() / 4 + 16);
+        out.extend_from_slice(&EXPORT_MAGIC);
+        out.extend_from_slice(&EXPORT_VERSION.to_le_bytes());
+        out.extend_from_slice(&lz4_flex::compress_prepend_size(&archive));
+        out
+    }
+
+    /// Takes in an export's books for `partition`, each into a new book or
+    /// into this engine's away book of that symbol. Checked whole before
+    /// anything changes: a symbol this engine trades, an order id one of
+    /// its users has live, no room for the books, or bytes that are not an
+    /// export refuse it all. Arrival numbers are renumbered after this
+    /// engine's, in the export's order, so time priority is kept. Returns
+    /// the books and orders taken.
+    pub(crate) fn import_books(
+        &mut self,
+        bytes: &[u8],
+        partition: i32,
+    ) -> Result<(u32, u32), RejectReason> {
+        let malformed = RejectReason::MalformedMessage;
+        // Ids from outside the process, checked as a snapshot's are.
+        let symbol_of = |id: &<Symbol as rkyv::Archive>::Archived| {
+            rkyv::deserialize::<Symbol, rancor::Error>(id)
+                .ok()
+                .and_then(|id| id.revalidate().ok())
+                .ok_or(malformed)
+        };
+        let user_of = |id: &<UserId as rkyv::Archive>::Archived| {
+            rkyv::deserialize::<UserId, rancor::Error>(id)
+                .ok()
+                .and_then(|id| id.revalidate().ok())
+                .ok_or(malformed)
+        };
+        let order_of = |id: &<OrderId as rkyv::Archive>::Archived| {
+            rkyv::deserialize::<OrderId, rancor::Error>(id)
+                .ok()
+                .and_then(|id| id.revalidate().ok())
+                .ok_or(malformed)
+        };
+        if bytes.len() < 12 || bytes[..8] != EXPORT_MAGIC {
+            return Err(malformed);
+        }
+        if u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) != EXPORT_VERSION {
+            return Err(malformed);
+        }
+        let raw = lz4_flex::decompress_size_prepended(&bytes[12..]).map_err(|_| malformed)?;
+        let mut aligned = AlignedVec::<16>::with_capacity(raw.len());
+        aligned.extend_from_slice(&raw);
+        let export =
+            rkyv::access::<ArchivedExport, rancor::Error>(&aligned).map_err(|_| malformed)?;
+        if export.partition.to_native() != partition {
+            return Err(malformed);
+        }
+        // Every check first.
+        let mut new_books = 0;
+        let mut arrivals = Vec::new();
+        for book in export.books.iter() {
+            let symbol = symbol_of(&book.symbol)?;
+            match self.symbols.get(&symbol) {
+                Some(&b) if !self.books[b as usize].away => return Err(RejectReason::MoveRefused),
+                Some(_) => {}
+                None => new_books += 1,
+            }
+            for order in book_orders(book) {
+                let user_id = user_of(&order.user_id)?;
+                let order_id = order_of(&order.order_id)?;
+                if self
+                    .orders
+                    .find(key_hash(&user_id, &order_id), &user_id, &order_id)
+                    .is_some()
+                {
+                    return Err(RejectReason::DuplicateOrderId);
+                }
+                arrivals.push(order.arrival.to_native());
+            }
+        }
+        if self.books.len() + new_books > self.config.max_symbols as usize {
+            return Err(RejectReason::UnknownSymbol);
+        }
+        arrivals.sort_unstable();
+        if arrivals.windows(2).any(|w| w[0] == w[1]) {
+            return Err(malformed);
+        }
+        let base = self.next_arrival;
+        let renumber = |arrival: u64| base + arrivals.partition_point(|&a| a < arrival) as u64;
+        self.next_arrival = base + arrivals.len() as u64;
+        let mut taken = (0, 0);
+        for book in export.books.iter() {
+            let symbol = symbol_of(&book.symbol)?;
+            let rules = rkyv::deserialize::<SymbolRules, rancor::Error>(&book.rules)
+                .map_err(|_| malformed)?;
+            rules.validate().map_err(|_| malformed)?;
+            let b = match self.symbols.get(&symbol) {
+                Some(&b) => b as usize,
+                None => self.create_book(symbol, rules),
+            };
+            self.books[b].rules = rules;
+            self.books[b].partition = partition;
+            self.books[b].away = false;
+            self.fill_book(b, book, &renumber).map_err(|_| malformed)?;
+            taken.0 += 1;
+            taken.1 += book_orders(book).count() as u32;
+        }
+        for symbol in export.halted.iter() {
+            let symbol = symbol_of(symbol)?;
+            if let Some(&b) = self.symbols.get(&symbol) {
+                self.books[b as usize].halted = true;
+            }
+        }
+        Ok(taken)
     }
 
     fn from_archived(
@@ -392,80 +598,7 @@ impl Engine {
                 return Err(bad(format!("symbol {symbol} appears twice")));
             }
             let b = engine.create_book(symbol, rules);
-            engine.books[b].last_price = book.last_price.to_native();
-            engine.books[b].last_qty = book.last_qty.to_native();
-            for (list, side, stops) in [
-                (&book.bids, Side::Buy, false),
-                (&book.asks, Side::Sell, false),
-                (&book.buy_stops, Side::Buy, true),
-                (&book.sell_stops, Side::Sell, true),
-            ] {
-                let mut previous: Option<OrderSnapshot> = None;
-                let list = list.as_slice();
-                for (i, order) in list.iter().enumerate() {
-                    // The index is a random address per order: fetch the
-                    // bucket of an order a few ahead while this one goes in.
-                    if let Some(ahead) = list.get(i + RESTORE_LOOKAHEAD) {
-                        let ids = rkyv::deserialize::<UserId, rancor::Error>(&ahead.user_id)
-                            .and_then(|user| {
-                                rkyv::deserialize::<OrderId, rancor::Error>(&ahead.order_id)
-                                    .map(|order| (user, order))
-                            });
-                        if let Ok((user_id, order_id)) = ids {
-                            engine.orders.prefetch(key_hash(&user_id, &order_id));
-                        }
-                    }
-                    let order = rkyv::deserialize::<OrderSnapshot, rancor::Error>(order)
-                        .map_err(corrupt)?;
-                    let context =
-                        |e: String| bad(format!("{symbol}: order {}: {e}", order.order_id));
-                    check_order(&order, side, stops, engine.next_arrival).map_err(context)?;
-                    if previous.is_some_and(|prev| !in_priority_order(&prev, &order, side, stops)) {
-                        return Err(context("out of priority order".into()));
-                    }
-                    previous = Some(order);
-                    let user_id = order
-                        .user_id
-                        .revalidate()
-                        .map_err(|e| context(e.to_string()))?;
-                    let order_id = order
-                        .order_id
-                        .revalidate()
-                        .map_err(|e| context(e.to_string()))?;
-                    let hash = key_hash(&user_id, &order_id);
-                    if engine.orders.find(hash, &user_id, &order_id).is_some() {
-                        return Err(context(format!("live twice for user {user_id}")));
-                    }
-                    let slot = engine.orders.insert(Order {
-                        user_id,
-                        order_id,
-                        hash,
-                        arrival: order.arrival,
-                        entered_ns: order.entered_ns,
-                        price: order.price,
-                        stop_price: order.stop_price,
-                        quantity: order.quantity,
-                        filled: order.filled,
-                        book: b as u32,
-                        level: NIL,
-                        prev: NIL,
-                        next: NIL,
-                        side: order.side,
-                        order_type: order.order_type,
-                        tif: order.tif,
-                        post_only: order.post_only,
-                    });
-                    let target = &mut engine.books[b];
-                    if stops {
-                        target
-                            .stops_mut(side)
-                            .insert(order.stop_price, order.arrival, slot);
-                    } else {
-                        target.ladder_mut(side).push_back(&mut engine.orders, slot);
-                    }
-                }
-            }
-            engine.books[b].mark_depth_emitted();
+            engine.fill_book(b, book, &|arrival| arrival)?;
         }
         for symbol in snapshot.halted {
             let symbol = rkyv::deserialize::<Symbol, rancor::Error>(symbol)
@@ -477,8 +610,145 @@ impl Engine {
             };
             engine.books[b as usize].halted = true;
         }
+        if !snapshot.partitions.is_empty() {
+            if snapshot.partitions.len() != engine.books.len() {
+                return Err(bad(format!(
+                    "{} book partitions for {} books",
+                    snapshot.partitions.len(),
+                    engine.books.len()
+                )));
+            }
+            for (book, partition) in engine.books.iter_mut().zip(snapshot.partitions) {
+                book.partition = partition.to_native();
+            }
+        }
+        for symbol in snapshot.away {
+            let symbol = rkyv::deserialize::<Symbol, rancor::Error>(symbol)
+                .map_err(corrupt)?
+                .revalidate()
+                .map_err(|e| bad(e.to_string()))?;
+            let Some(&b) = engine.symbols.get(&symbol) else {
+                return Err(bad(format!("symbol {symbol} moved away has no book")));
+            };
+            engine.books[b as usize].away = true;
+        }
+        if let Some(moves) = snapshot.moves {
+            let moves = rkyv::deserialize::<MoveState, rancor::Error>(moves).map_err(corrupt)?;
+            let engines = moves.outgoing.iter().map(|o| o.to).chain(
+                moves
+                    .incoming
+                    .iter()
+                    .filter_map(|i| i.acquired.map(|a| a.2)),
+            );
+            for id in engines {
+                id.revalidate()
+                    .map_err(|e| bad(format!("a move's engine: {e}")))?;
+            }
+            engine.moves = moves;
+        }
         Ok(engine)
     }
+
+    /// Puts an archived book's orders into book `b`, in their canonical
+    /// order, with arrival numbers `renumber`ed, and takes its last trade.
+    fn fill_book(
+        &mut self,
+        b: usize,
+        book: &ArchivedBookSnapshot,
+        renumber: &dyn Fn(u64) -> u64,
+    ) -> Result<(), SnapshotError> {
+        let bad = SnapshotError::Inconsistent;
+        let corrupt = |err: rancor::Error| SnapshotError::Corrupt(err.to_string());
+        let symbol = self.books[b].symbol;
+        self.books[b].last_price = book.last_price.to_native();
+        self.books[b].last_qty = book.last_qty.to_native();
+        for (list, side, stops) in [
+            (&book.bids, Side::Buy, false),
+            (&book.asks, Side::Sell, false),
+            (&book.buy_stops, Side::Buy, true),
+            (&book.sell_stops, Side::Sell, true),
+        ] {
+            let mut previous: Option<OrderSnapshot> = None;
+            let list = list.as_slice();
+            for (i, order) in list.iter().enumerate() {
+                // The index is a random address per order: fetch the
+                // bucket of an order a few ahead while this one goes in.
+                if let Some(ahead) = list.get(i + RESTORE_LOOKAHEAD) {
+                    let ids = rkyv::deserialize::<UserId, rancor::Error>(&ahead.user_id).and_then(
+                        |user| {
+                            rkyv::deserialize::<OrderId, rancor::Error>(&ahead.order_id)
+                                .map(|order| (user, order))
+                        },
+                    );
+                    if let Ok((user_id, order_id)) = ids {
+                        self.orders.prefetch(key_hash(&user_id, &order_id));
+                    }
+                }
+                let order =
+                    rkyv::deserialize::<OrderSnapshot, rancor::Error>(order).map_err(corrupt)?;
+                let order = OrderSnapshot {
+                    arrival: renumber(order.arrival),
+                    ..order
+                };
+                let context = |e: String| bad(format!("{symbol}: order {}: {e}", order.order_id));
+                check_order(&order, side, stops, self.next_arrival).map_err(context)?;
+                if previous.is_some_and(|prev| !in_priority_order(&prev, &order, side, stops)) {
+                    return Err(context("out of priority order".into()));
+                }
+                previous = Some(order);
+                let user_id = order
+                    .user_id
+                    .revalidate()
+                    .map_err(|e| context(e.to_string()))?;
+                let order_id = order
+                    .order_id
+                    .revalidate()
+                    .map_err(|e| context(e.to_string()))?;
+                let hash = key_hash(&user_id, &order_id);
+                if self.orders.find(hash, &user_id, &order_id).is_some() {
+                    return Err(context(format!("live twice for user {user_id}")));
+                }
+                let slot = self.orders.insert(Order {
+                    user_id,
+                    order_id,
+                    hash,
+                    arrival: order.arrival,
+                    entered_ns: order.entered_ns,
+                    price: order.price,
+                    stop_price: order.stop_price,
+                    quantity: order.quantity,
+                    filled: order.filled,
+                    book: b as u32,
+                    level: NIL,
+                    prev: NIL,
+                    next: NIL,
+                    side: order.side,
+                    order_type: order.order_type,
+                    tif: order.tif,
+                    post_only: order.post_only,
+                });
+                let target = &mut self.books[b];
+                if stops {
+                    target
+                        .stops_mut(side)
+                        .insert(order.stop_price, order.arrival, slot);
+                } else {
+                    target.ladder_mut(side).push_back(&mut self.orders, slot);
+                }
+            }
+        }
+        self.books[b].mark_depth_emitted();
+        Ok(())
+    }
+}
+
+/// Every order of an archived book, resting and stops.
+fn book_orders(book: &ArchivedBookSnapshot) -> impl Iterator<Item = &ArchivedOrderSnapshot> {
+    book.bids
+        .iter()
+        .chain(book.asks.iter())
+        .chain(book.buy_stops.iter())
+        .chain(book.sell_stops.iter())
 }
 
 /// Per-order invariants the matcher relies on.

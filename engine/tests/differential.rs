@@ -11,7 +11,7 @@ mod common;
 
 use common::model::Model;
 use common::*;
-use engine::sequenced::{Input, Output, apply_input};
+use engine::sequenced::{Input, Output, SourcePosition, apply_input};
 use engine::{Engine, Side};
 use proptest::prelude::*;
 
@@ -34,11 +34,16 @@ fn check_inputs_against_model(
     let mut model = Model::new(config);
     for (i, command) in inputs.iter().enumerate() {
         let mut got = Vec::new();
-        apply_input(&mut engine, command, &mut |output| {
-            if let Output::Event(event) = output {
-                got.push(event);
-            }
-        });
+        apply_input(
+            &mut engine,
+            command,
+            SourcePosition::orders(0, i as i64),
+            &mut |output| {
+                if let Output::Event(event) = output {
+                    got.push(event);
+                }
+            },
+        );
         let want = model.apply_input(command);
         prop_assert_eq!(&got, &want, "input #{}: {:?}", i, command);
         if let Err(e) = engine.validate_internal_state() {

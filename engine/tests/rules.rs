@@ -202,6 +202,7 @@ fn statuses(events: &[Event]) -> Vec<String> {
                 request.action.as_str(),
                 reason.as_str()
             )),
+            Event::MoveStepped { step, .. } => Some(format!("MOVE {}", step.as_str())),
             Event::Trade(_) | Event::Depth(_) => None,
         })
         .collect()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use engine::EngineConfig;
 use engine::history::{History, Records};
-use engine::sequenced::{Input, Journaled, Message, Replayer};
+use engine::sequenced::{Handover, Input, Journaled, Message, Replayer};
 use engine::{OrderId, Symbol, UserId};
 
 use crate::Error;
@@ -163,6 +163,12 @@ pub(crate) fn ids(input: &Input) -> (Option<Symbol>, Option<UserId>, Option<Orde
             }
             action => (action.symbol(), None, Some(c.request_id)),
         },
+        // A move's records name the move, by its request id.
+        Input::Handover(
+            Handover::Piece { move_id, .. }
+            | Handover::Acquire { move_id, .. }
+            | Handover::Outcome { move_id, .. },
+        ) => (None, None, Some(*move_id)),
     }
 }
 

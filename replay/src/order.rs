@@ -118,7 +118,8 @@ fn concerns(message: &Message, user: &UserId, order: &OrderId) -> bool {
             Event::Trade(_)
             | Event::Depth(_)
             | Event::AdminApplied { .. }
-            | Event::AdminRejected { .. } => false,
+            | Event::AdminRejected { .. }
+            | Event::MoveStepped { .. } => false,
         },
         MessageBody::Fill(trade, party) => {
             let p = match party {

@@ -23,13 +23,14 @@ use crate::sequenced::{Input, Message, MessageBody, Topic};
 use crate::{Action, Event, RejectReason};
 
 /// Input kinds, as `engine_inputs_total{action}` labels them.
-pub(crate) const INPUT_ACTIONS: [&str; 6] = [
+pub(crate) const INPUT_ACTIONS: [&str; 7] = [
     "add",
     "cancel",
     "replace",
     "malformed",
     "admin",
     "admin_malformed",
+    "handover",
 ];
 
 /// The input's index in [`INPUT_ACTIONS`].
@@ -44,6 +45,7 @@ pub(crate) fn action_index(input: &Input) -> usize {
         Input::Malformed(_) => 3,
         Input::Admin(_) => 4,
         Input::MalformedAdmin(_) => 5,
+        Input::Handover(_) => 6,
     }
 }
 

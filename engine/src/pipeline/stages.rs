@@ -124,7 +124,7 @@ pub(crate) fn ingress<S: InputSource>(
                 match &mut input {
                     Input::Command(command) => command.ts = ts,
                     Input::Admin(command) => command.ts = ts,
-                    Input::Malformed(_) | Input::MalformedAdmin(_) => {}
+                    Input::Malformed(_) | Input::MalformedAdmin(_) | Input::Handover(_) => {}
                 }
                 let slot = InputSlot {
                     seq,
@@ -446,7 +446,9 @@ pub(crate) fn matcher(
                     published += 1;
                 }
             });
-            apply_input(&mut engine, &slot.input, &mut |output| marker.emit(output));
+            apply_input(&mut engine, &slot.input, slot.position(), &mut |output| {
+                marker.emit(output)
+            });
             marker.finish();
             positions.advance(slot.position());
             last_seq = slot.seq;

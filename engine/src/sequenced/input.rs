@@ -21,7 +21,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use thiserror::Error;
 
-use crate::{AdminCommand, Command, OrderId, RejectReason, Symbol, UserId};
+use crate::{AdminAction, AdminCommand, Command, EngineId, OrderId, RejectReason, Symbol, UserId};
 
 /// The version of the record schema this build writes, stored as each
 /// journal segment's payload format.
@@ -32,8 +32,10 @@ use crate::{AdminCommand, Command, OrderId, RejectReason, Symbol, UserId};
 ///   read: its two variants are format 3's first two, byte for byte, and
 ///   every input in it came from `orders`.
 /// - `3`: adds admin commands and their malformed messages, from the
-///   `admin` topic.
-pub const INPUT_FORMAT: u32 = 3;
+///   `admin` topic. Still read: format 4 only appends variants.
+/// - `4`: adds `MOVE` (an admin action) and the handover records of a
+///   partition's move: the export's pieces, the acquire, the outcome.
+pub const INPUT_FORMAT: u32 = 4;
 
 /// The oldest record schema this build still reads.
 pub const OLDEST_INPUT_FORMAT: u32 = 2;
@@ -52,6 +54,77 @@ pub enum Input {
     /// An `admin` message that did not decode; it becomes a `REJECTED`
     /// admin status.
     MalformedAdmin(Malformed),
+    /// A step of a partition's move that this engine takes in: the
+    /// export's pieces and the acquire, from `handover`, and the outcome,
+    /// from `assignments`.
+    Handover(Handover),
+}
+
+/// The bytes one [`Handover::Piece`] carries. Inputs are fixed-size ring
+/// slots; this keeps a piece no larger than an order.
+pub const PIECE_BYTES: usize = 80;
+
+/// An export cut into the pieces that carry it through the input ring and
+/// the journal, in order.
+pub fn export_pieces(move_id: OrderId, export: &[u8]) -> impl Iterator<Item = Handover> + '_ {
+    export
+        .chunks(PIECE_BYTES)
+        .enumerate()
+        .map(move |(index, chunk)| {
+            let mut bytes = [0u8; PIECE_BYTES];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            Handover::Piece {
+                move_id,
+                index: index as u32,
+                len: chunk.len() as u8,
+                bytes,
+            }
+        })
+}
+
+/// The journaled steps of a move on the engine that takes the partition,
+/// and the outcome on both (`docs/shards.md#moving-a-partition`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+#[repr(u8)]
+pub enum Handover {
+    /// Bytes `index * PIECE_BYTES ..` of the export, in order from 0.
+    Piece {
+        /// The move: the `MOVE` request's id.
+        move_id: OrderId,
+        /// The piece's place in the export.
+        index: u32,
+        /// How many of `bytes` are the export's (the last piece's may be
+        /// fewer).
+        len: u8,
+        /// The bytes.
+        bytes: [u8; PIECE_BYTES],
+    } = 0,
+    /// Every piece is journaled: rebuild the books from them.
+    Acquire {
+        /// The move.
+        move_id: OrderId,
+        /// The `orders` partition.
+        partition: i32,
+        /// The giver's last journaled offset of it; this engine reads from
+        /// the next.
+        after_offset: i64,
+        /// The giving engine.
+        from: EngineId,
+        /// The export's length in bytes.
+        len: u32,
+        /// XXH3-64 of the export.
+        digest: u64,
+    } = 1,
+    /// The `assignments` topic decided the move: `moved`, or rolled back.
+    Outcome {
+        /// The move.
+        move_id: OrderId,
+        /// The `orders` partition.
+        partition: i32,
+        /// The commit record stands.
+        moved: bool,
+    } = 2,
 }
 
 impl Input {
@@ -60,7 +133,26 @@ impl Input {
         match self {
             Input::Command(_) | Input::Malformed(_) => SourceTopic::Orders,
             Input::Admin(_) | Input::MalformedAdmin(_) => SourceTopic::Admin,
+            // The acquire and the outcome stand at the moved partition's
+            // offset, so the journal's resume position covers what the
+            // previous owner read.
+            Input::Handover(Handover::Acquire { .. } | Handover::Outcome { .. }) => {
+                SourceTopic::Orders
+            }
+            Input::Handover(Handover::Piece { .. }) => SourceTopic::Handover,
         }
+    }
+
+    /// Whether the input needs a format-4 segment: a move's record.
+    fn needs_moves(&self) -> bool {
+        matches!(
+            self,
+            Input::Handover(_)
+                | Input::Admin(AdminCommand {
+                    action: AdminAction::Release { .. },
+                    ..
+                })
+        )
     }
 }
 
@@ -73,6 +165,8 @@ pub enum SourceTopic {
     Orders = 0,
     /// Operators' commands.
     Admin = 1,
+    /// Moved partitions' exports.
+    Handover = 2,
 }
 
 impl SourceTopic {
@@ -81,6 +175,7 @@ impl SourceTopic {
         match self {
             SourceTopic::Orders => "orders",
             SourceTopic::Admin => "admin",
+            SourceTopic::Handover => "handover",
         }
     }
 
@@ -89,6 +184,7 @@ impl SourceTopic {
         match code {
             0 => Some(SourceTopic::Orders),
             1 => Some(SourceTopic::Admin),
+            2 => Some(SourceTopic::Handover),
             _ => None,
         }
     }
@@ -175,6 +271,10 @@ pub enum InputField {
     RequestId = 16,
     /// `engine_id`, in an admin message.
     EngineId = 17,
+    /// `partition`, in a `MOVE`.
+    Partition = 18,
+    /// `to`, in a `MOVE`.
+    To = 19,
 }
 
 impl InputField {
@@ -199,6 +299,8 @@ impl InputField {
             InputField::AdminCommand => "command",
             InputField::RequestId => "request_id",
             InputField::EngineId => "engine_id",
+            InputField::Partition => "partition",
+            InputField::To => "to",
         }
     }
 }
@@ -251,6 +353,9 @@ pub enum Problem {
     Conflict = 15,
     /// The action is an admin command, which `orders` does not take.
     AdminOnly = 16,
+    /// A `MOVE` names a partition this engine does not read, or comes
+    /// while another move is under way.
+    NotHeld = 17,
 }
 
 /// Where an input came from: a topic, a Kafka partition and offset, or for
@@ -365,6 +470,11 @@ pub fn decode_input(payload: &[u8], format: u32) -> Result<Input, RecordError> {
         return Err(RecordError::Payload(
             "an admin input in a format-2 segment, which predates them".into(),
         ));
+    }
+    if format < 4 && input.needs_moves() {
+        return Err(RecordError::Payload(format!(
+            "a move's record in a format-{format} segment, which predates them"
+        )));
     }
     Ok(input)
 }

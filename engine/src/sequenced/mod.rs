@@ -55,8 +55,9 @@ pub use checkpoint::{
     CHECKPOINT_VERSION, Checkpoint, CheckpointError, decode_checkpoint, encode_checkpoint,
 };
 pub use input::{
-    INPUT_FORMAT, Input, InputField, Malformed, OLDEST_INPUT_FORMAT, Problem, RecordError,
-    SourcePosition, SourcePositions, SourceTopic, decode_input, encode_input,
+    Handover, INPUT_FORMAT, Input, InputField, Malformed, OLDEST_INPUT_FORMAT, PIECE_BYTES,
+    Problem, RecordError, SourcePosition, SourcePositions, SourceTopic, decode_input, encode_input,
+    export_pieces,
 };
 pub use output::{FillParty, Message, MessageBody, Numbering, Output, Topic};
 pub use replayer::{Journaled, ReplayError, Replayer, apply_input};

@@ -80,7 +80,7 @@ pub enum MessageBody {
     Status(Event),
     /// A `REJECTED` status for a message that did not decode.
     Undecodable(Malformed),
-    /// An admin status: `AdminApplied` or `AdminRejected`.
+    /// An admin status: `AdminApplied`, `AdminRejected` or `MoveStepped`.
     Admin(Event),
     /// A `REJECTED` admin status for an admin message that did not decode.
     UndecodableAdmin(Malformed),
@@ -151,9 +151,11 @@ impl Output {
                 each(MessageBody::Fill(trade, resting), true);
             }
             Output::Event(Event::Depth(depth)) => each(MessageBody::Depth(depth), true),
-            Output::Event(event @ (Event::AdminApplied { .. } | Event::AdminRejected { .. })) => {
-                each(MessageBody::Admin(event), true)
-            }
+            Output::Event(
+                event @ (Event::AdminApplied { .. }
+                | Event::AdminRejected { .. }
+                | Event::MoveStepped { .. }),
+            ) => each(MessageBody::Admin(event), true),
             Output::Event(event) => each(MessageBody::Status(event), true),
             Output::Undecodable(malformed) => each(MessageBody::Undecodable(malformed), true),
             Output::UndecodableAdmin(malformed) => {

@@ -58,11 +58,16 @@ pub enum ReplayError {
     },
 }
 
-/// Applies one input to `engine`, handing each outcome to `each`, in the
-/// order the matcher reports them. The server's matcher thread and replay
-/// both apply inputs through this.
+/// Applies one input, journaled from `source`, to `engine`, handing each
+/// outcome to `each`, in the order the matcher reports them. The server's
+/// matcher thread and replay both apply inputs through this.
 #[inline]
-pub fn apply_input(engine: &mut Engine, input: &Input, each: &mut impl FnMut(Output)) {
+pub fn apply_input(
+    engine: &mut Engine,
+    input: &Input,
+    source: SourcePosition,
+    each: &mut impl FnMut(Output),
+) {
     struct Forward<'a, F>(&'a mut F);
     impl<F: FnMut(Output)> EventSink for Forward<'_, F> {
         #[inline]
@@ -71,10 +76,11 @@ pub fn apply_input(engine: &mut Engine, input: &Input, each: &mut impl FnMut(Out
         }
     }
     match input {
-        Input::Command(command) => engine.apply(command, &mut Forward(each)),
+        Input::Command(command) => engine.apply_from(command, source.partition, &mut Forward(each)),
         Input::Malformed(malformed) => each(Output::Undecodable(*malformed)),
         Input::Admin(command) => engine.apply_admin(command, &mut Forward(each)),
         Input::MalformedAdmin(malformed) => each(Output::UndecodableAdmin(*malformed)),
+        Input::Handover(step) => engine.apply_handover(step, &mut Forward(each)),
     }
 }
 
@@ -150,7 +156,7 @@ impl Replayer {
                 });
             });
         };
-        apply_input(engine, &record.input, &mut |output| {
+        apply_input(engine, &record.input, record.source, &mut |output| {
             if let Some(previous) = pending.replace(output) {
                 send(previous, false);
             }
@@ -174,7 +180,7 @@ impl Replayer {
         let Replayer {
             engine, numbering, ..
         } = self;
-        apply_input(engine, &record.input, &mut |output| {
+        apply_input(engine, &record.input, record.source, &mut |output| {
             output.bodies(|body, _| {
                 out.push(Message {
                     seq: record.sequence,
@@ -196,7 +202,7 @@ impl Replayer {
     /// only needs the state, such as the pipeline's snapshot replica.
     pub fn advance(&mut self, record: &Journaled) -> Result<(), ReplayError> {
         self.check_next(record)?;
-        apply_input(&mut self.engine, &record.input, &mut |_| {});
+        apply_input(&mut self.engine, &record.input, record.source, &mut |_| {});
         self.applied(record)
     }
 

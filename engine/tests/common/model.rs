@@ -147,6 +147,9 @@ impl Model {
             Input::Command(cmd) => self.apply(cmd),
             Input::Admin(cmd) => self.apply_admin(cmd),
             Input::Malformed(_) | Input::MalformedAdmin(_) => Vec::new(),
+            // One engine that never moves a book is the reference a move's
+            // two engines are compared against.
+            Input::Handover(_) => panic!("the reference model has no moves"),
         }
     }
 
@@ -160,6 +163,7 @@ impl Model {
         let rejected = |reason| vec![Event::AdminRejected { request, reason }];
         let mut cancelled = 0;
         match cmd.action {
+            AdminAction::Release { .. } => panic!("the reference model has no moves"),
             AdminAction::Halt { symbol } => {
                 let Some(b) = self.book(&symbol) else {
                     return rejected(RejectReason::UnknownSymbol);

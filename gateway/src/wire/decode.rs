@@ -27,8 +27,8 @@ use std::fmt;
 
 use engine::sequenced::{Input, InputField, Malformed, Problem};
 use engine::{
-    AdminAction, AdminCommand, Command, OrderId, OrderSpec, OrderType, Price, RejectReason,
-    ReplaceSpec, Side, Symbol, TimeInForce, UserId,
+    AdminAction, AdminCommand, Command, EngineId, OrderId, OrderSpec, OrderType, Price,
+    RejectReason, ReplaceSpec, Side, Symbol, TimeInForce, UserId,
 };
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -219,6 +219,26 @@ impl Decoder {
                     RejectReason::InvalidPrice,
                 )?;
                 AdminAction::SetReferencePrice { symbol, price }
+            }
+            "MOVE" => {
+                let raw = f.get(F::Partition).ok_or_else(|| missing(F::Partition))?;
+                let partition = quantity(raw, F::Partition)
+                    .ok()
+                    .and_then(|p| i32::try_from(p).ok())
+                    .ok_or_else(|| {
+                        Refusal::new(
+                            RejectReason::InvalidFieldValue,
+                            F::Partition,
+                            Problem::NotANumber,
+                        )
+                    })?;
+                let raw = f.get(F::To).ok_or_else(|| missing(F::To))?;
+                AdminAction::Release {
+                    partition,
+                    to: identifier(raw, F::To, EngineId::new)?,
+                    // The source that reads it fills this in.
+                    after_offset: -1,
+                }
             }
             _ => {
                 return Err(Refusal::new(
@@ -619,7 +639,7 @@ fn optional_quantity(f: &Fields<'_>, field: InputField) -> Result<Option<u64>, R
 /// router's camelCase. Client timestamps (`client_ts`, `clientTs`, and the
 /// router's `timestamp`) are accepted and ignored like any other unknown
 /// key: the engine stamps its own time at ingress.
-const NAMES: [(InputField, &[&str]); 17] = [
+const NAMES: [(InputField, &[&str]); 19] = [
     (InputField::Action, &["action"]),
     (InputField::Symbol, &["symbol"]),
     (InputField::OrderId, &["order_id", "orderId"]),
@@ -637,6 +657,8 @@ const NAMES: [(InputField, &[&str]); 17] = [
     (InputField::AdminCommand, &["command"]),
     (InputField::RequestId, &["request_id", "requestId"]),
     (InputField::EngineId, &["engine_id", "engineId"]),
+    (InputField::Partition, &["partition"]),
+    (InputField::To, &["to"]),
 ];
 
 /// Every accepted key (canonical names and aliases), for the tests.

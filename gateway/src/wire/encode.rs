@@ -12,8 +12,8 @@ use std::fmt;
 
 use engine::sequenced::{FillParty, InputField, Malformed, Message, MessageBody, Problem};
 use engine::{
-    Action, AdminAction, AdminCommand, AdminRef, Command, DEPTH_LEVELS, DepthSide, Event, OrderId,
-    RejectReason, Side, Symbol, Trade, UserId,
+    Action, AdminAction, AdminCommand, AdminRef, Command, DEPTH_LEVELS, DepthSide, Event, MoveStep,
+    OrderId, RejectReason, Side, Symbol, Trade, UserId,
 };
 use serde::{Serialize, Serializer};
 
@@ -102,9 +102,17 @@ pub fn encode_admin(command: &AdminCommand, engine_id: Option<&str>, out: &mut V
         #[serde(skip_serializing_if = "Option::is_none")]
         price: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        partition: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        to: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         engine_id: Option<&'a str>,
     }
     let (symbol, user_id, price) = admin_fields(&command.action);
+    let (partition, to) = match &command.action {
+        AdminAction::Release { partition, to, .. } => (Some(*partition), Some(to.as_str())),
+        _ => (None, None),
+    };
     write_json(
         out,
         &Out {
@@ -113,6 +121,8 @@ pub fn encode_admin(command: &AdminCommand, engine_id: Option<&str>, out: &mut V
             symbol,
             user_id,
             price,
+            partition,
+            to,
             engine_id,
         },
     );
@@ -216,6 +226,22 @@ struct AdminStatus<'a> {
     price: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cancelled: Option<u32>,
+    /// A move's partition of `orders` (`partition` is the admin message's
+    /// own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orders_partition: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_offset: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    move_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    books: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orders: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,12 +269,21 @@ fn admin_fields(action: &AdminAction) -> (Option<&str>, Option<&str>, Option<u64
         AdminAction::SetReferencePrice { symbol, price } => {
             (Some(symbol.as_str()), None, Some(*price))
         }
+        AdminAction::Release { .. } => (None, None, None),
     }
 }
 
 impl<'a> AdminStatus<'a> {
     fn of(seq: u64, idx: u32, status: &'static str, request: &'a AdminRef) -> AdminStatus<'a> {
         let (symbol, user_id, price) = admin_fields(&request.action);
+        let (orders_partition, to, after_offset) = match &request.action {
+            AdminAction::Release {
+                partition,
+                to,
+                after_offset,
+            } => (Some(*partition), Some(to.as_str()), Some(*after_offset)),
+            _ => (None, None, None),
+        };
         AdminStatus {
             seq,
             idx,
@@ -258,6 +293,9 @@ impl<'a> AdminStatus<'a> {
             symbol,
             user_id,
             price,
+            orders_partition,
+            to,
+            after_offset,
             ..AdminStatus::default()
         }
     }
@@ -400,6 +438,37 @@ fn encode_body(message: &Message, out: &mut Vec<u8>) {
                         },
                     )
                 }
+                Event::MoveStepped {
+                    move_id,
+                    partition: moved,
+                    step,
+                    books,
+                    orders,
+                } => {
+                    let reason = match step {
+                        MoveStep::AcquireFailed(reason) => Some(*reason),
+                        _ => None,
+                    };
+                    write_json(
+                        out,
+                        &AdminStatus {
+                            seq,
+                            idx,
+                            status: "MOVE",
+                            command: Some("MOVE"),
+                            move_id: Some(move_id.as_str()),
+                            orders_partition: Some(*moved),
+                            step: Some(step.as_str()),
+                            books: Some(*books),
+                            orders: Some(*orders),
+                            reason: reason.map(RejectReason::as_str),
+                            reason_code: reason.map(RejectReason::code),
+                            partition,
+                            offset,
+                            ..AdminStatus::default()
+                        },
+                    )
+                }
                 // Order events never take this path; an honest fallback.
                 _ => write_json(out, &status_of(seq, idx, event)),
             }
@@ -449,6 +518,7 @@ pub(crate) fn message_symbol(message: &Message) -> Option<&str> {
             Event::AdminApplied { request, .. } | Event::AdminRejected { request, .. } => {
                 admin_fields(&request.action).0
             }
+            Event::MoveStepped { .. } => None,
         },
     }
 }
@@ -576,7 +646,8 @@ fn status_of(seq: u64, idx: u32, event: &Event) -> Status<'_> {
         Event::Trade(_)
         | Event::Depth(_)
         | Event::AdminApplied { .. }
-        | Event::AdminRejected { .. } => Status {
+        | Event::AdminRejected { .. }
+        | Event::MoveStepped { .. } => Status {
             seq,
             idx,
             status: "UNKNOWN",
@@ -647,6 +718,11 @@ impl fmt::Display for Detail {
                         f,
                         "{field} is an admin command, accepted only from the admin topic"
                     ),
+                    Problem::NotHeld => write!(
+                        f,
+                        "{field} is not an orders partition this engine reads, or another move \
+                         is under way here; engine admin move finds the owner"
+                    ),
                 }
             }
         }
@@ -657,7 +733,7 @@ impl fmt::Display for Detail {
 fn accepted_values(field: InputField) -> &'static str {
     match field {
         InputField::Action => "ADD, CANCEL, REPLACE",
-        InputField::AdminCommand => "HALT, RESUME, MASS_CANCEL, SET_REFERENCE_PRICE",
+        InputField::AdminCommand => "HALT, RESUME, MASS_CANCEL, SET_REFERENCE_PRICE, MOVE",
         InputField::Side => "BUY, SELL",
         InputField::OrderType => "LIMIT, MARKET, STOP, STOP_LIMIT",
         InputField::TimeInForce => "GTC, IOC, FOK",
@@ -674,6 +750,10 @@ fn admin_refusal(reason: RejectReason) -> (&'static str, &'static str) {
         ),
         RejectReason::InvalidPrice => ("price", "must be above zero"),
         RejectReason::TickSizeViolation => ("price", "is not a multiple of the symbol's tick_size"),
+        RejectReason::MoveRefused => (
+            "partition",
+            "cannot move now: one move at a time, and this one is under way",
+        ),
         other => engine_refusal(other, false),
     }
 }
@@ -722,6 +802,10 @@ fn engine_refusal(reason: RejectReason, replace: bool) -> (&'static str, &'stati
         RejectReason::SymbolHalted => (
             "symbol",
             "is halted by an operator; cancels are accepted, new orders and replaces are not",
+        ),
+        RejectReason::SymbolMoved => (
+            "symbol",
+            "is traded by another engine now: its partition moved (docs/shards.md)",
         ),
         // Codes from decoding travel as `Malformed`, never as matcher events.
         _ => ("message", "was refused"),

@@ -193,6 +193,7 @@ pub fn reference_for(
         let bodies: Vec<MessageBody> = match input {
             Input::Malformed(m) => vec![MessageBody::Undecodable(m)],
             Input::MalformedAdmin(m) => vec![MessageBody::UndecodableAdmin(m)],
+            Input::Handover(_) => panic!("the reference model has no moves"),
             mut input @ (Input::Command(_) | Input::Admin(_)) => {
                 // --clock sequence
                 match &mut input {

@@ -49,7 +49,9 @@ pub fn check(bytes: &[u8]) {
         match decoder.decode(bytes) {
             Input::Malformed(malformed) => check_rejection(&malformed),
             // The orders decoder never makes admin inputs.
-            Input::Admin(_) | Input::MalformedAdmin(_) => panic!("an admin input from orders"),
+            Input::Admin(_) | Input::MalformedAdmin(_) | Input::Handover(_) => {
+                panic!("an admin or handover input from orders")
+            }
             Input::Command(command) => {
                 if decoder.format() == PriceFormat::Ticks {
                     let mut canonical = Vec::new();

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use comfy_table::{Table, presets};
-use engine::sequenced::{Input, Journaled, Message, MessageBody};
+use engine::sequenced::{Handover, Input, Journaled, Message, MessageBody};
 use gateway::wire::{encode_admin, encode_message, encode_message_of, encode_order};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use replay::Progress;
@@ -94,7 +94,47 @@ pub fn write_input(record: &Journaled, out: &mut Vec<u8>) -> bool {
             encode_message(&rejection(record, body), out);
             false
         }
+        Input::Handover(step) => {
+            write_handover(&step, out);
+            true
+        }
     }
+}
+
+/// A move's journaled step as JSON: what it says, not a piece's bytes.
+fn write_handover(step: &Handover, out: &mut Vec<u8>) {
+    let value = match step {
+        Handover::Piece {
+            move_id,
+            index,
+            len,
+            ..
+        } => serde_json::json!({
+            "handover": "PIECE", "move_id": move_id.as_str(), "index": index, "len": len,
+        }),
+        Handover::Acquire {
+            move_id,
+            partition,
+            after_offset,
+            from,
+            len,
+            digest,
+        } => serde_json::json!({
+            "handover": "ACQUIRE", "move_id": move_id.as_str(), "partition": partition,
+            "after_offset": after_offset, "from": from.as_str(), "len": len,
+            "digest": format!("{digest:016x}"),
+        }),
+        Handover::Outcome {
+            move_id,
+            partition,
+            moved,
+        } => serde_json::json!({
+            "handover": "OUTCOME", "move_id": move_id.as_str(), "partition": partition,
+            "moved": moved,
+        }),
+    };
+    // Writing a JSON value into memory cannot fail.
+    let _ = serde_json::to_writer(out, &value);
 }
 
 /// [`write_input`] as raw JSON: `(command, rejected)`, one of them set.

@@ -94,6 +94,7 @@ pub fn dump(args: DumpArgs) -> anyhow::Result<Outcome> {
             let topic = match r.source.topic {
                 engine::sequenced::SourceTopic::Orders => "",
                 engine::sequenced::SourceTopic::Admin => "admin:",
+                engine::sequenced::SourceTopic::Handover => "handover:",
             };
             write!(
                 out,

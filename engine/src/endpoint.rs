@@ -9,6 +9,7 @@
 //! they do not stamp command time (ingress does). Sinks choose the wire
 //! encoding.
 
+use crate::MoveState;
 use crate::sequenced::{Input, Message, SourcePosition, SourcePositions};
 use crate::threads::PARK_SLEEP;
 
@@ -55,6 +56,14 @@ pub trait InputSource: Send {
     /// Positions the source just after what the journal already holds.
     /// Called once, after recovery and before the first `poll`.
     fn resume(&mut self, journaled: &SourcePositions) -> Result<(), BoxError>;
+
+    /// The moves under way in the recovered state, called once just before
+    /// `resume`: a source that reads partitions must not resume one it
+    /// released, and must finish the move it was taking in. Others ignore
+    /// it.
+    fn recovered_moves(&mut self, moves: &MoveState) {
+        let _ = moves;
+    }
 
     /// Returns the next input without blocking for long.
     fn poll(&mut self) -> Result<SourcePoll, BoxError>;

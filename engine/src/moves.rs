@@ -24,7 +24,7 @@
 use crate::engine::Engine;
 use crate::event::{Event, EventSink, MoveStep, RejectReason};
 use crate::ids::{EngineId, OrderId};
-use crate::sequenced::{Handover, PIECE_BYTES};
+use crate::sequenced::{Handover, PIECE_BYTES, export_digest};
 
 /// A partition this engine released and has not heard the outcome of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -203,7 +203,7 @@ impl Engine {
             return Err(RejectReason::MoveRefused);
         }
         let bytes = std::mem::take(&mut incoming.bytes);
-        if bytes.len() != len as usize || xxhash_rust::xxh3::xxh3_64(&bytes) != digest {
+        if bytes.len() != len as usize || export_digest(&bytes) != digest {
             return Err(RejectReason::MalformedMessage);
         }
         let taken = self.import_books(&bytes, partition)?;

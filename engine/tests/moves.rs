@@ -17,7 +17,9 @@ mod common;
 
 use common::model::Model;
 use common::*;
-use engine::sequenced::{Handover, Input, Output, SourcePosition, apply_input, export_pieces};
+use engine::sequenced::{
+    Handover, Input, Output, SourcePosition, apply_input, export_digest, export_pieces,
+};
 use engine::{
     AdminAction, AdminCommand, Command, EngineId, Event, MemoryConfig, MoveStep, OrderId, Symbol,
 };
@@ -107,7 +109,7 @@ fn hand_over(giver: &mut Engine, taker: &mut Engine, at: i64) -> OrderId {
         after_offset: at,
         from: EngineId::new("giver").unwrap(),
         len: export.len() as u32,
-        digest: xxhash_rust::xxh3::xxh3_64(&export),
+        digest: export_digest(&export),
     });
     assert_eq!(
         step_of(&events(taker, &acquire, 1, at)),
@@ -272,7 +274,7 @@ fn the_giver_refuses_orders_for_away_books_and_a_second_move() {
         after_offset: 5,
         from: EngineId::new("taker").unwrap(),
         len: export.len() as u32,
-        digest: xxhash_rust::xxh3::xxh3_64(&export),
+        digest: export_digest(&export),
     });
     assert_eq!(
         step_of(&events(&mut giver, &acquire, 1, 5)),
@@ -298,7 +300,7 @@ fn a_corrupt_export_fails_the_acquire_and_changes_nothing() {
         after_offset: 0,
         from: EngineId::new("giver").unwrap(),
         len: export.len() as u32,
-        digest: xxhash_rust::xxh3::xxh3_64(&export),
+        digest: export_digest(&export),
     });
     assert!(matches!(
         step_of(&events(&mut taker, &acquire, 1, 0)),

@@ -95,7 +95,7 @@ fn the_same_commands_give_the_same_events_and_state_hash() {
 /// runs and machines. If this value changes, the snapshot format changed:
 /// bump `SNAPSHOT_FORMAT_VERSION` and update it deliberately. (Format 2:
 /// each order records when it took its place in the queue. Format 3: the
-/// halted symbols.)
+/// halted symbols. Format 4: each book's partition, and moves.)
 #[test]
 fn state_hash_of_a_fixed_scenario_is_a_known_constant() {
     let (engine, _) = run(&EngineConfig::default(), &scenario());
@@ -106,7 +106,7 @@ fn state_hash_of_a_fixed_scenario_is_a_known_constant() {
         engine.state_hash()
     );
 }
-const KNOWN_STATE_HASH: u64 = 0xe1dc_517b_4692_9990;
+const KNOWN_STATE_HASH: u64 = 0x2e58_a4f4_c698_7b16;
 
 #[test]
 fn state_hash_ignores_which_arena_slots_orders_occupy() {
@@ -171,7 +171,7 @@ fn restore_rejects_bad_magic_and_other_versions() {
             err,
             SnapshotError::UnsupportedVersion {
                 found: 99,
-                supported: 3
+                supported: 4
             }
         ),
         "{err}"

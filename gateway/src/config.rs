@@ -33,6 +33,9 @@ pub struct ConfigFile {
     pub engine_id: Option<String>,
     /// With `engine_id` and Kafka input: the ownership lease, e.g. `6s`.
     pub ownership_lease: Option<String>,
+    /// With `engine_id` and Kafka input: how long a giver waits for a
+    /// move's commit before it rolls the move back, e.g. `30s`.
+    pub move_timeout: Option<String>,
     /// `file:PATH`: admin commands beside a file input.
     pub admin_input: Option<String>,
     /// Under `replicated`: an idle leader's heartbeat period, e.g. `100ms`.

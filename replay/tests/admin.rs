@@ -1,5 +1,5 @@
-//! The `replay` tool on journals with admin commands, and on a journal and
-//! snapshot written by the previous build's formats.
+//! The `replay` tool on journals with admin commands, and on journals and
+//! snapshots written by earlier builds' formats.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -9,11 +9,17 @@ use std::path::Path;
 
 use common::{flow, json, lines, replay_ok, run_engine};
 
-/// The fixture: a journal of 42 inputs (input format 2, a format-2 segment)
-/// and a snapshot at 31 (snapshot format 2, checkpoint format 1), written
-/// by the build before admin commands from `orders.jsonl` with
-/// `--clock sequence --segment-size 1MiB`.
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/format-2");
+/// The fixtures, each written by an earlier build with `--clock sequence
+/// --segment-size 1MiB` from its `orders.jsonl` (and `admin.jsonl`):
+///
+/// - `format-2`: 42 inputs (input format 2) and a snapshot at 31
+///   (snapshot format 2, checkpoint format 1), by the build before admin
+///   commands;
+/// - `format-3`: 46 inputs with four admin commands (input format 3) and a
+///   snapshot at 34 (snapshot format 3, checkpoint format 2), by the build
+///   before moves, run twice (30 orders, then all) so that the snapshot
+///   falls mid-journal.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -28,41 +34,48 @@ fn summary(output: &std::process::Output) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
-#[test]
-fn a_journal_and_snapshot_of_the_previous_formats_recover_and_verify() {
+/// Deep verification replays a fixture's old records from the start and
+/// checks its old snapshot's state, hashed in this build's format; the
+/// engine recovers from the old snapshot plus the old records, and takes
+/// no input twice: the same state as a fresh run of the files.
+fn check_previous_format(name: &str, payload_format: u32, inputs: u64) {
+    let fixture = Path::new(FIXTURES).join(name);
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
-    copy_dir(&Path::new(FIXTURE).join("journal"), &journal);
-    let orders = Path::new(FIXTURE).join("orders.jsonl");
+    copy_dir(&fixture.join("journal"), &journal);
+    let orders = fixture.join("orders.jsonl");
+    let admin = fixture.join("admin.jsonl");
+    let mut flags = vec!["--clock", "sequence", "--segment-size", "1MiB"];
+    let admin_flag = format!("file:{}", admin.display());
+    if admin.exists() {
+        flags.extend(["--admin-input", &admin_flag]);
+    }
 
-    // Deep verification replays the old records from the start and checks
-    // the old snapshot's state, hashed in this build's format.
     let j = journal.to_str().unwrap();
     let verified = json(&replay_ok(&["verify", j, "--deep", "--json"], 0));
-    assert_eq!(verified["deep"]["hashes_verified"], 1, "{verified}");
+    assert_eq!(verified["deep"]["hashes_verified"], 1, "{name}: {verified}");
     let info = json(&replay_ok(&["info", j, "--json"], 0));
-    assert_eq!(info["last_seq"], 42, "{info}");
-    assert_eq!(info["segments"][0]["payload_format"], 2);
+    assert_eq!(info["last_seq"], inputs, "{name}: {info}");
+    assert_eq!(info["segments"][0]["payload_format"], payload_format);
 
-    // The engine recovers from the old snapshot plus the old records, and
-    // takes no input twice: the same state as a fresh run of the file.
-    let recovered = run_engine(
-        &journal,
-        &orders,
-        &dir.path().join("out"),
-        &["--clock", "sequence", "--segment-size", "1MiB"],
-    );
+    let recovered = run_engine(&journal, &orders, &dir.path().join("out"), &flags);
     let recovered = summary(&recovered);
-    assert_eq!(recovered["inputs"], 0, "{recovered}");
+    assert_eq!(recovered["inputs"], 0, "{name}: {recovered}");
     let fresh = run_engine(
         &dir.path().join("fresh"),
         &orders,
         &dir.path().join("fresh-out"),
-        &["--clock", "sequence", "--segment-size", "1MiB"],
+        &flags,
     );
     let fresh = summary(&fresh);
-    assert_eq!(fresh["inputs"], 42);
-    assert_eq!(recovered["state_hash"], fresh["state_hash"]);
+    assert_eq!(fresh["inputs"], inputs);
+    assert_eq!(recovered["state_hash"], fresh["state_hash"], "{name}");
+}
+
+#[test]
+fn a_journal_and_snapshot_of_the_previous_formats_recover_and_verify() {
+    check_previous_format("format-2", 2, 42);
+    check_previous_format("format-3", 3, 46);
 }
 
 #[test]

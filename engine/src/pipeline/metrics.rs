@@ -243,6 +243,12 @@ impl PipelineMetrics {
         &self.replication
     }
 
+    /// The highest input all of whose outputs the sink records as
+    /// delivered.
+    pub fn delivered(&self) -> u64 {
+        self.counters.delivered.load(Ordering::Acquire)
+    }
+
     /// How long each window of percentiles and peaks lasts.
     pub fn window(&self) -> Duration {
         self.window

@@ -24,6 +24,7 @@
 //! - journal sequence, ring sequence and engine sequence are one number.
 
 mod clock;
+mod exports;
 mod latency;
 mod metrics;
 mod output;
@@ -48,6 +49,7 @@ use journal::{DurableSequence, JournalOptions, SyncPath};
 use thiserror::Error;
 
 pub use clock::{IngressClock, SystemClock, WallClock};
+pub use exports::{Export, Exports};
 pub use latency::{LatencyHistograms, LatencySummary, StageLatencies};
 pub use metrics::{BookGauge, MetricsSample, PipelineMetrics, ReplicationSample, RingSample};
 pub use recovery::RecoveryStats;
@@ -267,6 +269,9 @@ pub struct PipelineConfig {
     /// The live figures the stages keep, for an exporter to sample. One
     /// run at a time: runs sharing it overwrite each other's figures.
     pub metrics: Arc<PipelineMetrics>,
+    /// Where a released partition's export goes (a move); `None` for an
+    /// engine that takes part in no moves.
+    pub exports: Option<Exports>,
 }
 
 impl PipelineConfig {
@@ -315,6 +320,7 @@ impl PipelineConfig {
             snapshot_share: None,
             book_symbols: 0,
             metrics: Arc::new(PipelineMetrics::new(Duration::from_secs(5))),
+            exports: None,
         }
     }
 }
@@ -412,6 +418,17 @@ fn run_with<S: InputSource, K: OutputSink>(
         took_ms = recovered.stats.took.as_millis() as u64,
         "recovered"
     );
+    let moves = recovered.engine.moves();
+    if let (Some(exports), Some(outgoing)) = (&config.exports, moves.outgoing) {
+        // Released before the crash, undecided since: send it again.
+        let bytes = recovered.engine.export_outgoing().unwrap_or_default();
+        (exports.0)(Export {
+            seq: recovered.writer.next_sequence() - 1,
+            outgoing,
+            bytes,
+        });
+    }
+    source.recovered_moves(moves);
     source
         .resume(&recovered.positions)
         .map_err(PipelineError::Source)?;
@@ -607,6 +624,7 @@ fn run_stages<S: InputSource, K: OutputSink>(
                 positions,
                 control,
                 metrics,
+                config.exports.as_ref(),
             )
         })
         .map_err(not_started)?;

@@ -16,6 +16,7 @@ use rkyv::util::AlignedVec;
 
 use super::PipelineError;
 use super::clock::{Stamp, Stamper};
+use super::exports::{Export, Exports};
 use super::latency::LatencyRecorder;
 use super::metrics::{OutputTally, PipelineMetrics, action_index};
 use super::output::{Emitter, OutputSlot};
@@ -27,7 +28,7 @@ use crate::sequenced::{
     apply_input, encode_input,
 };
 use crate::threads::WaitMode;
-use crate::{Engine, RejectReason};
+use crate::{AdminAction, AdminCommand, Engine, RejectReason};
 
 /// The most items a stage takes from its inbox at once. It bounds how long
 /// a journal batch or an egress batch waits for its last item.
@@ -404,6 +405,7 @@ pub(crate) fn matcher(
     mut positions: SourcePositions,
     control: &Control<'_>,
     metrics: &PipelineMetrics,
+    exports: Option<&Exports>,
 ) -> (u64, Engine, SourcePositions) {
     let counters = &metrics.counters;
     metrics.matcher_tid.store(
@@ -450,6 +452,9 @@ pub(crate) fn matcher(
                 marker.emit(output)
             });
             marker.finish();
+            if let (Some(exports), Input::Admin(admin)) = (exports, &slot.input) {
+                export_if_released(&engine, admin, slot.seq, exports);
+            }
             positions.advance(slot.position());
             last_seq = slot.seq;
             matched += 1;
@@ -474,6 +479,24 @@ pub(crate) fn matcher(
         }
     }
     (last_seq, engine, positions)
+}
+
+/// Hands the export on when `admin` released a partition. Encoding it
+/// stops the matcher for as long as the books take to serialise (a
+/// move's price, paid once; `docs/shards.md`).
+#[cold]
+fn export_if_released(engine: &Engine, admin: &AdminCommand, seq: u64, exports: &Exports) {
+    let Some(outgoing) = engine.moves().outgoing else {
+        return;
+    };
+    if matches!(admin.action, AdminAction::Release { .. }) && outgoing.move_id == admin.request_id {
+        let bytes = engine.export_outgoing().unwrap_or_default();
+        (exports.0)(Export {
+            seq,
+            outgoing,
+            bytes,
+        });
+    }
 }
 
 /// Gates outputs on the journal, numbers and batches them, delivers them.

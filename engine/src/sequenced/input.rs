@@ -64,6 +64,12 @@ pub enum Input {
 /// slots; this keeps a piece no larger than an order.
 pub const PIECE_BYTES: usize = 80;
 
+/// The digest an acquire checks an export against: XXH3-64, as the state
+/// hash.
+pub fn export_digest(export: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(export)
+}
+
 /// An export cut into the pieces that carry it through the input ring and
 /// the journal, in order.
 pub fn export_pieces(move_id: OrderId, export: &[u8]) -> impl Iterator<Item = Handover> + '_ {

@@ -57,7 +57,7 @@ pub use checkpoint::{
 pub use input::{
     Handover, INPUT_FORMAT, Input, InputField, Malformed, OLDEST_INPUT_FORMAT, PIECE_BYTES,
     Problem, RecordError, SourcePosition, SourcePositions, SourceTopic, decode_input, encode_input,
-    export_pieces,
+    export_digest, export_pieces,
 };
 pub use output::{FillParty, Message, MessageBody, Numbering, Output, Topic};
 pub use replayer::{Journaled, ReplayError, Replayer, apply_input};

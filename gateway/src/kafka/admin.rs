@@ -170,3 +170,105 @@ fn live_engines(
     engines.dedup();
     Ok(engines)
 }
+
+/// What `engine admin move` found and did.
+#[derive(Debug)]
+pub struct MoveOutcome {
+    /// The partition's owner, which the `MOVE` went to.
+    pub from: String,
+    /// Its answer to the `MOVE`, if it came within the wait.
+    pub answer: Option<AdminAnswer>,
+    /// The verdict in `assignments`: moved, rolled back, or not yet.
+    pub verdict: Option<bool>,
+    /// From sending the `MOVE` to the verdict (or the end of the wait).
+    pub took: Duration,
+}
+
+/// Why a move cannot be asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveRefusal {
+    /// Nobody owns the partition.
+    #[error(
+        "orders partition {0} has no owner in the assignments topic; start an engine that reads it"
+    )]
+    NoOwner(i32),
+    /// The target owns it already.
+    #[error("orders partition {partition} is owned by {owner} already")]
+    AlreadyThere {
+        /// The partition.
+        partition: i32,
+        /// Its owner.
+        owner: String,
+    },
+    /// No engine of the owner's shard is alive to release it.
+    #[error(
+        "orders partition {partition} is owned by {owner}, whose lease is {age} old: no leader \
+         or standby of {owner} is alive to release it. Start {owner} (or its standby) again and \
+         retry, or start {to} with the partition in kafka.partitions once {owner}'s lease has run \
+         out: it takes the partition over, and the books stay in {owner}'s journal"
+    )]
+    DeadOwner {
+        /// The partition.
+        partition: i32,
+        /// Its owner.
+        owner: String,
+        /// How long ago the owner renewed, or "never renewed".
+        age: String,
+        /// The engine that was to take it.
+        to: String,
+    },
+}
+
+/// Asks the owner of `partition` to move it to `to` (`MOVE` with
+/// `request_id`), then waits up to `wait` in all for the owner's answer
+/// and the verdict in `assignments`.
+pub fn move_partition(
+    config: &KafkaConfig,
+    bootstrap: &str,
+    extra: &[(String, String)],
+    command: &AdminCommand,
+    wait: Duration,
+) -> Result<MoveOutcome, BoxError> {
+    let engine::AdminAction::Release { partition, to, .. } = command.action else {
+        return Err("not a MOVE".into());
+    };
+    let ownership = Ownership::new(config, bootstrap, extra, "admin-cli", LIVE_LEASE)?;
+    let assignments = ownership.read()?;
+    let owner = assignments
+        .owner(partition)
+        .ok_or(MoveRefusal::NoOwner(partition))?
+        .engine_id
+        .clone();
+    if owner == to.as_str() {
+        return Err(MoveRefusal::AlreadyThere { partition, owner }.into());
+    }
+    let age = assignments.lease_age(&owner, now_ns() / 1_000_000);
+    if age.is_none_or(|age| age >= LIVE_LEASE) {
+        return Err(MoveRefusal::DeadOwner {
+            partition,
+            age: age.map_or("never renewed".into(), |a| format!("{} s", a.as_secs())),
+            owner,
+            to: to.as_str().to_owned(),
+        }
+        .into());
+    }
+    let started = Instant::now();
+    let sent = send_admin(config, bootstrap, extra, command, Some(&owner), wait)?;
+    let answer = sent.answers.into_iter().next();
+    let mut verdict = None;
+    if answer.as_ref().is_some_and(|a| a.status() == "APPLIED") {
+        while started.elapsed() < wait {
+            verdict = ownership.read()?.verdict(command.request_id.as_str());
+            if verdict.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(MoveOutcome {
+        from: owner,
+        answer,
+        verdict,
+        took: started.elapsed(),
+    })
+}

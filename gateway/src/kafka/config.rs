@@ -36,6 +36,9 @@ pub struct Topics {
     pub admin_status: String,
     /// Which engine owns which `orders` partition, keyed by partition.
     pub assignments: String,
+    /// Moved partitions' exports, from the engine that gives a partition
+    /// to the one that takes it: one partition.
+    pub handover: String,
 }
 
 impl Default for Topics {
@@ -49,6 +52,7 @@ impl Default for Topics {
             admin: "admin".into(),
             admin_status: Topic::AdminStatus.name().into(),
             assignments: "assignments".into(),
+            handover: "handover".into(),
         }
     }
 }
@@ -67,7 +71,7 @@ impl Topics {
 
     /// Every topic the engine reads or writes, inputs first; the journal
     /// topics of replicated engines aside.
-    pub fn all(&self) -> [&str; 8] {
+    pub fn all(&self) -> [&str; 9] {
         [
             &self.orders,
             &self.admin,
@@ -77,6 +81,7 @@ impl Topics {
             &self.order_status,
             &self.admin_status,
             &self.assignments,
+            &self.handover,
         ]
     }
 }

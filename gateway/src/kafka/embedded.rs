@@ -20,12 +20,15 @@ pub struct EmbeddedBroker {
 
 impl EmbeddedBroker {
     /// Starts a one-broker cluster and creates every topic in `topics` with
-    /// `partitions` partitions each, except `admin` and `assignments`, which
-    /// have one partition so that their records have one order.
+    /// `partitions` partitions each, except `admin`, `assignments` and
+    /// `handover`, which have one partition so that their records have one
+    /// order.
     pub fn start(topics: &Topics, partitions: i32) -> KafkaResult<EmbeddedBroker> {
         let cluster = MockCluster::new(1)?;
         for topic in topics.all() {
-            let single = topic == topics.admin || topic == topics.assignments;
+            let single = [&topics.admin, &topics.assignments, &topics.handover]
+                .iter()
+                .any(|one| one.as_str() == topic);
             cluster.create_topic(topic, if single { 1 } else { partitions }, 1)?;
         }
         Ok(EmbeddedBroker { cluster })

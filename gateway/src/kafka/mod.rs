@@ -20,6 +20,9 @@ pub mod feeder;
 #[cfg(feature = "server")]
 pub mod journal_topic;
 mod logging;
+#[cfg(feature = "server")]
+pub mod mover;
+pub mod moves;
 #[cfg(feature = "msk-iam")]
 pub mod msk_iam;
 #[cfg(feature = "server")]
@@ -34,6 +37,8 @@ pub use embedded::EmbeddedBroker;
 pub use feeder::Feeder;
 #[cfg(feature = "server")]
 pub use journal_topic::{Handover, JournalConsumer, JournalProducer, request_handover};
+#[cfg(feature = "server")]
+pub use mover::{MoveLinks, Mover};
 #[cfg(feature = "server")]
 pub use ownership::{Assignments, Ownership, OwnershipError};
 pub use sink::{DELIVERED_FILE, KafkaSink, SinkProbe};

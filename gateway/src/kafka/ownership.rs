@@ -12,16 +12,22 @@
 //!   its lease every third of the lease period while it runs; an owner
 //!   whose newest lease is older than the period counts as gone.
 //!
+//! - a **move's verdict**: a claim that names a move commits it; an
+//!   **abort** of the move rolls it back. Whichever of the two comes first
+//!   in the log decides, and the other counts for nothing, so the giver,
+//!   the taker and a restarted copy of either all read the same outcome
+//!   (`super::moves`).
+//!
 //! Keys make the topic safe to compact: a claim's key names its partition,
 //! epoch and engine, each written once; a lease's names its engine, and
-//! only the newest matters. An engine starting on partitions it does not
+//! only the newest matters; an abort's names its move. An engine starting on partitions it does not
 //! own claims them, at epoch 1, or one above a gone owner's epoch, and
 //! reads the topic back to see whether its claims won. A partition a live
 //! engine owns is refused ([`OwnershipError::Owned`]).
 //!
-//! This module decides only at start-up and renews the lease; it does not
-//! fence a running engine whose partition another engine took over. It
-//! reads no engine state.
+//! This module decides at start-up, renews the lease, and writes and reads
+//! a move's verdict; it does not fence a running engine whose partition
+//! another engine took over without a move. It reads no engine state.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,6 +63,23 @@ pub enum AssignmentRecord {
         /// Its ownership epoch: 1 for a partition never owned, one above
         /// the previous owner's otherwise.
         epoch: u64,
+        /// The move this claim commits, if it is a move's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        move_id: Option<String>,
+        /// The engine the partition moves from, with `move_id`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+    },
+    /// `engine_id` rolls back the move `move_id` of `partition`, unless
+    /// its claim came first.
+    Abort {
+        /// The `orders` partition.
+        partition: i32,
+        /// The move.
+        move_id: String,
+        /// Who aborted it: the giver on a timeout, the taker that cannot
+        /// use the export.
+        engine_id: String,
     },
     /// `engine_id` was alive at `at_ms` (ms since the Unix epoch, by its
     /// clock), reading `partitions`.
@@ -78,8 +101,10 @@ impl AssignmentRecord {
                 partition,
                 engine_id,
                 epoch,
+                ..
             } => format!("claim/{partition}/{epoch}/{engine_id}"),
             AssignmentRecord::Lease { engine_id, .. } => format!("lease/{engine_id}"),
+            AssignmentRecord::Abort { move_id, .. } => format!("abort/{move_id}"),
         }
     }
 }
@@ -91,6 +116,8 @@ pub struct Owner {
     pub engine_id: String,
     /// Its ownership epoch.
     pub epoch: u64,
+    /// The engine it took the partition from by a move, if it did.
+    pub moved_from: Option<String>,
 }
 
 /// The topic read to its end: owners and newest leases.
@@ -98,6 +125,8 @@ pub struct Owner {
 pub struct Assignments {
     owners: BTreeMap<i32, Owner>,
     leases: BTreeMap<String, u64>,
+    /// Each decided move: committed (`true`) or rolled back.
+    verdicts: BTreeMap<String, bool>,
 }
 
 impl Assignments {
@@ -108,7 +137,15 @@ impl Assignments {
                 partition,
                 engine_id,
                 epoch,
+                move_id,
+                from,
             } => {
+                // A move's claim after its abort counts for nothing.
+                if let Some(id) = move_id
+                    && self.verdicts.get(id) == Some(&false)
+                {
+                    return;
+                }
                 // The first claim of a newer epoch wins; the rest lose.
                 if self.owners.get(partition).is_none_or(|o| *epoch > o.epoch) {
                     self.owners.insert(
@@ -116,9 +153,17 @@ impl Assignments {
                         Owner {
                             engine_id: engine_id.clone(),
                             epoch: *epoch,
+                            moved_from: move_id.as_ref().and(from.clone()),
                         },
                     );
+                    if let Some(id) = move_id {
+                        self.verdicts.entry(id.clone()).or_insert(true);
+                    }
                 }
+            }
+            AssignmentRecord::Abort { move_id, .. } => {
+                // An abort after the move's claim counts for nothing.
+                self.verdicts.entry(move_id.clone()).or_insert(false);
             }
             AssignmentRecord::Lease {
                 engine_id, at_ms, ..
@@ -132,6 +177,12 @@ impl Assignments {
     /// The owner of `partition`, if any engine ever claimed it.
     pub fn owner(&self, partition: i32) -> Option<&Owner> {
         self.owners.get(&partition)
+    }
+
+    /// How the move `move_id` was decided: `Some(true)` committed, `Some(false)`
+    /// rolled back, `None` not yet.
+    pub fn verdict(&self, move_id: &str) -> Option<bool> {
+        self.verdicts.get(move_id).copied()
     }
 
     /// Every owned partition and its owner, by partition.
@@ -331,16 +382,29 @@ impl Ownership {
 
     /// Makes sure this engine owns `partitions`: claims those nobody owns
     /// or whose owner is gone, and refuses if a live engine owns one, or
-    /// won the race for it.
+    /// won the race for it. Moves change the list: a configured partition
+    /// this engine moved to another is left out (with a warning to take it
+    /// out of the config), and one it took in by a move is added.
     pub fn claim(&self, partitions: &[i32]) -> Result<Claimed, OwnershipError> {
         // A lease first, so an engine racing us sees us alive.
         self.renew(partitions)?;
         let before = self.read()?;
         let now_ms = now_ns() / 1_000_000;
         let mut wanted = Vec::new();
+        let mut moved_away = Vec::new();
         for &partition in partitions {
             match before.owner(partition) {
                 Some(owner) if owner.engine_id == self.engine_id => {}
+                Some(owner) if owner.moved_from.as_deref() == Some(self.engine_id.as_str()) => {
+                    tracing::warn!(
+                        partition,
+                        owner = %owner.engine_id,
+                        epoch = owner.epoch,
+                        "this partition was moved to another engine; not reading it (take it \
+                         out of kafka.partitions)"
+                    );
+                    moved_away.push(partition);
+                }
                 Some(owner) => {
                     let age = before.lease_age(&owner.engine_id, now_ms);
                     if let Some(age) = age.filter(|age| *age < self.lease) {
@@ -368,6 +432,8 @@ impl Ownership {
                 partition,
                 engine_id: self.engine_id.clone(),
                 epoch,
+                move_id: None,
+                from: None,
             })?;
         }
         let after = if wanted.is_empty() {
@@ -377,7 +443,7 @@ impl Ownership {
         };
         let now_ms = now_ns() / 1_000_000;
         let mut claimed = Vec::new();
-        for &partition in partitions {
+        for &partition in partitions.iter().filter(|p| !moved_away.contains(p)) {
             match after.owner(partition) {
                 Some(owner) if owner.engine_id == self.engine_id => {
                     claimed.push((partition, owner.epoch));
@@ -399,10 +465,60 @@ impl Ownership {
                 }
             }
         }
+        for (partition, owner) in after.owners() {
+            if owner.engine_id == self.engine_id
+                && owner.moved_from.is_some()
+                && !partitions.contains(&partition)
+            {
+                tracing::info!(
+                    partition,
+                    epoch = owner.epoch,
+                    "reading a partition moved here"
+                );
+                claimed.push((partition, owner.epoch));
+            }
+        }
+        claimed.sort_unstable();
         Ok(Claimed {
             partitions: claimed,
             new_claims: wanted.len(),
         })
+    }
+
+    /// Commits the move `move_id` of `partition` from `from` to this
+    /// engine, unless its abort came first; returns the verdict as the log
+    /// now stands (`None`: another claim won the partition's epoch, and the
+    /// move should be aborted).
+    pub fn claim_move(
+        &self,
+        partition: i32,
+        move_id: &str,
+        from: &str,
+    ) -> Result<Option<bool>, OwnershipError> {
+        let before = self.read()?;
+        if let Some(verdict) = before.verdict(move_id) {
+            return Ok(Some(verdict));
+        }
+        let epoch = before.owner(partition).map_or(1, |o| o.epoch + 1);
+        self.write(&AssignmentRecord::Claim {
+            partition,
+            engine_id: self.engine_id.clone(),
+            epoch,
+            move_id: Some(move_id.to_owned()),
+            from: Some(from.to_owned()),
+        })?;
+        Ok(self.read()?.verdict(move_id))
+    }
+
+    /// Rolls back the move `move_id` of `partition`, unless its claim came
+    /// first; returns the verdict as the log now stands.
+    pub fn abort_move(&self, partition: i32, move_id: &str) -> Result<bool, OwnershipError> {
+        self.write(&AssignmentRecord::Abort {
+            partition,
+            move_id: move_id.to_owned(),
+            engine_id: self.engine_id.clone(),
+        })?;
+        Ok(self.read()?.verdict(move_id).unwrap_or(false))
     }
 
     /// Renews the lease every third of the period on a thread of its own,
@@ -455,7 +571,47 @@ mod tests {
             partition,
             engine_id: engine.into(),
             epoch,
+            move_id: None,
+            from: None,
         }
+    }
+
+    #[test]
+    fn the_first_of_a_moves_claim_and_its_abort_decides() {
+        let moved = |id: &str, epoch| AssignmentRecord::Claim {
+            partition: 7,
+            engine_id: "b".into(),
+            epoch,
+            move_id: Some(id.into()),
+            from: Some("a".into()),
+        };
+        let abort = |id: &str| AssignmentRecord::Abort {
+            partition: 7,
+            move_id: id.into(),
+            engine_id: "a".into(),
+        };
+        let mut log = Assignments::default();
+        for record in [
+            claim(7, "a", 1),
+            abort("m1"),
+            moved("m1", 2), // too late: rolled back
+            moved("m2", 2),
+            abort("m2"), // too late: committed
+        ] {
+            log.apply(&record);
+        }
+        assert_eq!(log.verdict("m1"), Some(false));
+        assert_eq!(log.verdict("m2"), Some(true));
+        assert_eq!(log.verdict("m3"), None);
+        let owner = log.owner(7).unwrap();
+        assert_eq!((owner.engine_id.as_str(), owner.epoch), ("b", 2));
+        assert_eq!(owner.moved_from.as_deref(), Some("a"));
+        let json = serde_json::to_string(&abort("m1")).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"kind":"abort","partition":7,"move_id":"m1","engine_id":"a"}"#
+        );
+        assert_eq!(abort("m1").key(), "abort/m1");
     }
 
     #[test]

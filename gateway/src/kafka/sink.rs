@@ -17,14 +17,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use engine::Event;
 use engine::endpoint::{BoxError, OutputSink};
-use engine::sequenced::{Message, Topic};
+use engine::sequenced::{Message, MessageBody, Topic};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::statistics::Statistics;
 
 use super::client::{ClientHooks, DeliveryHooks, KafkaContext, send_when_room};
 use super::config::{KafkaConfig, Role};
+use super::moves::{SinkLink, ToMover};
 use crate::delivered::DeliveredMark;
 use crate::wire::{encode_message_of, message_symbol};
 
@@ -129,6 +131,8 @@ pub struct KafkaSink {
     handed: u64,
     last_mark: Instant,
     scratch: Vec<u8>,
+    /// Told of each move step the sink sends, when the engine moves.
+    moves: Option<SinkLink>,
 }
 
 impl KafkaSink {
@@ -168,7 +172,15 @@ impl KafkaSink {
             handed: confirmed,
             last_mark: Instant::now(),
             scratch: Vec::with_capacity(1024),
+            moves: None,
         })
+    }
+
+    /// Reports each move step it sends to the mover through `link`: a
+    /// step's message goes out only once its input is journaled.
+    pub fn with_moves(mut self, link: SinkLink) -> KafkaSink {
+        self.moves = Some(link);
+        self
     }
 
     /// Records that every input through `seq` is delivered, as another
@@ -311,6 +323,22 @@ impl OutputSink for KafkaSink {
     fn send_batch(&mut self, batch: &[Message]) -> Result<(), BoxError> {
         for message in batch {
             self.produce(message)?;
+            if let (
+                Some(link),
+                MessageBody::Admin(Event::MoveStepped {
+                    move_id,
+                    partition,
+                    step,
+                    ..
+                }),
+            ) = (&self.moves, &message.body)
+            {
+                let _ = link.to_mover.send(ToMover::Stepped {
+                    move_id: move_id.as_str().to_owned(),
+                    partition: *partition,
+                    step: *step,
+                });
+            }
         }
         self.reap()
     }

@@ -7,6 +7,12 @@
 //! journaled. An engine whose brokers have no `admin` topic at start-up
 //! runs without admin commands and says so.
 //!
+//! A partition can move to another engine (`super::moves`): a `MOVE`
+//! admin command for a partition this source reads is journaled with the
+//! partition's last offset filled in, and the source stops reading it at
+//! once; the mover's verdict and a moved-in partition's records come back
+//! through a channel and are journaled before anything else.
+//!
 //! Offsets come from the journal: each partition resumes at its last
 //! journaled offset + 1, whether partitions are assigned from the config
 //! or by the consumer group, so a crash neither skips nor repeats an order.
@@ -14,13 +20,16 @@
 //! the ingress thread busy-polls, and when the input ring is full it simply
 //! stops calling `poll`, which is the back-pressure on the brokers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine::endpoint::{BoxError, InputSource, SourceItem, SourcePoll};
-use engine::sequenced::{SourcePosition, SourcePositions, SourceTopic};
+use engine::sequenced::{
+    Handover, Input, InputField, Malformed, Problem, SourcePosition, SourcePositions, SourceTopic,
+};
+use engine::{AdminAction, MoveState, RejectReason};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
@@ -29,6 +38,7 @@ use rdkafka::types::RDKafkaRespErr;
 
 use super::client::{ClientHooks, KafkaContext, topic_partitions};
 use super::config::{KafkaConfig, Role, StartFrom};
+use super::moves::{SourceLink, ToMover, ToSource};
 use crate::wire::Decoder;
 
 /// How long start-up waits for the brokers to describe `orders`.
@@ -207,6 +217,21 @@ pub struct KafkaSource {
     at_end: BTreeSet<(SourceTopic, i32)>,
     /// What a parked ingress's `wait` received, for the next `poll`.
     waited: Option<SourcePoll>,
+    /// The mover's channels, for an engine that takes part in moves.
+    moves: Option<SourceLink>,
+    /// The `orders` partitions read now (fixed assignment only).
+    reading: Vec<i32>,
+    /// The last offset handed on, per topic and partition: where a
+    /// re-assignment resumes.
+    last: BTreeMap<(SourceTopic, i32), i64>,
+    /// The partition released and not yet decided.
+    outgoing: Option<i32>,
+    /// Whether a partition is being taken in.
+    incoming: bool,
+    /// Records from the mover, journaled before anything else.
+    pending: VecDeque<SourceItem>,
+    /// The moves under way in the recovered state.
+    recovered: MoveState,
 }
 
 impl KafkaSource {
@@ -249,7 +274,20 @@ impl KafkaSource {
             idle_since: None,
             at_end: BTreeSet::new(),
             waited: None,
+            moves: None,
+            reading: Vec::new(),
+            last: BTreeMap::new(),
+            outgoing: None,
+            incoming: false,
+            pending: VecDeque::new(),
+            recovered: MoveState::default(),
         })
+    }
+
+    /// Takes part in moves through the mover's `link`.
+    pub fn with_moves(mut self, link: SourceLink) -> KafkaSource {
+        self.moves = Some(link);
+        self
     }
 
     /// A handle on the offsets the source reads next, readable after the
@@ -304,43 +342,49 @@ impl InputSource for KafkaSource {
             tracing::info!(topic = %self.topic, "kafka: joined the consumer group; waiting for an assignment");
             return Ok(());
         }
-        let partitions = match &self.fixed {
+        let mut partitions = match &self.fixed {
             Some(partitions) => partitions.clone(),
             None => self.all_partitions()?,
         };
-        let mut assignment = TopicPartitionList::new();
-        for partition in &partitions {
-            let offset = self.consumer.context().hooks().resume_offset(*partition);
-            self.consumer
-                .context()
-                .hooks()
-                .probe
-                .assigned(*partition, offset);
-            assignment.add_partition_offset(&self.topic, *partition, offset)?;
-            tracing::info!(topic = %self.topic, partition, ?offset, "kafka: resuming");
+        if let Some(outgoing) = self.recovered.outgoing {
+            // Released before a restart and not decided: not ours to read.
+            partitions.retain(|&p| p != outgoing.partition);
+            self.outgoing = Some(outgoing.partition);
         }
+        self.incoming = self.recovered.incoming.is_some();
+        for position in journaled.iter() {
+            self.last
+                .insert((position.topic, position.partition), position.offset);
+        }
+        self.reading = partitions;
         self.reading_admin = self.admin_topic_exists()?;
-        if self.reading_admin {
-            // Admin commands are few and must all be seen: a new engine
-            // reads the topic from its start, whatever `start` says.
-            let offset = match journaled.last_offset_of(SourceTopic::Admin, ADMIN_PARTITION) {
-                Some(last) => Offset::Offset(last + 1),
-                None => Offset::Beginning,
-            };
-            assignment.add_partition_offset(&self.admin_topic, ADMIN_PARTITION, offset)?;
-            tracing::info!(topic = %self.admin_topic, ?offset, "kafka: reading admin commands");
-        } else {
+        if !self.reading_admin {
             tracing::warn!(
                 topic = %self.admin_topic,
                 "kafka: the brokers have no admin topic, so this engine takes no admin commands \
-                 (halt, resume, mass cancel); create it with one partition and restart"
+                 (halt, resume, mass cancel, move); create it with one partition and restart"
             );
         }
-        self.consumer.assign(&assignment)?;
-        Ok(())
+        if let Some(link) = &self.moves {
+            let _ = link
+                .to_mover
+                .send(ToMover::Recovered(self.recovered.clone()));
+        }
+        self.assign(true)
+    }
+
+    fn recovered_moves(&mut self, moves: &MoveState) {
+        self.recovered = moves.clone();
     }
 
     fn poll(&mut self) -> Result<SourcePoll, BoxError> {
+        if self.moves.is_some() {
+            self.hear_mover()?;
+            if let Some(item) = self.pending.pop_front() {
+                self.emitted(&item);
+                return Ok(SourcePoll::Item(item));
+            }
+        }
         if let Some(polled) = self.waited.take() {
             return Ok(polled);
         }
@@ -362,6 +406,141 @@ impl InputSource for KafkaSource {
 }
 
 impl KafkaSource {
+    /// (Re-)assigns the partitions read now, each from the offset after
+    /// the last one handed on, or where the journal says.
+    fn assign(&mut self, starting: bool) -> Result<(), BoxError> {
+        let mut assignment = TopicPartitionList::new();
+        for &partition in &self.reading {
+            let offset = match self.last.get(&(SourceTopic::Orders, partition)) {
+                Some(last) => Offset::Offset(last + 1),
+                None => self.consumer.context().hooks().resume_offset(partition),
+            };
+            self.consumer
+                .context()
+                .hooks()
+                .probe
+                .assigned(partition, offset);
+            assignment.add_partition_offset(&self.topic, partition, offset)?;
+            if starting {
+                tracing::info!(topic = %self.topic, partition, ?offset, "kafka: resuming");
+            }
+        }
+        if self.reading_admin {
+            // Admin commands are few and must all be seen: a new engine
+            // reads the topic from its start, whatever `start` says.
+            let offset = match self.last.get(&(SourceTopic::Admin, ADMIN_PARTITION)) {
+                Some(last) => Offset::Offset(last + 1),
+                None => Offset::Beginning,
+            };
+            assignment.add_partition_offset(&self.admin_topic, ADMIN_PARTITION, offset)?;
+            if starting {
+                tracing::info!(topic = %self.admin_topic, ?offset, "kafka: reading admin commands");
+            }
+        }
+        self.consumer.assign(&assignment)?;
+        Ok(())
+    }
+
+    /// Takes what the mover sent: records to journal, a partition to read.
+    fn hear_mover(&mut self) -> Result<(), BoxError> {
+        let Some(link) = &self.moves else {
+            return Ok(());
+        };
+        let mut reassign = false;
+        while let Ok(order) = link.from_mover.try_recv() {
+            match order {
+                ToSource::Journal(items) => self.pending.extend(items),
+                ToSource::Read { partition, after } => {
+                    if !self.reading.contains(&partition) {
+                        self.reading.push(partition);
+                        self.reading.sort_unstable();
+                    }
+                    self.last.insert((SourceTopic::Orders, partition), after);
+                    tracing::info!(
+                        partition,
+                        from = after + 1,
+                        "kafka: reading a partition after a move"
+                    );
+                    reassign = true;
+                }
+                ToSource::Forget => self.incoming = false,
+            }
+        }
+        if reassign {
+            self.assign(false)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the source's view of the moves in step with the engine's, so
+    /// it refuses a `MOVE` exactly when the engine would.
+    fn emitted(&mut self, item: &SourceItem) {
+        match item.input {
+            Input::Handover(Handover::Piece { .. }) => self.incoming = true,
+            Input::Handover(Handover::Outcome { .. }) => {
+                self.incoming = false;
+                self.outgoing = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// A `MOVE` for this engine: journaled with the partition's last
+    /// offset, after which the partition is not read; or refused, when
+    /// this engine does not read the partition or a move is under way.
+    fn release(&mut self, mut input: Input) -> Result<Input, BoxError> {
+        let Input::Admin(command) = &mut input else {
+            return Ok(input);
+        };
+        let AdminAction::Release {
+            partition,
+            to,
+            after_offset,
+        } = &mut command.action
+        else {
+            return Ok(input);
+        };
+        let partition = *partition;
+        let myself = self.engine_id.as_deref() == Some(to.as_str());
+        if self.moves.is_none()
+            || self.outgoing.is_some()
+            || self.incoming
+            || myself
+            || !self.reading.contains(&partition)
+        {
+            return Ok(Input::MalformedAdmin(Malformed {
+                order_id: Some(command.request_id),
+                ..Malformed::new(
+                    RejectReason::MoveRefused,
+                    InputField::Partition,
+                    Problem::NotHeld,
+                )
+            }));
+        }
+        *after_offset = match self.last.get(&(SourceTopic::Orders, partition)) {
+            Some(&last) => last,
+            None => match self.consumer.context().hooks().resume_offset(partition) {
+                Offset::Offset(next) => next - 1,
+                _ => -1,
+            },
+        };
+        self.reading.retain(|&p| p != partition);
+        self.outgoing = Some(partition);
+        self.consumer
+            .context()
+            .hooks()
+            .probe
+            .set(partition, UNASSIGNED);
+        self.assign(false)?;
+        tracing::info!(
+            partition,
+            after_offset = *after_offset,
+            to = %to,
+            "move step 1: releasing the partition; no longer reading it"
+        );
+        Ok(input)
+    }
+
     fn poll_for(&mut self, timeout: Duration) -> Result<SourcePoll, BoxError> {
         match self.consumer.poll(timeout) {
             Some(Ok(message)) => {
@@ -376,6 +555,8 @@ impl KafkaSource {
                 // A record without a payload decodes as an empty message.
                 let payload = message.payload().unwrap_or_default();
                 if topic == SourceTopic::Admin {
+                    self.last
+                        .insert((topic, position.partition), position.offset);
                     return Ok(
                         match self
                             .decoder
@@ -384,13 +565,20 @@ impl KafkaSource {
                             Some(input) => SourcePoll::Item(SourceItem {
                                 position,
                                 origin_ns: None,
-                                input,
+                                input: self.release(input)?,
                             }),
                             // Another engine's command: not ours to journal.
                             None => SourcePoll::Idle,
                         },
                     );
                 }
+                if !self.subscribe && !self.reading.contains(&position.partition) {
+                    // Fetched before the partition was released: the next
+                    // owner reads it.
+                    return Ok(SourcePoll::Idle);
+                }
+                self.last
+                    .insert((topic, position.partition), position.offset);
                 let input = self.decoder.decode(payload);
                 self.consumer
                     .context()

@@ -61,6 +61,11 @@ pub struct Cli {
     /// renewing its ownership lease still owns its partitions [default: 6s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ownership_lease: Option<Duration>,
+    /// With --engine-id and Kafka input: how long an engine that gives a
+    /// partition away waits for the taker's commit before it rolls the
+    /// move back [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub move_timeout: Option<Duration>,
     /// Operators' admin commands from a JSON-lines file (file:PATH), read
     /// beside --input file:...; orders files never carry admin commands.
     #[arg(long, value_name = "file:PATH")]
@@ -238,6 +243,17 @@ pub enum AdminVerb {
         symbol: String,
         /// The price, in ticks.
         price: u64,
+    },
+    /// Move an orders partition, and every book that came from it, from
+    /// its owner to another engine while orders flow; waits for the
+    /// verdict (exit 0 moved, 1 rolled back or not decided within --wait).
+    Move {
+        /// The orders partition.
+        #[arg(long, value_name = "N")]
+        partition: i32,
+        /// The engine that takes it.
+        #[arg(long, value_name = "ID")]
+        to: String,
     },
 }
 

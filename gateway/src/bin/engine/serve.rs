@@ -24,7 +24,7 @@ use crate::summary::{print_follow_report, print_report, print_startup};
 pub const SECOND_SIGNAL_EXIT: i32 = 130;
 
 /// Runs the engine as `settings` say.
-pub fn serve(settings: Settings) -> Result<()> {
+pub fn serve(mut settings: Settings) -> Result<()> {
     print_startup(&settings);
     if let Some(dir) = &settings.demo_dir
         && dir.exists()
@@ -64,9 +64,8 @@ pub fn serve(settings: Settings) -> Result<()> {
             bootstrap
         }
     };
-    let kafka = &settings.kafka;
-    let extra = &settings.kafka_properties;
-    let journal_dir = &settings.pipeline.journal_dir;
+    let journal_dir = settings.pipeline.journal_dir.clone();
+    let journal_dir = &journal_dir;
     std::fs::create_dir_all(journal_dir).with_context(|| {
         format!(
             "cannot create the journal directory {}",
@@ -78,11 +77,38 @@ pub fn serve(settings: Settings) -> Result<()> {
     }
     // Held for the run: dropping it stops renewing the lease.
     let _lease = match (&settings.engine_id, settings.ownership_lease) {
-        (Some(id), Some(lease)) => Some(claim_partitions(&settings, &bootstrap, id, lease)?),
+        (Some(id), Some(lease)) => {
+            let (renewal, partitions) = claim_partitions(&settings, &bootstrap, id, lease)?;
+            // Moves may have changed what this engine reads.
+            settings.kafka.partitions = Some(partitions);
+            Some(renewal)
+        }
         _ => None,
     };
     if let Some(ha) = &settings.replication {
         return serve_replicated(&settings, ha, &bootstrap, &stop);
+    }
+    // An engine that owns partitions can give and take them (moves).
+    let (mut mover, mut source_link, mut sink_link) = (None, None, None);
+    if let (Some(id), Some(lease), Some(timeout), InputSpec::Kafka, None) = (
+        &settings.engine_id,
+        settings.ownership_lease,
+        settings.move_timeout,
+        &settings.input,
+        &settings.output,
+    ) {
+        let (started, links) = gateway::kafka::Mover::start(
+            &settings.kafka,
+            &bootstrap,
+            &settings.kafka_properties,
+            id,
+            lease,
+            timeout,
+            Arc::clone(&settings.pipeline.metrics),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the mover: {e}"))?;
+        settings.pipeline.exports = Some(links.exports);
+        (mover, source_link, sink_link) = (Some(started), Some(links.source), Some(links.sink));
     }
     let mut probe = None;
     let report = match &settings.output {
@@ -90,20 +116,24 @@ pub fn serve(settings: Settings) -> Result<()> {
             let sink = FileSink::open(dir)
                 .with_context(|| format!("cannot open the output directory {}", dir.display()))?
                 .with_engine_id(settings.engine_id.clone());
-            run_from(&settings, &bootstrap, sink, None, &stop)?
+            run_from(&settings, &bootstrap, sink, None, None, &stop)?
         }
         None => {
-            let sink = KafkaSink::new(
-                kafka,
+            let mut sink = KafkaSink::new(
+                &settings.kafka,
                 &bootstrap,
-                extra,
+                &settings.kafka_properties,
                 &journal_dir.join(gateway::kafka::DELIVERED_FILE),
             )
             .map_err(|e| anyhow::anyhow!("cannot create the Kafka producer: {e}"))?;
+            if let Some(link) = sink_link {
+                sink = sink.with_moves(link);
+            }
             probe = Some(sink.probe());
-            run_from(&settings, &bootstrap, sink, probe.clone(), &stop)?
+            run_from(&settings, &bootstrap, sink, probe.clone(), source_link, &stop)?
         }
     };
+    drop(mover);
     let max_batch = probe.map(|p| p.max_batch.load(std::sync::atomic::Ordering::Relaxed));
     print_report(&report, max_batch);
     drop(embedded);
@@ -131,13 +161,14 @@ fn bind_journal_to(journal_dir: &std::path::Path, engine_id: &str) -> Result<()>
 }
 
 /// Claims this engine's orders partitions in the assignments topic and
-/// keeps its lease alive until the returned handle is dropped.
+/// keeps its lease alive until the returned handle is dropped; returns it
+/// and the partitions to read, moves included.
 fn claim_partitions(
     settings: &Settings,
     bootstrap: &str,
     engine_id: &str,
     lease: std::time::Duration,
-) -> Result<gateway::kafka::ownership::LeaseRenewal> {
+) -> Result<(gateway::kafka::ownership::LeaseRenewal, Vec<i32>)> {
     let kafka = &settings.kafka;
     let ownership = Ownership::new(
         kafka,
@@ -160,7 +191,8 @@ fn claim_partitions(
         new_claims = claimed.new_claims,
         "owns its orders partitions"
     );
-    Ok(ownership.keep_alive(partitions))
+    let reading: Vec<i32> = claimed.partitions.iter().map(|&(p, _)| p).collect();
+    Ok((ownership.keep_alive(reading.clone()), reading))
 }
 
 /// What `engine admin` was asked to do.
@@ -210,6 +242,26 @@ pub fn admin(
             symbol: symbol(s)?,
             price: *price,
         },
+        AdminVerb::Move { partition, to } => {
+            if *partition < 0 {
+                return Err(ConfigProblem::new(format!(
+                    "--partition {partition}: write a partition number, 0 or more"
+                ))
+                .into());
+            }
+            if request.engine_id.is_some() {
+                return Err(ConfigProblem::new(
+                    "move goes to the partition's owner, which it finds itself; drop --engine-id"
+                        .into(),
+                )
+                .into());
+            }
+            AdminAction::Release {
+                partition: *partition,
+                to: engine::EngineId::new(to).map_err(bad)?,
+                after_offset: -1,
+            }
+        }
     };
     let request_id = match &request.request_id {
         Some(id) => OrderId::new(id).map_err(bad)?,
@@ -225,6 +277,9 @@ pub fn admin(
         request_id,
         action,
     };
+    if let AdminAction::Release { partition, to, .. } = action {
+        return move_partition(kafka, bootstrap, cli, request, &command, partition, to);
+    }
     let outcome = gateway::kafka::admin::send_admin(
         kafka,
         bootstrap,
@@ -287,6 +342,84 @@ pub fn admin(
         );
     }
     Ok(())
+}
+
+/// `engine admin move`: the owner's answer, then the verdict.
+fn move_partition(
+    kafka: &gateway::kafka::KafkaConfig,
+    bootstrap: &str,
+    cli: &crate::flags::Cli,
+    request: &AdminRequest,
+    command: &engine::AdminCommand,
+    partition: i32,
+    to: engine::EngineId,
+) -> Result<()> {
+    let outcome = gateway::kafka::admin::move_partition(
+        kafka,
+        bootstrap,
+        &cli.kafka_properties,
+        command,
+        request.wait,
+    )
+    .map_err(|e| anyhow::anyhow!("admin MOVE: {e}"))?;
+    let verdict = match outcome.verdict {
+        Some(true) => "MOVED",
+        Some(false) => "ROLLED_BACK",
+        None => "UNDECIDED",
+    };
+    if request.json {
+        if let Some(answer) = &outcome.answer {
+            println!("{}", answer.message);
+        }
+        println!(
+            "{}",
+            serde_json::json!({
+                "move_id": command.request_id.as_str(), "partition": partition,
+                "from": outcome.from, "to": to.as_str(), "verdict": verdict,
+                "took_ms": outcome.took.as_millis() as u64,
+            })
+        );
+    } else {
+        let answer = outcome.answer.as_ref();
+        println!(
+            "MOVE request {} of partition {partition}: {} -> {}",
+            command.request_id,
+            outcome.from,
+            to.as_str()
+        );
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::NOTHING);
+        table.set_header(["ENGINE", "STATUS", "AFTER_OFFSET", "REASON", "DETAIL"]);
+        table.add_row([
+            outcome.from.clone(),
+            answer.map_or("-", |a| a.status()).to_owned(),
+            answer
+                .and_then(|a| a.message["after_offset"].as_i64())
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            answer.and_then(|a| a.reason()).unwrap_or_default().to_owned(),
+            answer
+                .and_then(|a| a.message["detail"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+        ]);
+        println!("{table}");
+        println!("verdict: {verdict} after {} ms", outcome.took.as_millis());
+    }
+    match outcome.verdict {
+        Some(true) => Ok(()),
+        Some(false) => anyhow::bail!("the move was rolled back (the engines' logs say why)"),
+        None if outcome.answer.is_none() => anyhow::bail!(
+            "no answer from {} within {} ms; is it running and reading the {} topic?",
+            outcome.from,
+            request.wait.as_millis(),
+            kafka.topics.admin
+        ),
+        None => anyhow::bail!(
+            "MOVE was not decided within {} ms (see the answer above); it may still complete",
+            request.wait.as_millis()
+        ),
+    }
 }
 
 /// `engine promote`: asks the leader of `engine_id` to hand over, and
@@ -430,12 +563,14 @@ impl engine::replicated::Endpoints for KafkaEndpoints<'_> {
     }
 }
 
-/// Runs the pipeline from the configured input into `sink`.
+/// Runs the pipeline from the configured input into `sink`; a Kafka input
+/// takes part in moves through `moves`, when given.
 fn run_from(
     settings: &Settings,
     bootstrap: &str,
     sink: impl OutputSink,
     sink_probe: Option<SinkProbe>,
+    moves: Option<gateway::kafka::moves::SourceLink>,
     stop: &Arc<AtomicBool>,
 ) -> Result<RunReport> {
     let kafka = &settings.kafka;
@@ -461,7 +596,7 @@ fn run_from(
             run(&settings.pipeline, source, sink, stop)?
         }
         InputSpec::Kafka => {
-            let source = KafkaSource::new(
+            let mut source = KafkaSource::new(
                 kafka,
                 bootstrap,
                 extra,
@@ -469,6 +604,9 @@ fn run_from(
                 decoder,
             )
             .context("cannot create the Kafka consumer")?;
+            if let Some(link) = moves {
+                source = source.with_moves(link);
+            }
             let _metrics = start_metrics(settings, bootstrap, sink_probe, Some(source.probe()))?;
             run(&settings.pipeline, source, sink, stop)?
         }

@@ -61,12 +61,17 @@ pub struct Settings {
     /// With an engine id and Kafka input: claim the orders partitions in
     /// the assignments topic, with this lease.
     pub ownership_lease: Option<Duration>,
+    /// With an ownership lease: how long a move's giver waits for the
+    /// commit.
+    pub move_timeout: Option<Duration>,
     /// Admin commands from a file, beside a file input.
     pub admin_input: Option<PathBuf>,
 }
 
 /// The default ownership lease.
 const DEFAULT_LEASE: Duration = Duration::from_secs(6);
+/// How long a move's giver waits for the commit, unless told.
+const DEFAULT_MOVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A configuration problem: exit code 2, like a bad flag.
 #[derive(Debug)]
@@ -163,6 +168,18 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         );
     }
     let ownership_lease = owns_partitions.then(|| lease.unwrap_or(DEFAULT_LEASE));
+    let move_timeout = flag_or_file(
+        cli.move_timeout,
+        file.move_timeout.clone(),
+        "move_timeout",
+        parse_duration,
+    )?;
+    if move_timeout.is_some() && !owns_partitions {
+        bail!(
+            "--move-timeout / move_timeout applies to an engine with --engine-id that reads Kafka; add --engine-id ID, or drop it"
+        );
+    }
+    let move_timeout = owns_partitions.then(|| move_timeout.unwrap_or(DEFAULT_MOVE_TIMEOUT));
     if ownership_lease.is_some_and(|lease| lease < Duration::from_millis(300)) {
         bail!("ownership_lease must be at least 300ms, e.g. \"6s\"");
     }
@@ -266,6 +283,7 @@ fn settings_from(cli: Cli, file: ConfigFile) -> Result<Settings> {
         replication,
         engine_id,
         ownership_lease,
+        move_timeout,
         admin_input,
     })
 }

@@ -217,7 +217,8 @@ impl History {
                 }
             };
             if candidate > sequence {
-                later.push((candidate, comparable_hash(&loaded)?));
+                let (hash, old) = comparable_hash(&loaded)?;
+                later.push((candidate, hash, old));
                 continue;
             }
             if first.is_some_and(|f| f > candidate + 1) {
@@ -266,7 +267,8 @@ impl History {
             let mut later = Vec::new();
             for &newer in &candidates[i + 1..] {
                 if let Ok(snapshot) = self.load(newer) {
-                    later.push((newer, comparable_hash(&snapshot)?));
+                    let (hash, old) = comparable_hash(&snapshot)?;
+                    later.push((newer, hash, old));
                 }
             }
             return self.start_from(&loaded, later, skipped, config);
@@ -280,7 +282,7 @@ impl History {
     fn start_from(
         &self,
         loaded: &LoadedSnapshot,
-        later: Vec<(u64, u64)>,
+        later: Vec<(u64, u64, bool)>,
         skipped: Vec<(PathBuf, String)>,
         config: &EngineConfig,
     ) -> Result<Start, HistoryError> {
@@ -333,17 +335,21 @@ impl Start {
     fn new(
         mut replayer: Replayer,
         snapshot: Option<u64>,
-        mut later: Vec<(u64, u64)>,
+        mut later: Vec<(u64, u64, bool)>,
         skipped: Vec<(PathBuf, String)>,
     ) -> Start {
         later.sort_unstable();
-        for &(sequence, hash) in &later {
-            replayer.expect_hash(sequence, hash);
+        for &(sequence, hash, old) in &later {
+            if old {
+                replayer.expect_old_format_hash(sequence, hash);
+            } else {
+                replayer.expect_hash(sequence, hash);
+            }
         }
         Start {
             replayer,
             snapshot,
-            later,
+            later: later.into_iter().map(|(seq, hash, _)| (seq, hash)).collect(),
             skipped,
         }
     }
@@ -363,13 +369,17 @@ fn checked(loaded: &LoadedSnapshot) -> Result<Checkpoint<'_>, HistoryError> {
 /// is the recorded one, unless the snapshot is of an older format: a hash
 /// is of the state's bytes in this build's format, so the old state is
 /// restored and hashed again. Only old snapshots pay for that.
-fn comparable_hash(loaded: &LoadedSnapshot) -> Result<u64, HistoryError> {
+///
+/// An old format also lacks what this build adds (each book's partition),
+/// so its hash is compared with the replayed state's without it: the
+/// second value says so.
+fn comparable_hash(loaded: &LoadedSnapshot) -> Result<(u64, bool), HistoryError> {
     let checkpoint = checked(loaded)?;
     if Engine::check_snapshot_format(checkpoint.engine).ok() == Some(SNAPSHOT_FORMAT_VERSION) {
-        return Ok(checkpoint.state_hash);
+        return Ok((checkpoint.state_hash, false));
     }
     Engine::restore(checkpoint.engine, crate::MemoryConfig::default())
-        .map(|engine| engine.state_hash())
+        .map(|engine| (engine.state_hash(), true))
         .map_err(|e| HistoryError::Snapshot {
             path: loaded.path().to_path_buf(),
             problem: format!("does not restore: {e}"),

@@ -230,6 +230,16 @@ impl Engine {
         xxhash_rust::xxh3::xxh3_64(&self.snapshot())
     }
 
+    /// The state hash as a snapshot format before books' partitions would
+    /// give it: what an old snapshot's state is compared with.
+    pub(crate) fn state_hash_without_partitions(&self) -> u64 {
+        let mut old = self.clone();
+        for book in &mut old.books {
+            book.partition = -1;
+        }
+        old.state_hash()
+    }
+
     /// Rebuilds an engine from [`Engine::snapshot`] bytes. Memory settings
     /// are not part of a snapshot; `memory` supplies them.
     ///

@@ -349,7 +349,10 @@ impl Start {
         Start {
             replayer,
             snapshot,
-            later: later.into_iter().map(|(seq, hash, _)| (seq, hash)).collect(),
+            later: later
+                .into_iter()
+                .map(|(seq, hash, _)| (seq, hash))
+                .collect(),
             skipped,
         }
     }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::kafka::{KillOnDrop, Tansu, alone, read_outputs_of, symbol_of, topics_config};
-use common::{ENGINE, assert_same_outputs, dedup, journaled_inputs, read_outputs};
+use common::{ENGINE, assert_same_outputs, dedup, journaled_inputs, read_outputs, replay_bin};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -34,16 +34,6 @@ const ID: &str = "ha1";
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).map_or(default, |v| v.parse().unwrap())
-}
-
-fn replay_bin() -> PathBuf {
-    let path = Path::new(ENGINE).with_file_name("replay");
-    assert!(
-        path.exists(),
-        "{} is missing: run the workspace's tests (scripts/test), which build it",
-        path.display()
-    );
-    path
 }
 
 /// A broker the engines share, as a process of its own (tansu) or in this

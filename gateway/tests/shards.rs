@@ -19,7 +19,7 @@ use std::time::Duration;
 use common::kafka::{
     KillOnDrop, OUTPUT_TOPICS, Tansu, assert_success, produce_lines, read_outputs_of, shared,
 };
-use common::{ENGINE, journaled_inputs, reference_of, summary};
+use common::{ENGINE, by_symbol, journaled_inputs, reference_of, summary};
 
 const PARTITIONS: i32 = 12;
 const SYMBOLS: usize = 60;
@@ -81,29 +81,6 @@ fn engine(journal: &Path, bootstrap: &str, config: &Path, extra: &[&str]) -> Pro
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-/// Each symbol's messages on each topic, in order, without the fields that
-/// number them per engine (`seq`, `idx`, `trade_id`, `ts`, `engine_id`).
-fn by_symbol(outputs: &BTreeMap<String, Vec<String>>) -> BTreeMap<(String, String), Vec<String>> {
-    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    for (file, lines) in outputs {
-        if file == "depth.jsonl" {
-            continue;
-        }
-        for line in lines {
-            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
-            let object = value.as_object_mut().unwrap();
-            for key in ["seq", "idx", "trade_id", "ts", "engine_id"] {
-                object.remove(key);
-            }
-            let symbol = object["symbol"].as_str().unwrap_or("-").to_owned();
-            out.entry((file.clone(), symbol))
-                .or_default()
-                .push(value.to_string());
-        }
-    }
-    out
 }
 
 #[test]

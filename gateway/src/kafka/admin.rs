@@ -202,17 +202,17 @@ pub enum MoveRefusal {
     },
     /// No engine of the owner's shard is alive to release it.
     #[error(
-        "orders partition {partition} is owned by {owner}, whose lease is {age} old: no leader \
-         or standby of {owner} is alive to release it. Start {owner} (or its standby) again and \
-         retry, or start {to} with the partition in kafka.partitions once {owner}'s lease has run \
-         out: it takes the partition over, and the books stay in {owner}'s journal"
+        "orders partition {partition} is owned by {owner}, whose lease has run out ({age}): no \
+         leader or standby of {owner} is alive to release it. Start {owner} (or its standby) \
+         again and retry; or start {to} with the partition in kafka.partitions, which takes it \
+         over without its books (they stay in {owner}'s journal)"
     )]
     DeadOwner {
         /// The partition.
         partition: i32,
         /// Its owner.
         owner: String,
-        /// How long ago the owner renewed, or "never renewed".
+        /// When the owner last renewed, in words.
         age: String,
         /// The engine that was to take it.
         to: String,
@@ -243,10 +243,13 @@ pub fn move_partition(
         return Err(MoveRefusal::AlreadyThere { partition, owner }.into());
     }
     let age = assignments.lease_age(&owner, now_ns() / 1_000_000);
-    if age.is_none_or(|age| age >= LIVE_LEASE) {
+    let period = assignments.lease_period(&owner).unwrap_or(LIVE_LEASE);
+    if age.is_none_or(|age| age >= period) {
         return Err(MoveRefusal::DeadOwner {
             partition,
-            age: age.map_or("never renewed".into(), |a| format!("{} s", a.as_secs())),
+            age: age.map_or("it never renewed".into(), |a| {
+                format!("last renewed {} ms ago", a.as_millis())
+            }),
             owner,
             to: to.as_str().to_owned(),
         }

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -210,33 +210,25 @@ impl Worker {
         commands: &Receiver<ToMover>,
         exports: &Receiver<Export>,
     ) -> Result<(), BoxError> {
-        loop {
-            match exports.try_recv() {
-                Ok(export) => {
-                    tracing::info!(
-                        move_id = %export.outgoing.move_id,
-                        partition = export.outgoing.partition,
-                        after_offset = export.outgoing.after_offset,
-                        to = %export.outgoing.to,
-                        bytes = export.bytes.len(),
-                        "move step 2: released; export made"
-                    );
-                    failpoint("after-release");
-                    self.giving = Some(Giving {
-                        export,
-                        written: false,
-                        since: Instant::now(),
-                        checked: None,
-                    });
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while let Ok(export) = exports.try_recv() {
+            tracing::info!(
+                move_id = %export.outgoing.move_id,
+                partition = export.outgoing.partition,
+                after_offset = export.outgoing.after_offset,
+                to = %export.outgoing.to,
+                bytes = export.bytes.len(),
+                "move step 2: released; export made"
+            );
+            failpoint("after-release");
+            self.giving = Some(Giving {
+                export,
+                written: false,
+                since: Instant::now(),
+                checked: None,
+            });
         }
-        loop {
-            match commands.try_recv() {
-                Ok(command) => self.take(command)?,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while let Ok(command) = commands.try_recv() {
+            self.take(command)?;
         }
         self.give()?;
         self.read_handover()?;

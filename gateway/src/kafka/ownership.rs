@@ -90,6 +90,10 @@ pub enum AssignmentRecord {
         partitions: Vec<i32>,
         /// When it renewed.
         at_ms: u64,
+        /// Its lease period: silent for longer, it counts as gone. Absent
+        /// in records of builds before moves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lease_ms: Option<u64>,
     },
 }
 
@@ -125,6 +129,8 @@ pub struct Owner {
 pub struct Assignments {
     owners: BTreeMap<i32, Owner>,
     leases: BTreeMap<String, u64>,
+    /// Each engine's lease period, as its newest lease says.
+    periods: BTreeMap<String, u64>,
     /// Each decided move: committed (`true`) or rolled back.
     verdicts: BTreeMap<String, bool>,
 }
@@ -166,10 +172,16 @@ impl Assignments {
                 self.verdicts.entry(move_id.clone()).or_insert(false);
             }
             AssignmentRecord::Lease {
-                engine_id, at_ms, ..
+                engine_id,
+                at_ms,
+                lease_ms,
+                ..
             } => {
                 let newest = self.leases.entry(engine_id.clone()).or_insert(*at_ms);
                 *newest = (*newest).max(*at_ms);
+                if let Some(period) = lease_ms {
+                    self.periods.insert(engine_id.clone(), *period);
+                }
             }
         }
     }
@@ -177,6 +189,13 @@ impl Assignments {
     /// The owner of `partition`, if any engine ever claimed it.
     pub fn owner(&self, partition: i32) -> Option<&Owner> {
         self.owners.get(&partition)
+    }
+
+    /// `engine_id`'s lease period, if its leases say.
+    pub fn lease_period(&self, engine_id: &str) -> Option<Duration> {
+        self.periods
+            .get(engine_id)
+            .map(|&ms| Duration::from_millis(ms))
     }
 
     /// How the move `move_id` was decided: `Some(true)` committed, `Some(false)`
@@ -377,6 +396,7 @@ impl Ownership {
             engine_id: self.engine_id.clone(),
             partitions: partitions.to_vec(),
             at_ms: now_ns() / 1_000_000,
+            lease_ms: Some(self.lease.as_millis() as u64),
         })
     }
 
@@ -635,7 +655,9 @@ mod tests {
             engine_id: "e1".into(),
             partitions: vec![0],
             at_ms: 10_000,
+            lease_ms: Some(6_000),
         });
+        assert_eq!(a.lease_period("e1"), Some(Duration::from_secs(6)));
         assert_eq!(
             a.lease_age("e1", 12_500),
             Some(Duration::from_millis(2_500))
@@ -656,6 +678,7 @@ mod tests {
             engine_id: "e1".into(),
             partitions: vec![0, 1],
             at_ms: 5,
+            lease_ms: None,
         };
         assert_eq!(lease.key(), "lease/e1");
     }

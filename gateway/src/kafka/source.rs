@@ -450,11 +450,11 @@ impl KafkaSource {
         while let Ok(order) = link.from_mover.try_recv() {
             match order {
                 ToSource::Journal(items) => self.pending.extend(items),
+                // Already read (it was claimed at start): where it is.
+                ToSource::Read { partition, .. } if self.reading.contains(&partition) => {}
                 ToSource::Read { partition, after } => {
-                    if !self.reading.contains(&partition) {
-                        self.reading.push(partition);
-                        self.reading.sort_unstable();
-                    }
+                    self.reading.push(partition);
+                    self.reading.sort_unstable();
                     self.last.insert((SourceTopic::Orders, partition), after);
                     tracing::info!(
                         partition,

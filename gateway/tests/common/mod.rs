@@ -21,6 +21,17 @@ use gateway::wire::{Decoder, encode_message, encode_order};
 
 pub const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
 
+/// The `replay` binary, built beside `engine` by the workspace's tests.
+pub fn replay_bin() -> std::path::PathBuf {
+    let path = std::path::Path::new(ENGINE).with_file_name("replay");
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace's tests (scripts/test), which build it",
+        path.display()
+    );
+    path
+}
+
 /// An outside program a test needs: `variable` if set, else `fallback`.
 /// `scripts/test` installs them and sets the variables.
 pub fn tool(variable: &str, fallback: &str) -> std::path::PathBuf {
@@ -334,4 +345,29 @@ pub fn without_engine_id(
             (file.clone(), lines)
         })
         .collect()
+}
+
+/// Each symbol's messages on each topic, in order, without the fields that
+/// number them per engine (`seq`, `idx`, `trade_id`, `ts`, `engine_id`).
+pub fn by_symbol(
+    outputs: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<(String, String), Vec<String>> {
+    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for (file, lines) in outputs {
+        if file == "depth.jsonl" {
+            continue;
+        }
+        for line in lines {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let object = value.as_object_mut().unwrap();
+            for key in ["seq", "idx", "trade_id", "ts", "engine_id"] {
+                object.remove(key);
+            }
+            let symbol = object["symbol"].as_str().unwrap_or("-").to_owned();
+            out.entry((file.clone(), symbol))
+                .or_default()
+                .push(value.to_string());
+        }
+    }
+    out
 }

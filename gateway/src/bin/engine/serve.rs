@@ -130,7 +130,14 @@ pub fn serve(mut settings: Settings) -> Result<()> {
                 sink = sink.with_moves(link);
             }
             probe = Some(sink.probe());
-            run_from(&settings, &bootstrap, sink, probe.clone(), source_link, &stop)?
+            run_from(
+                &settings,
+                &bootstrap,
+                sink,
+                probe.clone(),
+                source_link,
+                &stop,
+            )?
         }
     };
     drop(mover);
@@ -397,7 +404,10 @@ fn move_partition(
                 .and_then(|a| a.message["after_offset"].as_i64())
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
-            answer.and_then(|a| a.reason()).unwrap_or_default().to_owned(),
+            answer
+                .and_then(|a| a.reason())
+                .unwrap_or_default()
+                .to_owned(),
             answer
                 .and_then(|a| a.message["detail"].as_str())
                 .unwrap_or_default()

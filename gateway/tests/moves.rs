@@ -117,22 +117,48 @@ fn cluster() -> Tansu {
 struct Pair {
     dir: tempfile::TempDir,
     bootstrap: String,
+    /// The journal that holds the giver's side: `a`, or after a takeover
+    /// its standby's.
+    giver: std::cell::RefCell<&'static str>,
 }
 
 impl Pair {
     fn new(bootstrap: &str) -> Pair {
-        let dir = tempfile::tempdir().unwrap();
-        for (id, partitions) in [("a", "[0, 1]"), ("b", "[2, 3]")] {
-            std::fs::write(
-                dir.path().join(format!("{id}.toml")),
-                format!("[kafka]\npartitions = {partitions}\n"),
-            )
+        // ENGINE_MOVE_KEEP keeps the journals and logs for a look.
+        let keep = std::env::var_os("ENGINE_MOVE_KEEP").is_some();
+        let dir = tempfile::Builder::new()
+            .disable_cleanup(keep)
+            .tempdir()
             .unwrap();
+        if keep {
+            eprintln!("keeping {}", dir.path().display());
         }
         Pair {
             dir,
             bootstrap: bootstrap.to_owned(),
+            giver: "a".into(),
         }
+        .with_configs()
+    }
+
+    fn with_configs(self) -> Pair {
+        for (id, partitions) in [("a", "[0, 1]"), ("b", "[2, 3]")] {
+            std::fs::write(
+                self.dir.path().join(format!("{id}.toml")),
+                format!("[kafka]\npartitions = {partitions}\n"),
+            )
+            .unwrap();
+        }
+        self
+    }
+
+    /// The two journals a run is checked on.
+    fn journals(&self) -> [&'static str; 2] {
+        [*self.giver.borrow(), "b"]
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
     fn journal(&self, id: &str) -> PathBuf {
@@ -141,9 +167,27 @@ impl Pair {
 
     /// Starts engine `id`, crashing after `failpoint` if given.
     fn start(&self, id: &str, failpoint: Option<&str>, move_timeout: &str) -> KillOnDrop {
+        self.start_as(id, id, failpoint, move_timeout, &[])
+    }
+
+    /// Starts engine `id` on journal `name` (its log `name.log`), with
+    /// `extra` flags.
+    fn start_as(
+        &self,
+        name: &str,
+        id: &str,
+        failpoint: Option<&str>,
+        move_timeout: &str,
+        extra: &[&str],
+    ) -> KillOnDrop {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{name}.log")))
+            .unwrap();
         let mut command = Process::new(ENGINE);
         command
-            .args(["--journal", self.journal(id).to_str().unwrap()])
+            .args(["--journal", self.journal(name).to_str().unwrap()])
             .args(["--brokers", &self.bootstrap])
             .args([
                 "--config",
@@ -152,9 +196,10 @@ impl Pair {
             .args(["--engine-id", id, "--ownership-lease", "2s"])
             .args(["--move-timeout", move_timeout])
             .args(["--clock", "sequence", "--wait", "park"])
+            .args(extra)
             .env_remove("ENGINE_FAILPOINT")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::from(log));
         if let Some(step) = failpoint {
             command.env("ENGINE_FAILPOINT", step);
         }
@@ -174,7 +219,8 @@ impl Pair {
     /// The orders inputs both journals hold, by partition and offset.
     fn journaled_orders(&self) -> Vec<(SourcePosition, Input)> {
         let mut all = Vec::new();
-        for id in ["a", "b"]
+        for id in self
+            .journals()
             .into_iter()
             .filter(|id| self.journal(id).exists())
         {
@@ -197,7 +243,7 @@ impl Pair {
                     .any(|e| e.path().extension().is_some_and(|x| x == "seg"))
             }) && !journaled_inputs(&self.journal(id)).is_empty()
         };
-        while !(started("a") && started("b")) {
+        while !self.journals().into_iter().all(started) {
             assert!(Instant::now() < deadline, "the engines did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -240,12 +286,13 @@ impl Pair {
     /// Waits until both journals record `moves` outcomes.
     fn wait_for_outcomes(&self, moves: usize) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while self.outcomes("a").len() < moves || self.outcomes("b").len() < moves {
+        let [a, b] = self.journals();
+        while self.outcomes(a).len() < moves || self.outcomes(b).len() < moves {
             assert!(
                 Instant::now() < deadline,
-                "outcomes: a {:?}, b {:?}",
-                self.outcomes("a"),
-                self.outcomes("b")
+                "outcomes: {a} {:?}, {b} {:?}",
+                self.outcomes(a),
+                self.outcomes(b)
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -264,7 +311,8 @@ impl Pair {
         assert_eq!(positions.len(), count, "an order lost");
 
         // Both journals record the same outcome of each move.
-        let (a, b) = (self.outcomes("a"), self.outcomes("b"));
+        let [giver, taker] = self.journals();
+        let (a, b) = (self.outcomes(giver), self.outcomes(taker));
         assert_eq!(a, b, "the journals disagree on the moves' outcomes");
 
         // The outputs, a's and b's, deduplicated, against the model.
@@ -275,7 +323,7 @@ impl Pair {
         let model = reference_of(ordered);
         assert_eq!(by_symbol(&without_resends(&outputs)), by_symbol(&model));
 
-        for id in ["a", "b"] {
+        for id in self.journals() {
             let verified = Process::new(replay_bin())
                 .args(["verify", self.journal(id).to_str().unwrap(), "--deep"])
                 .output()
@@ -328,27 +376,19 @@ fn assert_moved(output: &Output, verdict: &str) {
 fn stop(engines: [KillOnDrop; 2]) {
     for engine in engines {
         let output = engine.stop(Duration::from_secs(30));
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{:?}", output.status);
     }
 }
 
-/// Waits for a process that a failpoint will end.
-fn crashed(engine: KillOnDrop) {
+/// Waits for engine `name`, which a failpoint will end.
+fn crashed(pair: &Pair, name: &str, engine: KillOnDrop) {
     let output = engine.wait_with_output(Duration::from_secs(60));
+    let log = pair.log(name);
     assert!(
         !output.status.success(),
-        "the failpoint did not fire: {}",
-        String::from_utf8_lossy(&output.stderr)
+        "the failpoint did not fire: {log}"
     );
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("failpoint"),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(log.contains("failpoint"), "{log}");
 }
 
 #[test]
@@ -406,7 +446,7 @@ fn crash_after(step: &str, crasher: &str, moved: bool) {
     };
     let (mut a, mut b) = (Some(a), Some(b));
     let crashing = if crasher == "a" { &mut a } else { &mut b };
-    crashed(crashing.take().unwrap());
+    crashed(&pair, crasher, crashing.take().unwrap());
     if !moved {
         // Down past the giver's timeout: it rolls back meanwhile.
         std::thread::sleep(Duration::from_secs(4));
@@ -456,6 +496,52 @@ fn the_giver_crashes_after_journaling_the_outcome() {
 #[test]
 fn a_taker_down_past_the_timeout_rolls_the_move_back() {
     crash_after("after-acquire", "b", false);
+}
+
+#[test]
+fn a_move_from_a_dead_leader_goes_through_its_standby() {
+    let _shared = shared();
+    let tansu = cluster();
+    tansu.create("journal.a", 1);
+    let pair = Pair::new(&tansu.bootstrap());
+    let count = orders_per_run() / 2;
+    let replicated = |role| {
+        [
+            "--durability",
+            "replicated",
+            "--role",
+            role,
+            "--failover-timeout",
+            "1s",
+            "--heartbeat-interval",
+            "100ms",
+        ]
+    };
+    let leader = pair.start_as("a", "a", None, "30s", &replicated("primary"));
+    let standby = pair.start_as("a2", "a", None, "30s", &replicated("standby"));
+    let b = pair.start("b", None, "30s");
+    let feeder = feed(&pair.bootstrap, orders(count, 13, 0), rate());
+    pair.wait_started();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pair.log("a2").contains("standing by") {
+        assert!(Instant::now() < deadline, "{}", pair.log("a2"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(leader); // SIGKILL
+    while !pair.log("a2").contains("this engine leads") {
+        assert!(Instant::now() < deadline, "{}", pair.log("a2"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    *pair.giver.borrow_mut() = "a2";
+    assert_moved(&pair.admin_move("b", "30s"), "MOVED");
+    feeder.join().unwrap();
+    pair.wait_for(count);
+    pair.wait_for_outcomes(1);
+    stop([standby, b]);
+    assert_eq!(
+        pair.check(count).into_values().collect::<Vec<_>>(),
+        vec![true]
+    );
 }
 
 #[test]

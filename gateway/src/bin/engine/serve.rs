@@ -487,10 +487,26 @@ fn serve_replicated(
              unclean.leader.election.enable=false"
         )
     })?;
+    // The mover starts when this engine leads: a standby moves nothing.
+    // The pipeline's hook forwards to it once it runs.
+    let mover_exports: Arc<std::sync::Mutex<Option<engine::pipeline::Exports>>> = Arc::default();
+    let mut pipeline = settings.pipeline.clone();
+    if settings.move_timeout.is_some() {
+        let slot = Arc::clone(&mover_exports);
+        pipeline.exports = Some(engine::pipeline::Exports(Arc::new(move |export| {
+            if let Ok(slot) = slot.lock()
+                && let Some(exports) = slot.as_ref()
+            {
+                (exports.0)(export);
+            }
+        })));
+    }
     let mut endpoints = KafkaEndpoints {
         settings,
         bootstrap,
         first: None,
+        mover: None,
+        mover_exports,
     };
     let (source, sink) = endpoints.create()?;
     let probe = sink.probe();
@@ -502,7 +518,7 @@ fn serve_replicated(
     )?;
     endpoints.first = Some((source, sink));
     let outcome = engine::replicated::run(
-        &settings.pipeline,
+        &pipeline,
         ha,
         &mut producer,
         &mut consumer,
@@ -525,6 +541,10 @@ struct KafkaEndpoints<'a> {
     settings: &'a Settings,
     bootstrap: &'a str,
     first: Option<(KafkaSource, KafkaSink)>,
+    /// Started when the engine first leads, if it takes part in moves.
+    mover: Option<gateway::kafka::Mover>,
+    /// Where the pipeline's export hook finds the mover.
+    mover_exports: Arc<std::sync::Mutex<Option<engine::pipeline::Exports>>>,
 }
 
 impl KafkaEndpoints<'_> {
@@ -564,11 +584,34 @@ impl engine::replicated::Endpoints for KafkaEndpoints<'_> {
     type Sink = KafkaSink;
 
     fn open(&mut self, delivered: u64) -> Result<(KafkaSource, KafkaSink), BoxError> {
-        let (source, mut sink) = match self.first.take() {
+        let (mut source, mut sink) = match self.first.take() {
             Some(pair) => pair,
             None => self.create().map_err(|e| format!("{e:#}"))?,
         };
         sink.adopt_delivered(delivered)?;
+        let settings = self.settings;
+        if let (Some(id), Some(lease), Some(timeout), None) = (
+            &settings.engine_id,
+            settings.ownership_lease,
+            settings.move_timeout,
+            &self.mover,
+        ) {
+            let (mover, links) = gateway::kafka::Mover::start(
+                &settings.kafka,
+                self.bootstrap,
+                &settings.kafka_properties,
+                id,
+                lease,
+                timeout,
+                Arc::clone(&settings.pipeline.metrics),
+            )?;
+            if let Ok(mut slot) = self.mover_exports.lock() {
+                *slot = Some(links.exports);
+            }
+            source = source.with_moves(links.source);
+            sink = sink.with_moves(links.sink);
+            self.mover = Some(mover);
+        }
         Ok((source, sink))
     }
 }

@@ -273,6 +273,21 @@ impl Engine {
         });
     }
 
+    /// Each `orders` partition's books (not moved away) and their live
+    /// orders, by partition; books from no partition are left out. It
+    /// scans every book: for a metrics thread, not the matcher.
+    pub fn partition_sizes(&self) -> Vec<(i32, u64, u64)> {
+        let mut sizes: std::collections::BTreeMap<i32, (u64, u64)> = Default::default();
+        for (b, book) in self.books.iter().enumerate() {
+            if book.partition >= 0 && !book.away {
+                let size = sizes.entry(book.partition).or_default();
+                size.0 += 1;
+                size.1 += u64::from(self.live_orders_of(b));
+            }
+        }
+        sizes.into_iter().map(|(p, (books, orders))| (p, books, orders)).collect()
+    }
+
     /// Live orders of book `b`, stops included.
     fn live_orders_of(&self, b: usize) -> u32 {
         let book = &self.books[b];

@@ -142,6 +142,7 @@ impl Collector for EngineCollector {
         encode_snapshots(e, &s)?;
         encode_matcher(e, &s)?;
         encode_books(e, &s)?;
+        encode_partitions(e, &s)?;
         encode_replication(e, &s, &self.engine_id)?;
         encode_kafka(e, &s, &self.kafka)
     }
@@ -258,6 +259,47 @@ fn encode_books(e: &mut DescriptorEncoder, s: &MetricsSample) -> std::fmt::Resul
         counter(book.inputs).encode(family.encode_family(&labels)?)?;
     }
     Ok(())
+}
+
+/// Per `orders` partition: where the input and the books are, to choose
+/// a partition to move (`docs/shards.md`).
+fn encode_partitions(e: &mut DescriptorEncoder, s: &MetricsSample) -> std::fmt::Result {
+    labelled(
+        e,
+        "engine_partition_inputs",
+        "Inputs from each orders partition (0 to 255) in this run.",
+        None,
+        MetricType::Counter,
+        "partition",
+        s.partition_inputs
+            .iter()
+            .map(|&(p, n)| (p.to_string(), counter(n))),
+    )?;
+    if s.partitions.is_empty() {
+        return Ok(());
+    }
+    labelled(
+        e,
+        "engine_partition_books",
+        "Books created by each orders partition's inputs and still here, as the snapshot replica saw them.",
+        None,
+        MetricType::Gauge,
+        "partition",
+        s.partitions
+            .iter()
+            .map(|p| (p.partition.to_string(), gauge(p.books))),
+    )?;
+    labelled(
+        e,
+        "engine_partition_resting_orders",
+        "Live orders (stops included) in each orders partition's books, as the snapshot replica saw them.",
+        None,
+        MetricType::Gauge,
+        "partition",
+        s.partitions
+            .iter()
+            .map(|p| (p.partition.to_string(), gauge(p.orders))),
+    )
 }
 
 fn encode_build(e: &mut DescriptorEncoder) -> std::fmt::Result {

@@ -49,6 +49,10 @@ pub(crate) fn action_index(input: &Input) -> usize {
     }
 }
 
+/// `orders` partitions whose inputs ingress counts one by one: ids 0 to
+/// 255, as the source's probe tracks them.
+pub(crate) const COUNTED_PARTITIONS: usize = 256;
+
 /// Rings, as `engine_ring_occupancy{ring}` labels them.
 pub(crate) const RINGS: [&str; 2] = ["input", "output"];
 
@@ -142,6 +146,18 @@ pub struct BookGauge {
     pub best_ask: Option<u64>,
 }
 
+/// One `orders` partition's books, as the snapshot replica last saw them:
+/// which partition is hot enough to move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionGauge {
+    /// The partition.
+    pub partition: i32,
+    /// Books created by its inputs, and not moved away.
+    pub books: u64,
+    /// Their live orders, stops included.
+    pub orders: u64,
+}
+
 /// A window's figures, published by the statistics thread.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct WindowFigures {
@@ -165,6 +181,8 @@ pub struct PipelineMetrics {
     pub(crate) counters: Counters,
     /// By [`INPUT_ACTIONS`]; ingress writes.
     pub(crate) inputs: [AtomicU64; INPUT_ACTIONS.len()],
+    /// `orders` inputs by source partition; ingress writes.
+    pub(crate) partition_inputs: [AtomicU64; COUNTED_PARTITIONS],
     /// Inputs whose wall-clock stamp ingress raised to the one before
     /// (the clock stepped back); ingress writes.
     pub(crate) ingress_clock_clamped: AtomicU64,
@@ -203,6 +221,8 @@ pub struct PipelineMetrics {
     /// The busiest symbols' books and the sequence they are as of; the
     /// replica writes them about once a second.
     pub(crate) books: Mutex<(u64, Vec<BookGauge>)>,
+    /// Each partition's books, written with them.
+    pub(crate) partitions: Mutex<Vec<PartitionGauge>>,
 }
 
 impl PipelineMetrics {
@@ -211,6 +231,7 @@ impl PipelineMetrics {
         PipelineMetrics {
             counters: Counters::default(),
             inputs: Default::default(),
+            partition_inputs: std::array::from_fn(|_| AtomicU64::new(0)),
             ingress_clock_clamped: AtomicU64::new(0),
             outputs: Default::default(),
             rejects: Default::default(),
@@ -235,6 +256,7 @@ impl PipelineMetrics {
             window: window.max(Duration::from_millis(100)),
             last_window: Mutex::new(WindowFigures::default()),
             books: Mutex::new((0, Vec::new())),
+            partitions: Mutex::new(Vec::new()),
         }
     }
 
@@ -298,6 +320,17 @@ impl PipelineMetrics {
         let output_ring = load(&c.outputs_published).saturating_sub(load(&c.outputs_consumed));
         MetricsSample {
             inputs: std::array::from_fn(|i| (INPUT_ACTIONS[i], load(&self.inputs[i]))),
+            partition_inputs: (0..COUNTED_PARTITIONS)
+                .filter_map(|p| {
+                    let n = load(&self.partition_inputs[p]);
+                    (n > 0).then_some((p as i32, n))
+                })
+                .collect(),
+            partitions: self
+                .partitions
+                .lock()
+                .map(|p| p.clone())
+                .unwrap_or_default(),
             ingress_clock_clamped: load(&self.ingress_clock_clamped),
             rejects: std::array::from_fn(|i| {
                 (RejectReason::ALL[i].as_str(), load(&self.rejects[i]))
@@ -386,6 +419,12 @@ pub struct RingSample {
 pub struct MetricsSample {
     /// Inputs taken, by action.
     pub inputs: [(&'static str, u64); INPUT_ACTIONS.len()],
+    /// `orders` inputs taken, by partition (0 to 255), for partitions
+    /// that had any.
+    pub partition_inputs: Vec<(i32, u64)>,
+    /// Each partition's books (empty unless the book figures are asked
+    /// for, as for [`MetricsSample::books`]).
+    pub partitions: Vec<PartitionGauge>,
     /// Inputs whose wall-clock stamp was held at the one before, because
     /// the clock stepped back.
     pub ingress_clock_clamped: u64,

@@ -51,7 +51,9 @@ use thiserror::Error;
 pub use clock::{IngressClock, SystemClock, WallClock};
 pub use exports::{Export, Exports};
 pub use latency::{LatencyHistograms, LatencySummary, StageLatencies};
-pub use metrics::{BookGauge, MetricsSample, PipelineMetrics, ReplicationSample, RingSample};
+pub use metrics::{
+    BookGauge, MetricsSample, PartitionGauge, PipelineMetrics, ReplicationSample, RingSample,
+};
 pub use recovery::RecoveryStats;
 pub use replica::SnapshotStats;
 pub(crate) use replica::replica_for_follower;

@@ -20,7 +20,8 @@
 //! since it produces no outputs.
 //!
 //! The replica also publishes the books of the busiest symbols (by inputs
-//! it applied) for the metrics endpoint, when asked: it has the whole
+//! it applied), and each partition's books and orders, for the metrics
+//! endpoint, when asked: it has the whole
 //! state and the time, and the matcher then does nothing for them. Those
 //! figures trail the matcher by the replica's lag.
 //!
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 use journal::{DurableSequence, SnapshotStore};
 
 use super::PipelineError;
-use super::metrics::{BookGauge, PipelineMetrics};
+use super::metrics::{BookGauge, PartitionGauge, PipelineMetrics};
 use super::retention::{self, Retention};
 use crate::history::{History, Records};
 use crate::sequenced::{Input, Replayer, SourcePositions, encode_checkpoint};
@@ -219,6 +220,19 @@ impl BookWatch {
             .collect();
         if let Ok(mut shared) = metrics.books.lock() {
             *shared = (replayer.last_sequence(), books);
+        }
+        let partitions = replayer
+            .engine()
+            .partition_sizes()
+            .into_iter()
+            .map(|(partition, books, orders)| PartitionGauge {
+                partition,
+                books,
+                orders,
+            })
+            .collect();
+        if let Ok(mut shared) = metrics.partitions.lock() {
+            *shared = partitions;
         }
     }
 }

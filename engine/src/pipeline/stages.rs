@@ -25,7 +25,7 @@ use super::wait::{PARK_CAP, Sleepers, past_yielding};
 use crate::endpoint::{InputSource, OutputSink, SourcePoll, now_ns};
 use crate::sequenced::{
     Input, InputField, Malformed, Message, Output, Problem, SourcePosition, SourcePositions,
-    apply_input, encode_input,
+    SourceTopic, apply_input, encode_input,
 };
 use crate::threads::WaitMode;
 use crate::{AdminAction, AdminCommand, Engine, RejectReason};
@@ -113,6 +113,7 @@ pub(crate) fn ingress<S: InputSource>(
 ) -> Result<(), PipelineError> {
     let counters = &metrics.counters;
     let mut by_action = [0u64; super::metrics::INPUT_ACTIONS.len()];
+    let mut by_partition = [0u64; super::metrics::COUNTED_PARTITIONS];
     let mut seq = first_seq;
     while !control.stop.load(Ordering::Relaxed) && !control.failed() {
         match source.poll().map_err(PipelineError::Source)? {
@@ -147,6 +148,13 @@ pub(crate) fn ingress<S: InputSource>(
                 // One writer: a plain store, not a locked add.
                 by_action[action] += 1;
                 metrics.inputs[action].store(by_action[action], Ordering::Relaxed);
+                if item.position.topic == SourceTopic::Orders
+                    && let Ok(p) = usize::try_from(item.position.partition)
+                    && p < by_partition.len()
+                {
+                    by_partition[p] += 1;
+                    metrics.partition_inputs[p].store(by_partition[p], Ordering::Relaxed);
+                }
                 metrics
                     .ingress_clock_clamped
                     .store(stamper.clamped, Ordering::Relaxed);

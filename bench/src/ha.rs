@@ -12,14 +12,14 @@
 //! measured is what an operator would see. It starts processes and reads
 //! their output; it decides nothing about replication itself.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use gateway::kafka::{EmbeddedBroker, Feeder, KafkaConfig};
+
+use crate::processes::{Engine, log_of, wait_log};
 use serde::Serialize;
 
 /// What to run.
@@ -234,6 +234,7 @@ fn spread(value: &serde_json::Value) -> Spread {
 /// One broker with its topics, and the engines on it.
 struct Shard {
     broker: EmbeddedBroker,
+    bootstrap: String,
     kafka: KafkaConfig,
     dir: PathBuf,
     engine: PathBuf,
@@ -241,42 +242,6 @@ struct Shard {
 }
 
 /// An engine process, killed if dropped.
-struct Engine {
-    child: Option<Child>,
-}
-
-impl Engine {
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM, then its JSON summary.
-    fn stop(mut self) -> Result<serde_json::Value, String> {
-        let child = self.child.take().ok_or("not running")?;
-        let pid = child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .map_err(|e| e.to_string())?;
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout
-            .lines()
-            .last()
-            .ok_or("the engine printed no summary")?;
-        serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 impl Shard {
     fn start(config: &HaBenchConfig, scratch: &Path, name: &str) -> Result<Shard, String> {
         let kafka = KafkaConfig::default();
@@ -287,6 +252,7 @@ impl Shard {
         let dir = scratch.join(name);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         Ok(Shard {
+            bootstrap: broker.bootstrap(),
             broker,
             kafka,
             dir,
@@ -296,29 +262,17 @@ impl Shard {
     }
 
     fn engine(&self, name: &str, extra: &[&str]) -> Result<Engine, String> {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("{name}.log")))
-            .map_err(|e| e.to_string())?;
-        let child = Command::new(&self.engine)
-            .arg("--journal")
-            .arg(self.dir.join(name))
-            .args(["--brokers", &self.broker.bootstrap()])
-            .args([
-                "--clock",
-                "wall",
-                "--wait",
-                "park",
-                "--snapshot-every",
-                "100000",
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.engine.display()))?;
-        Ok(Engine { child: Some(child) })
+        let mut args = vec!["--brokers", self.bootstrap.as_str()];
+        args.extend([
+            "--clock",
+            "wall",
+            "--wait",
+            "park",
+            "--snapshot-every",
+            "100000",
+        ]);
+        args.extend(extra);
+        Engine::spawn(&self.engine, &self.dir, name, &args)
     }
 
     fn replicated(&self, name: &str, role: &str) -> Result<Engine, String> {
@@ -336,18 +290,11 @@ impl Shard {
     }
 
     fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+        log_of(&self.dir, name)
     }
 
     fn wait_log(&self, name: &str, text: &str, times: usize) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.log(name).matches(text).count() < times {
-            if Instant::now() > deadline {
-                return Err(format!("{name} never logged {text:?}:\n{}", self.log(name)));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(())
+        wait_log(&self.dir, name, text, times)
     }
 
     /// Feeds `orders` at the rate, calling `meanwhile` until the feeder is

@@ -19,6 +19,9 @@
 //!   [`KafkaReport`] of wire-to-wire latency and where it goes.
 //! - [`run_replay`] writes a large journal in the server's format and
 //!   times the `replay` tool's operations on it ([`ReplayReport`]).
+//! - [`run_move`] moves a partition of N resting orders between two
+//!   `engine` processes under steady input and reports the pause its
+//!   symbols saw, step by step ([`MoveReport`]).
 //! - [`pin_current_thread`] pins the timing thread.
 //! - [`sweep`] runs the pipeline and Kafka over offered rates and writes
 //!   their `.hgrm` files ([`hgrm`]) and PNG plots ([`plot`]); [`host`]
@@ -55,8 +58,10 @@ mod journal;
 mod kafka;
 mod mass_cancel;
 mod matcher;
+mod moves;
 mod pipeline;
 pub mod plot;
+mod processes;
 mod replay;
 pub mod report;
 mod snapshot;
@@ -69,6 +74,7 @@ pub use journal::{JournalBenchConfig, JournalReport, median_journal, run_journal
 pub use kafka::{KafkaBenchConfig, KafkaReport, Percentiles};
 pub use mass_cancel::{MassCancelConfig, MassCancelReport, run_mass_cancel};
 pub use matcher::{MatcherReport, TradeTally, median, run_once};
+pub use moves::{MoveBenchConfig, MoveReport, MoveSteps, run_move};
 pub use pipeline::{CountingSink, PacedSource, PipelineReport};
 pub use replay::{ReplayBenchConfig, ReplayReport, ReplayTimings, run_replay};
 pub use snapshot::{SnapshotReport, run_snapshot_once};

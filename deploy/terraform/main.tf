@@ -64,13 +64,15 @@ locals {
   topics = ["orders", "fills", "trades", "depth", "order_status", "admin_status"]
 }
 
-# Operators' commands and the ownership record (docs/shards.md): one
-# partition each, so each has one order. `assignments` is compacted: its
-# keys keep every claim that won and each engine's newest lease.
+# Operators' commands, the ownership record and moved partitions' exports
+# (docs/shards.md): one partition each, so each has one order.
+# `assignments` is compacted: its keys keep every claim that won, each
+# move's verdict and each engine's newest lease.
 resource "kafka_topic" "admin" {
   for_each = {
     admin       = "delete"
     assignments = "compact"
+    handover    = "delete"
   }
 
   name               = each.key

@@ -285,7 +285,10 @@ impl Engine {
                 size.1 += u64::from(self.live_orders_of(b));
             }
         }
-        sizes.into_iter().map(|(p, (books, orders))| (p, books, orders)).collect()
+        sizes
+            .into_iter()
+            .map(|(p, (books, orders))| (p, books, orders))
+            .collect()
     }
 
     /// Live orders of book `b`, stops included.

@@ -24,6 +24,8 @@ pub struct Export {
     pub outgoing: Outgoing,
     /// [`Engine::export_outgoing`](crate::Engine::export_outgoing)'s bytes.
     pub bytes: Vec<u8>,
+    /// How long encoding them took (the matcher's stall, for a release).
+    pub encoding: std::time::Duration,
 }
 
 /// The hook that takes exports. It runs on the matcher thread, so it must

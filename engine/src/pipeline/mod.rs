@@ -423,11 +423,13 @@ fn run_with<S: InputSource, K: OutputSink>(
     let moves = recovered.engine.moves();
     if let (Some(exports), Some(outgoing)) = (&config.exports, moves.outgoing) {
         // Released before the crash, undecided since: send it again.
+        let started = Instant::now();
         let bytes = recovered.engine.export_outgoing().unwrap_or_default();
         (exports.0)(Export {
             seq: recovered.writer.next_sequence() - 1,
             outgoing,
             bytes,
+            encoding: started.elapsed(),
         });
     }
     source.recovered_moves(moves);

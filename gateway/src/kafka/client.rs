@@ -147,6 +147,28 @@ where
     }
 }
 
+/// Waits until every message `producer` was given is acknowledged, at
+/// most `timeout`, polling every millisecond. `flush` polls in steps of
+/// 100 ms, which a move's commit would wait through.
+pub fn acknowledged<C: ProducerContext>(
+    producer: &BaseProducer<C>,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + timeout;
+    use rdkafka::producer::Producer as _;
+    while producer.in_flight_count() > 0 {
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "{} messages unacknowledged after {} ms",
+                producer.in_flight_count(),
+                timeout.as_millis()
+            ));
+        }
+        producer.poll(std::time::Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// The partitions of `topic` as the brokers' metadata lists them; `None`
 /// when they do not list it, report an error for it, or list no
 /// partitions. `Err` only when the metadata cannot be read at all.

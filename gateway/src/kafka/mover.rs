@@ -36,10 +36,10 @@ use engine::sequenced::{
 use engine::{EngineId, MoveStep, OrderId};
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::client::KafkaContext;
+use super::client::{KafkaContext, acknowledged};
 use super::config::{KafkaConfig, Role};
 use super::moves::{
     CHUNK_BYTES, ChunkHeader, SinkLink, SourceLink, ToMover, ToSource, decode_chunk, encode_chunk,
@@ -140,7 +140,10 @@ impl Mover {
         let mut client = config.client_config(bootstrap, Role::Consumer, extra);
         client
             .set("group.id", format!("matching-engine-handover-{engine_id}"))
-            .set("enable.auto.commit", "false");
+            .set("enable.auto.commit", "false")
+            // An export is read as soon as it lands, not at the next
+            // long poll's end.
+            .set("fetch.wait.max.ms", "10");
         let consumer: BaseConsumer<KafkaContext> = client.create_with_context(
             KafkaContext::new("handover consumer", config.auth.clone(), ()),
         )?;
@@ -148,7 +151,11 @@ impl Mover {
         list.add_partition_offset(&config.topics.handover, 0, Offset::Beginning)?;
         consumer.assign(&list)?;
         let mut client = config.client_config(bootstrap, Role::Producer, extra);
-        client.set("acks", "all").set("linger.ms", "0");
+        // A repeated chunk is taken once, by its index.
+        client
+            .set("acks", "all")
+            .set("linger.ms", "0")
+            .set("enable.idempotence", "false");
         let producer = client.create_with_context(KafkaContext::new(
             "handover producer",
             config.auth.clone(),
@@ -217,6 +224,7 @@ impl Worker {
                 after_offset = export.outgoing.after_offset,
                 to = %export.outgoing.to,
                 bytes = export.bytes.len(),
+                encoding_ms = export.encoding.as_millis() as u64,
                 "move step 2: released; export made"
             );
             failpoint("after-release");
@@ -336,7 +344,7 @@ impl Worker {
                         )
                         .map_err(|(e, _)| e)?;
                 }
-                self.producer.flush(WRITE_WAIT)?;
+                acknowledged(&self.producer, WRITE_WAIT)?;
                 tracing::info!(
                     %move_id,
                     chunks = count,

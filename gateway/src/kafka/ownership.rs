@@ -38,11 +38,11 @@ use std::time::{Duration, Instant};
 use engine::endpoint::{BoxError, now_ns};
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use super::client::{KafkaContext, topic_partitions};
+use super::client::{KafkaContext, acknowledged, topic_partitions};
 use super::config::{KafkaConfig, Role};
 
 /// The topic's one partition.
@@ -262,6 +262,16 @@ pub struct Ownership {
     topic: String,
     engine_id: String,
     lease: Duration,
+    /// What the reads so far found, and where the next one goes on.
+    read: std::sync::Mutex<Followed>,
+}
+
+/// The topic as read so far.
+#[derive(Default)]
+struct Followed {
+    state: Assignments,
+    /// The next offset to read; `None` before the first read.
+    next: Option<i64>,
 }
 
 impl Ownership {
@@ -281,14 +291,22 @@ impl Ownership {
                 format!("matching-engine-assignments-{engine_id}"),
             )
             .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true");
+            .set("enable.partition.eof", "true")
+            // A read waits for what was just written, not for more.
+            .set("fetch.wait.max.ms", "10");
         let consumer = client.create_with_context(KafkaContext::new(
             "assignments consumer",
             config.auth.clone(),
             (),
         ))?;
         let mut client = config.client_config(bootstrap, Role::Producer, extra);
-        client.set("acks", "all").set("linger.ms", "0");
+        // Not idempotent: a repeated record changes nothing (the first of
+        // equal claims stands), and an idempotent producer's start-up
+        // would delay a move's commit by its first write.
+        client
+            .set("acks", "all")
+            .set("linger.ms", "0")
+            .set("enable.idempotence", "false");
         let producer = client.create_with_context(KafkaContext::new(
             "assignments producer",
             config.auth.clone(),
@@ -300,6 +318,7 @@ impl Ownership {
             topic: config.topics.assignments.clone(),
             engine_id: engine_id.to_owned(),
             lease,
+            read: Default::default(),
         })
     }
 
@@ -333,18 +352,30 @@ impl Ownership {
                      cleanup.policy=compact"
                 ))
             })?;
-        let mut assignments = Assignments::default();
+        let mut read = self
+            .read
+            .lock()
+            .map_err(|_| self.topic_error("a reader panicked"))?;
         if high <= low {
-            return Ok(assignments);
+            return Ok(Assignments::default());
         }
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&self.topic, PARTITION, Offset::Beginning)
-            .map_err(|e| self.topic_error(e))?;
-        self.consumer
-            .assign(&list)
-            .map_err(|e| self.topic_error(e))?;
+        // The consumer stays where the last read stopped, so a mover that
+        // reads often reads only what is new. A first read, or one that
+        // finds its place gone, starts over from the beginning.
+        if read.next.is_none_or(|next| next < low || next > high) {
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&self.topic, PARTITION, Offset::Beginning)
+                .map_err(|e| self.topic_error(e))?;
+            self.consumer
+                .assign(&list)
+                .map_err(|e| self.topic_error(e))?;
+            *read = Followed {
+                state: Assignments::default(),
+                next: Some(low),
+            };
+        }
         let started = Instant::now();
-        let mut next = low;
+        let mut next = read.next.unwrap_or(low);
         while next < high {
             if started.elapsed() > READ_WAIT {
                 return Err(self.topic_error(format!(
@@ -357,7 +388,7 @@ impl Ownership {
                     match serde_json::from_slice::<AssignmentRecord>(
                         message.payload().unwrap_or_default(),
                     ) {
-                        Ok(record) => assignments.apply(&record),
+                        Ok(record) => read.state.apply(&record),
                         Err(err) => tracing::warn!(
                             topic = %self.topic,
                             offset = message.offset(),
@@ -370,7 +401,8 @@ impl Ownership {
                 Some(Err(err)) => return Err(self.topic_error(err)),
             }
         }
-        Ok(assignments)
+        read.next = Some(next);
+        Ok(read.state.clone())
     }
 
     /// Writes `record` and waits for the brokers to acknowledge it.
@@ -385,8 +417,7 @@ impl Ownership {
                     .payload(&payload),
             )
             .map_err(|(e, _)| self.topic_error(e))?;
-        self.producer
-            .flush(READ_WAIT)
+        acknowledged(&self.producer, READ_WAIT)
             .map_err(|e| self.topic_error(format!("the brokers did not acknowledge: {e}")))
     }
 

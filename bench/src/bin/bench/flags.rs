@@ -74,6 +74,25 @@ pub struct HaArgs {
 }
 
 #[derive(Args)]
+pub struct MoveArgs {
+    /// Resting orders in the moved partition's books; one move each.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    pub resting: Vec<u64>,
+    /// Orders per second on the moved partition while it moves.
+    #[arg(long, default_value_t = 2_000)]
+    pub rate: u64,
+    /// The `engine` binary [default: beside this one].
+    #[arg(long)]
+    pub engine: Option<PathBuf>,
+    /// Where the engines' scratch journals go (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    pub dir: PathBuf,
+    /// Print one JSON object per move instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
 pub struct KafkaArgs {
     /// Orders to send.
     #[arg(long, default_value_t = 1_000_000)]

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use flags::{
-    HaArgs, JournalArgs, KafkaArgs, MassCancelArgs, MatcherArgs, PipelineArgs, ReplayArgs,
-    ReportArgs, SnapshotArgs,
+    HaArgs, JournalArgs, KafkaArgs, MassCancelArgs, MatcherArgs, MoveArgs, PipelineArgs,
+    ReplayArgs, ReportArgs, SnapshotArgs,
 };
 
 #[derive(Parser)]
@@ -45,6 +45,10 @@ enum Mode {
     /// over `batch`, and takeover times, with `engine` processes on the
     /// embedded broker.
     Ha(HaArgs),
+    /// Moving an orders partition between two `engine` processes on the
+    /// embedded broker under steady input: the pause its symbols see, and
+    /// where it goes.
+    Move(MoveArgs),
     /// The `replay` tool on a large journal: verify, deep verify, run,
     /// dump, book --at, and a seek by time.
     Replay(ReplayArgs),
@@ -73,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Mode::Snapshot(args) => commands::snapshot(args),
         Mode::Kafka(args) => commands::kafka(args),
         Mode::Ha(args) => commands::ha(args),
+        Mode::Move(args) => commands::move_partition(args),
         Mode::Replay(args) => commands::replay_tool(args),
         Mode::Report(args) => commands::report(args),
     }

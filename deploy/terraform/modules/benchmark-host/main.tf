@@ -31,7 +31,7 @@ locals {
   # The topics the engine reads and writes, its journal topic and the
   # ownership record included, and its groups. `admin` is not among them:
   # the engine only reads it (docs/shards.md).
-  topics = ["orders", "fills", "trades", "depth", "order_status", "admin_status", "assignments", "journal.${var.engine_id}"]
+  topics = ["orders", "fills", "trades", "depth", "order_status", "admin_status", "assignments", "handover", "journal.${var.engine_id}"]
 }
 
 resource "aws_kms_key" "volumes" {

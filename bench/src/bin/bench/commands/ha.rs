@@ -10,17 +10,7 @@ use crate::flags::HaArgs;
 pub fn ha(args: HaArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
     anyhow::ensure!(args.seconds > 0, "--seconds must be at least 1");
-    let engine = match args.engine {
-        Some(path) => path,
-        None => std::env::current_exe()
-            .context("finding this binary")?
-            .with_file_name("engine"),
-    };
-    anyhow::ensure!(
-        engine.exists(),
-        "{} is missing: build it (cargo build --release --bin engine) or pass --engine PATH",
-        engine.display()
-    );
+    let engine = super::engine_binary(args.engine)?;
     let config = bench::HaBenchConfig {
         engine,
         rate: args.rate,

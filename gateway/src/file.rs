@@ -12,8 +12,9 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use engine::AdminAction;
 use engine::endpoint::{BoxError, InputSource, OutputSink, SourceItem, SourcePoll};
-use engine::sequenced::{Message, SourcePosition, SourcePositions, SourceTopic, Topic};
+use engine::sequenced::{Input, Message, SourcePosition, SourcePositions, SourceTopic, Topic};
 
 use crate::delivered::DeliveredMark;
 use crate::wire::{Decoder, MAX_MESSAGE_BYTES, encode_message_of};
@@ -186,6 +187,12 @@ impl InputSource for FileSource {
                 else {
                     break;
                 };
+                // A file input reads no partitions, so it moves none.
+                if let Some(Input::Admin(command)) = &input
+                    && matches!(command.action, AdminAction::Release { .. })
+                {
+                    input = Some(crate::kafka::moves::refused_move(command));
+                }
                 // A line for another engine is that engine's to journal.
                 if let Some(input) = input {
                     return Ok(SourcePoll::Item(SourceItem {

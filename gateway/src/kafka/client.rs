@@ -150,6 +150,7 @@ where
 /// Waits until every message `producer` was given is acknowledged, at
 /// most `timeout`, polling every millisecond. `flush` polls in steps of
 /// 100 ms, which a move's commit would wait through.
+#[cfg(feature = "server")]
 pub fn acknowledged<C: ProducerContext>(
     producer: &BaseProducer<C>,
     timeout: std::time::Duration,

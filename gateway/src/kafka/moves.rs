@@ -16,7 +16,8 @@
 use std::sync::mpsc::{Receiver, Sender};
 
 use engine::endpoint::SourceItem;
-use engine::{MoveState, MoveStep};
+use engine::sequenced::{Input, InputField, Malformed, Problem};
+use engine::{AdminCommand, MoveState, MoveStep, RejectReason};
 use serde::{Deserialize, Serialize};
 
 /// The most export bytes one `handover` message carries.
@@ -60,6 +61,20 @@ pub fn decode_chunk(payload: &[u8]) -> Option<(ChunkHeader, &[u8])> {
     let len = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?) as usize;
     let header = serde_json::from_slice(payload.get(4..4 + len)?).ok()?;
     Some((header, payload.get(4 + len..)?))
+}
+
+/// The journaled refusal of a `MOVE` this source cannot carry out: a
+/// partition it does not read, a move under way, or a source that takes
+/// part in no moves (files).
+pub fn refused_move(command: &AdminCommand) -> Input {
+    Input::MalformedAdmin(Malformed {
+        order_id: Some(command.request_id),
+        ..Malformed::new(
+            RejectReason::MoveRefused,
+            InputField::Partition,
+            Problem::NotHeld,
+        )
+    })
 }
 
 /// What the mover asks of the source.

@@ -26,10 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine::endpoint::{BoxError, InputSource, SourceItem, SourcePoll};
-use engine::sequenced::{
-    Handover, Input, InputField, Malformed, Problem, SourcePosition, SourcePositions, SourceTopic,
-};
-use engine::{AdminAction, MoveState, RejectReason};
+use engine::sequenced::{Handover, Input, SourcePosition, SourcePositions, SourceTopic};
+use engine::{AdminAction, MoveState};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
@@ -38,7 +36,7 @@ use rdkafka::types::RDKafkaRespErr;
 
 use super::client::{ClientHooks, KafkaContext, topic_partitions};
 use super::config::{KafkaConfig, Role, StartFrom};
-use super::moves::{SourceLink, ToMover, ToSource};
+use super::moves::{SourceLink, ToMover, ToSource, refused_move};
 use crate::wire::Decoder;
 
 /// How long start-up waits for the brokers to describe `orders`.
@@ -508,14 +506,7 @@ impl KafkaSource {
             || myself
             || !self.reading.contains(&partition)
         {
-            return Ok(Input::MalformedAdmin(Malformed {
-                order_id: Some(command.request_id),
-                ..Malformed::new(
-                    RejectReason::MoveRefused,
-                    InputField::Partition,
-                    Problem::NotHeld,
-                )
-            }));
+            return Ok(refused_move(command));
         }
         *after_offset = match self.last.get(&(SourceTopic::Orders, partition)) {
             Some(&last) => last,

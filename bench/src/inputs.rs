@@ -52,7 +52,7 @@ pub(crate) fn journal_commands(
         };
         encode_input(&Input::Command(command), &mut buffer);
         writer.append(&meta, &buffer)?;
-        engine.apply(&command, &mut events);
+        engine.apply_from(&command, meta.source_partition, &mut events);
         positions.advance(SourcePosition::orders(0, seq as i64));
         if snapshot_at(seq) {
             let (payload, _) = encode_checkpoint(seq, &positions, &engine.snapshot());

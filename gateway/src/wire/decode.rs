@@ -974,7 +974,7 @@ mod tests {
                 new_quantity: Some(3)
             })
         );
-        assert_eq!(accepted_keys().count(), 28);
+        assert_eq!(accepted_keys().count(), 30);
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct OrderSpec {
     pub stop_price: Price,
     /// The order's total quantity.
     pub quantity: Qty,
+    /// A FOK order's budget, in price ticks × quantity units: a buy fills
+    /// only if it costs at most this, a sell only if it raises at least
+    /// this. `0`: no budget.
+    pub max_notional: u64,
 }
 
 impl OrderSpec {
@@ -89,6 +93,7 @@ impl OrderSpec {
             price,
             stop_price: 0,
             quantity,
+            max_notional: 0,
         }
     }
 
@@ -102,6 +107,7 @@ impl OrderSpec {
             price: 0,
             stop_price: 0,
             quantity,
+            max_notional: 0,
         }
     }
 }

@@ -490,6 +490,15 @@ impl Engine {
         if spec.post_only && would_take(book, spec.side, spec.price) {
             return reject(sink, RejectReason::PostOnlyWouldTake);
         }
+        let mut spec = spec;
+        if spec.order_type == OrderType::MarketToLimit {
+            // It takes the best opposite price as its limit, so it trades
+            // that level only and rests there.
+            match book.ladder(spec.side.opposite()).best_price() {
+                Some(best) => spec.price = best,
+                None => return reject(sink, RejectReason::NoLiquidity),
+            }
+        }
         sink.on_event(&Event::Accepted {
             order: order_ref,
             spec,
@@ -522,7 +531,7 @@ impl Engine {
                 .stops_mut(spec.side)
                 .insert(spec.stop_price, arrival, slot);
         } else {
-            self.execute(b, &mut order, NIL, cmd.ts, sink);
+            self.execute(b, &mut order, NIL, spec.max_notional, cmd.ts, sink);
         }
         self.run_triggers(b, cmd.ts, sink);
         self.publish_depth(b, sink);
@@ -650,7 +659,7 @@ impl Engine {
             let mut taker = *self.orders.get(slot);
             taker.price = new_price;
             taker.quantity = new_quantity;
-            self.execute(b, &mut taker, slot, cmd.ts, sink);
+            self.execute(b, &mut taker, slot, 0, cmd.ts, sink);
             self.run_triggers(b, cmd.ts, sink);
         }
         self.publish_depth(b, sink);
@@ -660,17 +669,20 @@ impl Engine {
 
     /// Trades `taker` against book `b`, then rests, expires or drops what is
     /// left. `slot` is the taker's arena slot, or `NIL` for a new order that
-    /// only enters the arena if it rests.
+    /// only enters the arena if it rests. `budget` is a FOK order's
+    /// `max_notional` (`0`: none); only a new order has one, and it is not
+    /// kept, since a FOK order never rests.
     fn execute<S: EventSink + ?Sized>(
         &mut self,
         b: usize,
         taker: &mut Order,
         slot: u32,
+        budget: u64,
         ts: u64,
         sink: &mut S,
     ) {
         let is_market = matches!(taker.order_type, OrderType::Market | OrderType::Stop);
-        if taker.tif == TimeInForce::Fok && self.fillable(b, taker, is_market) < taker.remaining() {
+        if taker.tif == TimeInForce::Fok && !self.fills_whole(b, taker, is_market, budget) {
             self.expire(b, taker, slot, sink);
             return;
         }
@@ -818,14 +830,16 @@ impl Engine {
         end
     }
 
-    /// How much of `taker` could trade right now, honouring self-trade
-    /// prevention, without changing anything. Stops counting once it is
-    /// enough. Used by FOK.
-    fn fillable(&self, b: usize, taker: &Order, is_market: bool) -> Qty {
+    /// Whether a FOK `taker` would trade its whole quantity right now,
+    /// within `budget` if it is not `0`, honouring self-trade prevention,
+    /// without changing anything. It walks exactly the fills the match
+    /// would make, and stops once the quantity is reached.
+    fn fills_whole(&self, b: usize, taker: &Order, is_market: bool, budget: u64) -> bool {
         let stp = self.config.self_trade_prevention;
-        let needed = taker.remaining();
-        let mut total: Qty = 0;
-        for level in self.books[b]
+        let mut needed = taker.remaining();
+        // Price × quantity of the fills, exact: u64 × u64 fits in u128.
+        let mut cost: u128 = 0;
+        'levels: for level in self.books[b]
             .ladder(taker.side.opposite())
             .levels_best_first()
         {
@@ -837,18 +851,25 @@ impl Engine {
                 let maker = self.orders.get(slot);
                 if stp != SelfTradePrevention::Allow && maker.user_id == taker.user_id {
                     if stp != SelfTradePrevention::CancelResting {
-                        return total;
+                        break 'levels;
                     }
                 } else {
-                    total += maker.remaining();
-                    if total >= needed {
-                        return total;
+                    let quantity = needed.min(maker.remaining());
+                    needed -= quantity;
+                    cost += u128::from(level.price) * u128::from(quantity);
+                    if needed == 0 {
+                        break 'levels;
                     }
                 }
                 slot = maker.next;
             }
         }
-        total
+        needed == 0
+            && match (budget, taker.side) {
+                (0, _) => true,
+                (_, Side::Buy) => cost <= u128::from(budget),
+                (_, Side::Sell) => cost >= u128::from(budget),
+            }
     }
 
     /// Triggers stops on book `b` while the last trade price allows, one at
@@ -890,7 +911,7 @@ impl Engine {
                 stop_price: taker.stop_price,
                 last_price,
             });
-            self.execute(b, &mut taker, slot, ts, sink);
+            self.execute(b, &mut taker, slot, 0, ts, sink);
         }
     }
 
@@ -997,6 +1018,15 @@ fn check_new_order(
     check_quantity(rules, spec.quantity)?;
     if spec.post_only && (spec.order_type != OrderType::Limit || spec.tif != TimeInForce::Gtc) {
         return Err(RejectReason::InvalidOrderCombination);
+    }
+    if spec.order_type == OrderType::MarketToLimit && spec.tif != TimeInForce::Gtc {
+        return Err(RejectReason::InvalidTimeInForce);
+    }
+    if spec.max_notional != 0
+        && (spec.tif != TimeInForce::Fok
+            || !matches!(spec.order_type, OrderType::Limit | OrderType::Market))
+    {
+        return Err(RejectReason::InvalidNotional);
     }
     // `spec` is in force: market and stop orders arrive here without a price.
     if spec.order_type.has_limit_price() {

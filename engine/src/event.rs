@@ -107,6 +107,14 @@ pub enum RejectReason {
     /// A move is under way on this engine, or the partition is not one
     /// this engine can move; one move at a time.
     MoveRefused = 26,
+    /// A market-to-limit order found the opposite side empty: there is no
+    /// price to give it.
+    NoLiquidity = 27,
+    /// `max_notional` on an order that is not a FOK limit or market order.
+    InvalidNotional = 28,
+    /// A time in force the order type does not take: a market-to-limit
+    /// order is always GTC.
+    InvalidTimeInForce = 29,
 }
 
 impl RejectReason {
@@ -144,11 +152,14 @@ impl RejectReason {
             RejectReason::NotPermitted => "NOT_PERMITTED",
             RejectReason::SymbolMoved => "SYMBOL_MOVED",
             RejectReason::MoveRefused => "MOVE_REFUSED",
+            RejectReason::NoLiquidity => "NO_LIQUIDITY",
+            RejectReason::InvalidNotional => "INVALID_NOTIONAL",
+            RejectReason::InvalidTimeInForce => "INVALID_TIME_IN_FORCE",
         }
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 26] = [
+    pub const ALL: [RejectReason; 29] = [
         RejectReason::UnknownSymbol,
         RejectReason::DuplicateOrderId,
         RejectReason::InvalidQuantity,
@@ -175,6 +186,9 @@ impl RejectReason {
         RejectReason::NotPermitted,
         RejectReason::SymbolMoved,
         RejectReason::MoveRefused,
+        RejectReason::NoLiquidity,
+        RejectReason::InvalidNotional,
+        RejectReason::InvalidTimeInForce,
     ];
 
     /// Its place in [`RejectReason::ALL`], for arrays indexed by reason:

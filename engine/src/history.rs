@@ -373,16 +373,19 @@ fn checked(loaded: &LoadedSnapshot) -> Result<Checkpoint<'_>, HistoryError> {
 /// is of the state's bytes in this build's format, so the old state is
 /// restored and hashed again. Only old snapshots pay for that.
 ///
-/// An old format also lacks what this build adds (each book's partition),
-/// so its hash is compared with the replayed state's without it: the
-/// second value says so.
+/// A format before 4 also lacks each book's partition, so its hash is
+/// compared with the replayed state's without it: the second value says
+/// so.
 fn comparable_hash(loaded: &LoadedSnapshot) -> Result<(u64, bool), HistoryError> {
     let checkpoint = checked(loaded)?;
-    if Engine::check_snapshot_format(checkpoint.engine).ok() == Some(SNAPSHOT_FORMAT_VERSION) {
+    let version = Engine::check_snapshot_format(checkpoint.engine).ok();
+    if version == Some(SNAPSHOT_FORMAT_VERSION) {
         return Ok((checkpoint.state_hash, false));
     }
+    // Books' partitions came with format 4.
+    let without_partitions = version.is_none_or(|v| v < 4);
     Engine::restore(checkpoint.engine, crate::MemoryConfig::default())
-        .map(|engine| (engine.state_hash(), true))
+        .map(|engine| (engine.state_hash(), without_partitions))
         .map_err(|e| HistoryError::Snapshot {
             path: loaded.path().to_path_buf(),
             problem: format!("does not restore: {e}"),

@@ -20,9 +20,11 @@
 //! ```
 //!
 //! Versions: 2 had no admin state; 3 adds the halted symbols; 4 adds each
-//! book's partition, the books moved away and the moves under way. This
-//! build writes 4 and restores all three (an older snapshot has no book's
-//! partition: the next order from a partition names it).
+//! book's partition, the books moved away and the moves under way; 5 has
+//! 4's layout and may hold resting market-to-limit orders (order type 4),
+//! which a format-4 reader would refuse. This build writes 5 and restores
+//! all four (an older snapshot has no book's partition: the next order
+//! from a partition names it).
 //!
 //! A partition's **export** (what a move carries, `crate::moves`) uses the
 //! same book records: `MXMOVE\0\0`, a version, and an rkyv archive of the
@@ -52,7 +54,10 @@ use crate::types::{OrderType, Price, Qty, Side, TimeInForce};
 /// The first eight bytes of every snapshot.
 pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"MXSNAP\0\0";
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 4;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 5;
+/// Format 4, still restored: format 5's layout, without market-to-limit
+/// orders.
+const SNAPSHOT_FORMAT_V4: u32 = 4;
 /// Format 3, still restored: the same state without partitions or moves.
 const SNAPSHOT_FORMAT_V3: u32 = 3;
 /// Format 2, still restored: format 3 without halts.
@@ -263,6 +268,7 @@ impl Engine {
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
         if ![
             SNAPSHOT_FORMAT_VERSION,
+            SNAPSHOT_FORMAT_V4,
             SNAPSHOT_FORMAT_V3,
             SNAPSHOT_FORMAT_V2,
         ]
@@ -792,7 +798,7 @@ fn check_order(
         }
     } else if order.tif != TimeInForce::Gtc
         || order.price == 0
-        || !matches!(order.order_type, OrderType::Limit | OrderType::StopLimit)
+        || !order.order_type.can_rest()
     {
         return Err("resting order must be a GTC limit order".into());
     }

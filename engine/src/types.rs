@@ -72,17 +72,31 @@ pub enum OrderType {
     /// Becomes a limit order at `price` when the last trade price reaches
     /// `stop_price`.
     StopLimit = 3,
+    /// Trades at the best opposite price only; its remainder rests as a
+    /// limit order at that price. Refused when the opposite side is empty.
+    MarketToLimit = 4,
 }
 
 impl OrderType {
-    /// The wire name: `LIMIT`, `MARKET`, `STOP` or `STOP_LIMIT`.
+    /// The wire name: `LIMIT`, `MARKET`, `STOP`, `STOP_LIMIT` or
+    /// `MARKET_TO_LIMIT`.
     pub fn as_str(self) -> &'static str {
         match self {
             OrderType::Limit => "LIMIT",
             OrderType::Market => "MARKET",
             OrderType::Stop => "STOP",
             OrderType::StopLimit => "STOP_LIMIT",
+            OrderType::MarketToLimit => "MARKET_TO_LIMIT",
         }
+    }
+
+    /// Whether a GTC order of this type can rest in a book once it has a
+    /// limit: a limit, a triggered stop-limit, a market-to-limit.
+    pub fn can_rest(self) -> bool {
+        matches!(
+            self,
+            OrderType::Limit | OrderType::StopLimit | OrderType::MarketToLimit
+        )
     }
 
     /// Whether the order waits for a trigger before it can trade.
@@ -90,8 +104,9 @@ impl OrderType {
         matches!(self, OrderType::Stop | OrderType::StopLimit)
     }
 
-    /// Whether the order has a limit price. `Market` and `Stop` orders
-    /// trade at any price, so a price sent with one is ignored.
+    /// Whether the order has a limit price of its own. `Market` and `Stop`
+    /// orders trade at any price, and a `MarketToLimit` order takes the
+    /// best opposite price, so a price sent with one is ignored.
     pub fn has_limit_price(self) -> bool {
         matches!(self, OrderType::Limit | OrderType::StopLimit)
     }

@@ -7,7 +7,7 @@
 //! the state; the hot path never calls it, and it changes nothing.
 
 use crate::Engine;
-use crate::types::{OrderType, TimeInForce};
+use crate::types::TimeInForce;
 
 /// What [`Engine::validate_internal_state`] found wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -83,7 +83,7 @@ impl Engine {
             let rests = order.level != crate::slot::NIL;
             if rests
                 && (order.tif != TimeInForce::Gtc
-                    || !matches!(order.order_type, OrderType::Limit | OrderType::StopLimit))
+                    || !order.order_type.can_rest())
             {
                 return Err(format!(
                     "order {slot} rests as a {:?} {:?} order",

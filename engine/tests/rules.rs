@@ -122,6 +122,7 @@ fn spec(side: Side, order_type: OrderType, tif: TimeInForce, price: Price, qty: 
         price,
         stop_price: 0,
         quantity: qty,
+        max_notional: 0,
     }
 }
 
@@ -138,6 +139,7 @@ fn stop(side: Side, stop_price: Price, limit: Option<Price>, qty: Qty) -> OrderS
         price: limit.unwrap_or(0),
         stop_price,
         quantity: qty,
+        max_notional: 0,
     }
 }
 
@@ -1115,4 +1117,164 @@ fn a_reference_price_triggers_stops_before_the_first_trade() {
         })),
         ["ADMIN_REJECTED SET_REFERENCE_PRICE INVALID_PRICE"]
     );
+}
+
+// ----- market-to-limit ------------------------------------------------------
+
+fn market_to_limit(side: Side, qty: Qty) -> OrderSpec {
+    spec(side, OrderType::MarketToLimit, TimeInForce::Gtc, 0, qty)
+}
+
+/// OrderBook-rs's and CME's market-to-limit: the best level only, then the
+/// remainder rests at that price.
+#[test]
+fn market_to_limit_takes_the_best_level_only_and_rests_the_rest_there() {
+    let mut s = Session::new();
+    s.limit("a", "s1", Side::Sell, 100, 10);
+    s.limit("a", "s2", Side::Sell, 100, 5);
+    s.limit("a", "s3", Side::Sell, 101, 10);
+    let events = s.add("b", "m1", market_to_limit(Side::Buy, 30));
+    assert_eq!(
+        trades(&events),
+        vec![trade(100, 10, "m1", "s1"), trade(100, 5, "m1", "s2")]
+    );
+    // ACCEPTED says where it was given its limit.
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Accepted { spec, .. } if spec.price == 100 && spec.order_type == OrderType::MarketToLimit
+    )));
+    assert_eq!(s.bids(), owned(&[("m1", 100, 15)]));
+    assert_eq!(s.asks(), owned(&[("s3", 101, 10)]));
+    let view = s.engine.resting_orders(&sym("AAPL"), Side::Buy)[0];
+    assert_eq!(view.order_type, OrderType::MarketToLimit);
+    // From then on it is a limit order: it can be replaced.
+    let events = s.replace("b", "m1", Some(101), None);
+    assert_eq!(trades(&events), vec![trade(101, 10, "m1", "s3")]);
+}
+
+#[test]
+fn market_to_limit_that_fills_at_the_best_level_leaves_nothing() {
+    let mut s = Session::new();
+    s.limit("a", "b1", Side::Buy, 99, 20);
+    s.limit("a", "b2", Side::Buy, 98, 20);
+    let events = s.add("b", "m1", market_to_limit(Side::Sell, 15));
+    assert_eq!(trades(&events), vec![trade(99, 15, "b1", "m1")]);
+    assert_eq!(s.asks(), owned(&[]));
+    assert_eq!(s.bids(), owned(&[("b1", 99, 5), ("b2", 98, 20)]));
+}
+
+#[test]
+fn market_to_limit_into_an_empty_side_is_refused_and_changes_nothing() {
+    let mut s = Session::new();
+    s.limit("a", "b1", Side::Buy, 99, 20);
+    let events = s.add("b", "m1", market_to_limit(Side::Buy, 15));
+    assert_eq!(statuses(&events), vec!["REJECTED m1 NO_LIQUIDITY"]);
+    assert_eq!(s.bids(), owned(&[("b1", 99, 20)]));
+    assert_eq!(s.engine.live_orders(), 1);
+}
+
+#[test]
+fn market_to_limit_is_only_gtc_and_never_post_only() {
+    let mut s = Session::new();
+    s.limit("a", "s1", Side::Sell, 100, 10);
+    for (id, tif) in [("i", TimeInForce::Ioc), ("f", TimeInForce::Fok)] {
+        let events = s.add("b", id, spec(Side::Buy, OrderType::MarketToLimit, tif, 0, 5));
+        assert_eq!(statuses(&events), vec![format!("REJECTED {id} INVALID_TIME_IN_FORCE")]);
+    }
+    let mut post_only = market_to_limit(Side::Buy, 5);
+    post_only.post_only = true;
+    let events = s.add("b", "p", post_only);
+    assert_eq!(statuses(&events), vec!["REJECTED p INVALID_ORDER_COMBINATION"]);
+    // A price sent with it is ignored, as for a market order.
+    let mut priced = market_to_limit(Side::Buy, 5);
+    priced.price = 250;
+    let events = s.add("b", "m", priced);
+    assert_eq!(trades(&events), vec![trade(100, 5, "m", "s1")]);
+}
+
+// ----- fill-or-kill with a budget -------------------------------------------
+
+fn fok_budget(side: Side, order_type: OrderType, price: Price, qty: Qty, budget: u64) -> OrderSpec {
+    OrderSpec {
+        max_notional: budget,
+        ..spec(side, order_type, TimeInForce::Fok, price, qty)
+    }
+}
+
+/// exchange-core's `FOK_BUDGET` scenarios: a buy fills only if the whole
+/// quantity costs at most the budget.
+#[test]
+fn a_budgeted_fok_buy_fills_when_the_cost_is_within_its_budget() {
+    let mut s = Session::new();
+    s.limit("a", "s1", Side::Sell, 100, 10);
+    s.limit("a", "s2", Side::Sell, 102, 10);
+    // 10 × 100 + 5 × 102 = 1510.
+    let events = s.add("b", "f1", fok_budget(Side::Buy, OrderType::Market, 0, 15, 1510));
+    assert_eq!(
+        trades(&events),
+        vec![trade(100, 10, "f1", "s1"), trade(102, 5, "f1", "s2")]
+    );
+    assert_eq!(s.asks(), owned(&[("s2", 102, 5)]));
+}
+
+#[test]
+fn a_budgeted_fok_buy_over_its_budget_expires_whole_and_changes_nothing() {
+    let mut s = Session::new();
+    s.limit("a", "s1", Side::Sell, 100, 10);
+    s.limit("a", "s2", Side::Sell, 102, 10);
+    let events = s.add("b", "f1", fok_budget(Side::Buy, OrderType::Market, 0, 15, 1509));
+    assert_eq!(statuses(&events), vec!["ACCEPTED f1", "EXPIRED f1 15"]);
+    assert_eq!(s.asks(), owned(&[("s1", 100, 10), ("s2", 102, 10)]));
+    // A limit and a budget both bind: the budget is met, the limit not.
+    let events = s.add("b", "f2", fok_budget(Side::Buy, OrderType::Limit, 101, 15, 10_000));
+    assert_eq!(statuses(&events), vec!["ACCEPTED f2", "EXPIRED f2 15"]);
+}
+
+#[test]
+fn a_budgeted_fok_sell_fills_only_if_it_raises_at_least_its_budget() {
+    let mut s = Session::new();
+    s.limit("a", "b1", Side::Buy, 100, 10);
+    s.limit("a", "b2", Side::Buy, 98, 10);
+    // 10 × 100 + 10 × 98 = 1980.
+    let events = s.add("b", "f1", fok_budget(Side::Sell, OrderType::Market, 0, 20, 1981));
+    assert_eq!(statuses(&events), vec!["ACCEPTED f1", "EXPIRED f1 20"]);
+    let events = s.add("b", "f2", fok_budget(Side::Sell, OrderType::Limit, 98, 20, 1980));
+    assert_eq!(
+        trades(&events),
+        vec![trade(100, 10, "b1", "f2"), trade(98, 10, "b2", "f2")]
+    );
+}
+
+#[test]
+fn a_budget_counts_only_what_self_trade_prevention_lets_it_trade() {
+    let mut s = Session::with_stp(SelfTradePrevention::CancelResting);
+    s.limit("b", "own", Side::Sell, 99, 10);
+    s.limit("a", "s1", Side::Sell, 100, 10);
+    s.limit("a", "s2", Side::Sell, 103, 10);
+    // Its own ask would be cancelled, not bought: 10 × 100 + 5 × 103.
+    let events = s.add("b", "f1", fok_budget(Side::Buy, OrderType::Market, 0, 15, 1514));
+    assert_eq!(statuses(&events), vec!["ACCEPTED f1", "EXPIRED f1 15"]);
+    let events = s.add("b", "f2", fok_budget(Side::Buy, OrderType::Market, 0, 15, 1515));
+    assert_eq!(
+        trades(&events),
+        vec![trade(100, 10, "f2", "s1"), trade(103, 5, "f2", "s2")]
+    );
+}
+
+#[test]
+fn a_budget_is_refused_on_anything_but_a_fok_limit_or_market_order() {
+    let mut s = Session::new();
+    let cases = [
+        ("gtc", spec(Side::Buy, OrderType::Limit, TimeInForce::Gtc, 100, 5)),
+        ("ioc", spec(Side::Buy, OrderType::Market, TimeInForce::Ioc, 0, 5)),
+        ("stop", {
+            let mut o = stop(Side::Buy, 100, None, 5);
+            o.tif = TimeInForce::Fok;
+            o
+        }),
+    ];
+    for (id, order) in cases {
+        let events = s.add("b", id, OrderSpec { max_notional: 500, ..order });
+        assert_eq!(statuses(&events), vec![format!("REJECTED {id} INVALID_NOTIONAL")]);
+    }
 }

@@ -21,7 +21,10 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use thiserror::Error;
 
-use crate::{AdminAction, AdminCommand, Command, EngineId, OrderId, RejectReason, Symbol, UserId};
+use crate::{
+    Action, AdminAction, AdminCommand, Command, EngineId, OrderId, OrderSpec, OrderType,
+    RejectReason, Symbol, UserId,
+};
 
 /// The version of the record schema this build writes, stored as each
 /// journal segment's payload format.
@@ -35,7 +38,13 @@ use crate::{AdminAction, AdminCommand, Command, EngineId, OrderId, RejectReason,
 ///   `admin` topic. Still read: format 4 only appends variants.
 /// - `4`: adds `MOVE` (an admin action) and the handover records of a
 ///   partition's move: the export's pieces, the acquire, the outcome.
-pub const INPUT_FORMAT: u32 = 4;
+///   Still read, through [`before_budgets`]: its orders have no budget.
+/// - `5`: an order's terms gain `max_notional` (a FOK order's budget), and
+///   order types gain `MARKET_TO_LIMIT`.
+pub const INPUT_FORMAT: u32 = 5;
+
+/// The first format whose orders carry a budget.
+const BUDGETS_FORMAT: u32 = 5;
 
 /// The oldest record schema this build still reads.
 pub const OLDEST_INPUT_FORMAT: u32 = 2;
@@ -147,6 +156,22 @@ impl Input {
             }
             Input::Handover(Handover::Piece { .. }) => SourceTopic::Handover,
         }
+    }
+
+    /// Whether the input needs a format-5 segment: a market-to-limit
+    /// order. (A budget cannot be in an older segment: its records have
+    /// no field for one.)
+    fn needs_budgets(&self) -> bool {
+        matches!(
+            self,
+            Input::Command(Command {
+                action: Action::Add(OrderSpec {
+                    order_type: OrderType::MarketToLimit,
+                    ..
+                }),
+                ..
+            })
+        )
     }
 
     /// Whether the input needs a format-4 segment: a move's record.
@@ -281,6 +306,12 @@ pub enum InputField {
     Partition = 18,
     /// `to`, in a `MOVE`.
     To = 19,
+    /// `max_notional`: a FOK order's budget.
+    MaxNotional = 20,
+    /// `all_or_none`.
+    AllOrNone = 21,
+    /// `display_quantity`: an iceberg's shown slice.
+    DisplayQuantity = 22,
 }
 
 impl InputField {
@@ -307,6 +338,9 @@ impl InputField {
             InputField::EngineId => "engine_id",
             InputField::Partition => "partition",
             InputField::To => "to",
+            InputField::MaxNotional => "max_notional",
+            InputField::AllOrNone => "all_or_none",
+            InputField::DisplayQuantity => "display_quantity",
         }
     }
 }
@@ -362,6 +396,11 @@ pub enum Problem {
     /// A `MOVE` names a partition this engine does not read, or comes
     /// while another move is under way.
     NotHeld = 17,
+    /// An order type this build does not trade yet (all-or-none,
+    /// iceberg): refused rather than traded as a plain order.
+    NotSupported = 18,
+    /// `0` where only a positive amount means anything (a budget).
+    Zero = 19,
 }
 
 /// Where an input came from: a topic, a Kafka partition and offset, or for
@@ -468,10 +507,23 @@ pub fn decode_input(payload: &[u8], format: u32) -> Result<Input, RecordError> {
     if !(OLDEST_INPUT_FORMAT..=INPUT_FORMAT).contains(&format) {
         return Err(RecordError::Format { found: format });
     }
-    let archived = rkyv::access::<ArchivedInput, rancor::Error>(payload)
-        .map_err(|e| RecordError::Payload(e.to_string()))?;
-    let input = rkyv::deserialize::<Input, rancor::Error>(archived)
-        .map_err(|e| RecordError::Payload(e.to_string()))?;
+    let input = if format < BUDGETS_FORMAT {
+        let archived = rkyv::access::<before_budgets::ArchivedInput, rancor::Error>(payload)
+            .map_err(|e| RecordError::Payload(e.to_string()))?;
+        rkyv::deserialize::<before_budgets::Input, rancor::Error>(archived)
+            .map_err(|e| RecordError::Payload(e.to_string()))?
+            .into()
+    } else {
+        let archived = rkyv::access::<ArchivedInput, rancor::Error>(payload)
+            .map_err(|e| RecordError::Payload(e.to_string()))?;
+        rkyv::deserialize::<Input, rancor::Error>(archived)
+            .map_err(|e| RecordError::Payload(e.to_string()))?
+    };
+    if format < BUDGETS_FORMAT && input.needs_budgets() {
+        return Err(RecordError::Payload(format!(
+            "a market-to-limit order in a format-{format} segment, which predates them"
+        )));
+    }
     if format == 2 && input.topic() != SourceTopic::Orders {
         return Err(RecordError::Payload(
             "an admin input in a format-2 segment, which predates them".into(),
@@ -483,6 +535,137 @@ pub fn decode_input(payload: &[u8], format: u32) -> Result<Input, RecordError> {
         )));
     }
     Ok(input)
+}
+
+/// The records of formats 2–4, read only: the same inputs, except that an
+/// order's terms had no budget. Each type mirrors its current one field
+/// for field, so the archived layout is the one those builds wrote.
+mod before_budgets {
+    use crate::command::ReplaceSpec;
+    use crate::{AdminCommand, OrderId, Price, Qty, Side, Symbol, TimeInForce, UserId};
+    use crate::{OrderType, sequenced::input::Handover, sequenced::input::Malformed};
+
+    #[derive(rkyv::Archive, rkyv::Deserialize)]
+    pub(super) enum Input {
+        Command(Command),
+        Malformed(Malformed),
+        Admin(AdminCommand),
+        MalformedAdmin(Malformed),
+        Handover(Handover),
+    }
+
+    #[derive(rkyv::Archive, rkyv::Deserialize)]
+    pub(super) struct Command {
+        ts: u64,
+        symbol: Symbol,
+        user_id: UserId,
+        order_id: OrderId,
+        action: Action,
+    }
+
+    #[derive(rkyv::Archive, rkyv::Deserialize)]
+    #[repr(u8)]
+    enum Action {
+        Add(OrderSpec) = 0,
+        Cancel = 1,
+        Replace(ReplaceSpec) = 2,
+    }
+
+    #[derive(rkyv::Archive, rkyv::Deserialize)]
+    struct OrderSpec {
+        side: Side,
+        order_type: OrderType,
+        tif: TimeInForce,
+        post_only: bool,
+        price: Price,
+        stop_price: Price,
+        quantity: Qty,
+    }
+
+    impl From<Input> for super::Input {
+        fn from(old: Input) -> super::Input {
+            match old {
+                Input::Command(c) => super::Input::Command(crate::Command {
+                    ts: c.ts,
+                    symbol: c.symbol,
+                    user_id: c.user_id,
+                    order_id: c.order_id,
+                    action: match c.action {
+                        Action::Add(o) => crate::Action::Add(crate::OrderSpec {
+                            side: o.side,
+                            order_type: o.order_type,
+                            tif: o.tif,
+                            post_only: o.post_only,
+                            price: o.price,
+                            stop_price: o.stop_price,
+                            quantity: o.quantity,
+                            max_notional: 0,
+                        }),
+                        Action::Cancel => crate::Action::Cancel,
+                        Action::Replace(spec) => crate::Action::Replace(spec),
+                    },
+                }),
+                Input::Malformed(m) => super::Input::Malformed(m),
+                Input::Admin(a) => super::Input::Admin(a),
+                Input::MalformedAdmin(m) => super::Input::MalformedAdmin(m),
+                Input::Handover(h) => super::Input::Handover(h),
+            }
+        }
+    }
+
+    /// Writes `input` as a format-4 build did, for the tests.
+    #[cfg(test)]
+    pub(super) fn encode_format_4(input: &super::Input) -> rkyv::util::AlignedVec {
+        #[derive(rkyv::Archive, rkyv::Serialize)]
+        enum Old {
+            Command(OldCommand),
+        }
+        #[derive(rkyv::Archive, rkyv::Serialize)]
+        struct OldCommand {
+            ts: u64,
+            symbol: Symbol,
+            user_id: UserId,
+            order_id: OrderId,
+            action: OldAction,
+        }
+        #[derive(rkyv::Archive, rkyv::Serialize)]
+        #[repr(u8)]
+        enum OldAction {
+            Add(OldSpec) = 0,
+        }
+        #[derive(rkyv::Archive, rkyv::Serialize)]
+        struct OldSpec {
+            side: Side,
+            order_type: OrderType,
+            tif: TimeInForce,
+            post_only: bool,
+            price: Price,
+            stop_price: Price,
+            quantity: Qty,
+        }
+        let super::Input::Command(c) = input else {
+            panic!("only orders are written the old way here")
+        };
+        let crate::Action::Add(o) = c.action else {
+            panic!("only adds are written the old way here")
+        };
+        let old = Old::Command(OldCommand {
+            ts: c.ts,
+            symbol: c.symbol,
+            user_id: c.user_id,
+            order_id: c.order_id,
+            action: OldAction::Add(OldSpec {
+                side: o.side,
+                order_type: o.order_type,
+                tif: o.tif,
+                post_only: o.post_only,
+                price: o.price,
+                stop_price: o.stop_price,
+                quantity: o.quantity,
+            }),
+        });
+        rkyv::to_bytes::<rkyv::rancor::Error>(&old).expect("an input serialises")
+    }
 }
 
 #[cfg(test)]
@@ -513,6 +696,16 @@ mod tests {
             encode_input(&input, &mut buffer);
             assert_eq!(decode_input(&buffer, INPUT_FORMAT), Ok(input));
         }
+        // A format-4 order reads back with no budget, and a format-4
+        // segment cannot hold a market-to-limit order.
+        let old = before_budgets::encode_format_4(&Input::Command(command));
+        assert_eq!(decode_input(&old, 4), Ok(Input::Command(command)));
+        let mut mtl = command;
+        if let Action::Add(spec) = &mut mtl.action {
+            spec.order_type = OrderType::MarketToLimit;
+        }
+        let old = before_budgets::encode_format_4(&Input::Command(mtl));
+        assert!(matches!(decode_input(&old, 4), Err(RecordError::Payload(_))));
         let err = decode_input(&buffer, 0).unwrap_err();
         assert_eq!(err, RecordError::Format { found: 0 });
         assert!(err.to_string().contains("predates rejections"), "{err}");

@@ -127,6 +127,7 @@ fn order_spec(prices: Prices) -> impl Strategy<Value = OrderSpec> {
         1 => Just(OrderType::Market),
         1 => Just(OrderType::Stop),
         1 => Just(OrderType::StopLimit),
+        1 => Just(OrderType::MarketToLimit),
     ];
     let tif = prop_oneof![6 => Just(TimeInForce::Gtc), 2 => Just(TimeInForce::Ioc), 2 => Just(TimeInForce::Fok)];
     // Mostly well-formed price fields for the type, sometimes not.
@@ -140,9 +141,12 @@ fn order_spec(prices: Prices) -> impl Strategy<Value = OrderSpec> {
         price(prices),
         quantity(),
         malformed,
+        // A budget on some orders, near what the quantity costs at the
+        // order's price: sometimes enough, sometimes not.
+        prop::option::weighted(0.15, 7u64..=13),
     )
         .prop_map(
-            |(side, order_type, tif, post_only, p, stop, quantity, malformed)| {
+            |(side, order_type, tif, post_only, p, stop, quantity, malformed, budget)| {
                 let limit_priced = matches!(order_type, OrderType::Limit | OrderType::StopLimit);
                 // Upstream clients send a price with every order, market and
                 // stop included, where it is ignored; so half of those carry one.
@@ -164,6 +168,7 @@ fn order_spec(prices: Prices) -> impl Strategy<Value = OrderSpec> {
                     price,
                     stop_price,
                     quantity,
+                    max_notional: budget.map_or(0, |tenths| p * quantity * tenths / 10),
                 }
             },
         )

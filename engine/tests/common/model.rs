@@ -244,7 +244,10 @@ impl Model {
     fn add(&mut self, cmd: &Command, mut spec: OrderSpec, out: &mut Vec<Event>) {
         // Market and stop orders trade at any price: a price sent with one
         // is ignored, as if it had not been sent.
-        if matches!(spec.order_type, OrderType::Market | OrderType::Stop) {
+        if matches!(
+            spec.order_type,
+            OrderType::Market | OrderType::Stop | OrderType::MarketToLimit
+        ) {
             spec.price = 0;
         }
         let order = OrderRef {
@@ -303,6 +306,20 @@ impl Model {
             });
             return;
         }
+        if spec.order_type == OrderType::MarketToLimit {
+            // Its limit is the best opposite price; with none it is refused.
+            let best = self.resting_orders(&cmd.symbol, spec.side.opposite());
+            match best.first() {
+                Some(best) => spec.price = best.price,
+                None => {
+                    out.push(Event::Rejected {
+                        order,
+                        reason: RejectReason::NoLiquidity,
+                    });
+                    return;
+                }
+            }
+        }
         out.push(Event::Accepted { order, spec });
         let arrival = self.tick();
         let new = ModelOrder {
@@ -326,7 +343,7 @@ impl Model {
         if new.waiting_stop {
             self.orders.push(new);
         } else {
-            self.execute(b, new, cmd.ts, out);
+            self.execute(b, new, spec.max_notional, cmd.ts, out);
         }
         self.triggers(b, cmd.ts, out);
     }
@@ -420,7 +437,7 @@ impl Model {
             let mut moved = self.orders.remove(i);
             moved.price = price;
             moved.quantity = quantity;
-            self.execute(b, moved, cmd.ts, out);
+            self.execute(b, moved, 0, cmd.ts, out);
             self.triggers(b, cmd.ts, out);
         }
     }
@@ -433,6 +450,14 @@ impl Model {
         if spec.post_only && !(spec.order_type == OrderType::Limit && spec.tif == TimeInForce::Gtc)
         {
             return Some(RejectReason::InvalidOrderCombination);
+        }
+        if spec.order_type == OrderType::MarketToLimit && spec.tif != TimeInForce::Gtc {
+            return Some(RejectReason::InvalidTimeInForce);
+        }
+        let budget_allowed = spec.tif == TimeInForce::Fok
+            && matches!(spec.order_type, OrderType::Limit | OrderType::Market);
+        if spec.max_notional != 0 && !budget_allowed {
+            return Some(RejectReason::InvalidNotional);
         }
         let limit_priced = matches!(spec.order_type, OrderType::Limit | OrderType::StopLimit);
         if limit_priced && let Some(reason) = self.invalid_price(b, spec.price) {
@@ -529,14 +554,24 @@ impl Model {
         found
     }
 
-    fn execute(&mut self, b: usize, mut taker: ModelOrder, ts: u64, out: &mut Vec<Event>) {
+    /// `budget`: a FOK order's `max_notional`, `0` for none.
+    fn execute(
+        &mut self,
+        b: usize,
+        mut taker: ModelOrder,
+        budget: u64,
+        ts: u64,
+        out: &mut Vec<Event>,
+    ) {
         let symbol = self.books[b].symbol;
         let is_market = matches!(taker.order_type, OrderType::Market | OrderType::Stop);
         let limit = if is_market { None } else { Some(taker.price) };
         let stp = self.config.self_trade_prevention;
 
         if taker.tif == TimeInForce::Fok {
-            let mut available = 0;
+            // The fills it would make, in order, and what they cost.
+            let mut left = taker.remaining();
+            let mut cost: u128 = 0;
             for i in self.makers(symbol, taker.side, limit) {
                 let maker = &self.orders[i];
                 if stp != SelfTradePrevention::Allow && maker.user_id == taker.user_id {
@@ -545,9 +580,16 @@ impl Model {
                     }
                     break;
                 }
-                available += maker.remaining();
+                let fill = left.min(maker.remaining());
+                left -= fill;
+                cost += maker.price as u128 * fill as u128;
             }
-            if available < taker.remaining() {
+            let within_budget = match taker.side {
+                _ if budget == 0 => true,
+                Side::Buy => cost <= budget as u128,
+                Side::Sell => cost >= budget as u128,
+            };
+            if left > 0 || !within_budget {
                 out.push(Event::Expired {
                     order: taker.order_ref(),
                     remaining: taker.remaining(),
@@ -682,7 +724,7 @@ impl Model {
                 stop_price: stop.stop_price,
                 last_price: last,
             });
-            self.execute(b, stop, ts, out);
+            self.execute(b, stop, 0, ts, out);
         }
     }
 

@@ -324,13 +324,14 @@ impl Decoder {
                 "MARKET" => OrderType::Market,
                 "STOP" => OrderType::Stop,
                 "STOP_LIMIT" => OrderType::StopLimit,
+                "MARKET_TO_LIMIT" => OrderType::MarketToLimit,
                 _ => return Err(unknown_value(F::OrderType)),
             },
         };
         let default_tif = match order_type {
             // A market remainder never rests, so IOC is what it means.
             OrderType::Market | OrderType::Stop => TimeInForce::Ioc,
-            OrderType::Limit | OrderType::StopLimit => TimeInForce::Gtc,
+            OrderType::Limit | OrderType::StopLimit | OrderType::MarketToLimit => TimeInForce::Gtc,
         };
         let tif = match f.get(F::TimeInForce) {
             None => default_tif,
@@ -365,6 +366,31 @@ impl Decoder {
         };
         let raw = f.get(F::Quantity).ok_or_else(|| missing(F::Quantity))?;
         let quantity = quantity(raw, F::Quantity)?;
+        // A budget is an amount of money, written like a price. `0` would
+        // read as "no budget": refused, so a client never gets an order
+        // without the budget it sent.
+        let max_notional = match f.get(F::MaxNotional) {
+            None => 0,
+            Some(raw) => match scaled_price(raw, F::MaxNotional, decimals, RejectReason::InvalidNotional)? {
+                0 => {
+                    return Err(Refusal::new(
+                        RejectReason::InvalidNotional,
+                        F::MaxNotional,
+                        Problem::Zero,
+                    ));
+                }
+                budget => budget,
+            },
+        };
+        // Not traded yet: refused, never traded as a plain limit order.
+        if let Some(raw) = f.get(F::AllOrNone)
+            && boolean(raw, F::AllOrNone)?
+        {
+            return Err(not_supported(F::AllOrNone));
+        }
+        if f.get(F::DisplayQuantity).is_some() {
+            return Err(not_supported(F::DisplayQuantity));
+        }
         Ok(OrderSpec {
             side,
             order_type,
@@ -373,6 +399,7 @@ impl Decoder {
             price,
             stop_price,
             quantity,
+            max_notional,
         })
     }
 
@@ -509,6 +536,14 @@ fn unknown_value(field: InputField) -> Refusal {
     )
 }
 
+fn not_supported(field: InputField) -> Refusal {
+    Refusal::new(
+        RejectReason::InvalidFieldValue,
+        field,
+        Problem::NotSupported,
+    )
+}
+
 fn wrong_type(field: InputField, problem: Problem) -> Refusal {
     Refusal::new(RejectReason::InvalidFieldValue, field, problem)
 }
@@ -639,7 +674,7 @@ fn optional_quantity(f: &Fields<'_>, field: InputField) -> Result<Option<u64>, R
 /// router's camelCase. Client timestamps (`client_ts`, `clientTs`, and the
 /// router's `timestamp`) are accepted and ignored like any other unknown
 /// key: the engine stamps its own time at ingress.
-const NAMES: [(InputField, &[&str]); 19] = [
+const NAMES: [(InputField, &[&str]); 22] = [
     (InputField::Action, &["action"]),
     (InputField::Symbol, &["symbol"]),
     (InputField::OrderId, &["order_id", "orderId"]),
@@ -659,6 +694,9 @@ const NAMES: [(InputField, &[&str]); 19] = [
     (InputField::EngineId, &["engine_id", "engineId"]),
     (InputField::Partition, &["partition"]),
     (InputField::To, &["to"]),
+    (InputField::MaxNotional, &["max_notional", "maxNotional"]),
+    (InputField::AllOrNone, &["all_or_none", "allOrNone"]),
+    (InputField::DisplayQuantity, &["display_quantity", "displayQuantity"]),
 ];
 
 /// Every accepted key (canonical names and aliases), for the tests.

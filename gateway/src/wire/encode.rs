@@ -44,6 +44,8 @@ pub fn encode_order(command: &Command, out: &mut Vec<u8>) {
         #[serde(skip_serializing_if = "Option::is_none")]
         stop_price: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        max_notional: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         new_price: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         new_quantity: Option<u64>,
@@ -60,6 +62,7 @@ pub fn encode_order(command: &Command, out: &mut Vec<u8>) {
         tif: None,
         post_only: None,
         stop_price: None,
+        max_notional: None,
         new_price: None,
         new_quantity: None,
     };
@@ -75,6 +78,7 @@ pub fn encode_order(command: &Command, out: &mut Vec<u8>) {
             // it, and the canonical form must say what was sent.
             o.stop_price =
                 (spec.order_type.is_stop() || spec.stop_price != 0).then_some(spec.stop_price);
+            o.max_notional = (spec.max_notional != 0).then_some(spec.max_notional);
         }
         Action::Cancel => o.action = "CANCEL",
         Action::Replace(spec) => {
@@ -186,6 +190,9 @@ struct Status<'a> {
     stop_price: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     quantity: Option<u64>,
+    /// A FOK order's budget, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_notional: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     remaining_qty: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -598,6 +605,7 @@ fn status_of(seq: u64, idx: u32, event: &Event) -> Status<'_> {
             price: Some(spec.price),
             stop_price: spec.order_type.is_stop().then_some(spec.stop_price),
             quantity: Some(spec.quantity),
+            max_notional: (spec.max_notional != 0).then_some(spec.max_notional),
             ..named("ACCEPTED", order)
         },
         Event::Rejected { order, reason } => refused("REJECTED", order, reason, false),
@@ -697,6 +705,7 @@ impl fmt::Display for Detail {
                         write!(f, "{field} must be one of {}", accepted_values(m.field))
                     }
                     Problem::Negative => write!(f, "{field} must not be negative"),
+                    Problem::Zero => write!(f, "{field} must be above zero"),
                     Problem::TooPrecise { decimals: 0 } => {
                         write!(f, "{field} must be a whole number")
                     }
@@ -723,6 +732,10 @@ impl fmt::Display for Detail {
                         "{field} is not an orders partition this engine reads, or another move \
                          is under way here; engine admin move finds the owner"
                     ),
+                    Problem::NotSupported => write!(
+                        f,
+                        "{field} is not supported by this build yet; send the order without it"
+                    ),
                 }
             }
         }
@@ -735,7 +748,7 @@ fn accepted_values(field: InputField) -> &'static str {
         InputField::Action => "ADD, CANCEL, REPLACE",
         InputField::AdminCommand => "HALT, RESUME, MASS_CANCEL, SET_REFERENCE_PRICE, MOVE",
         InputField::Side => "BUY, SELL",
-        InputField::OrderType => "LIMIT, MARKET, STOP, STOP_LIMIT",
+        InputField::OrderType => "LIMIT, MARKET, STOP, STOP_LIMIT, MARKET_TO_LIMIT",
         InputField::TimeInForce => "GTC, IOC, FOK",
         _ => "the documented values",
     }
@@ -790,6 +803,15 @@ fn engine_refusal(reason: RejectReason, replace: bool) -> (&'static str, &'stati
         RejectReason::InvalidOrderCombination => {
             ("post_only", "is only allowed on GTC limit orders")
         }
+        RejectReason::NoLiquidity => (
+            "order_type",
+            "is MARKET_TO_LIMIT and the opposite side is empty: there is no price to take",
+        ),
+        RejectReason::InvalidNotional => (
+            "max_notional",
+            "is only allowed on a FOK limit or market order",
+        ),
+        RejectReason::InvalidTimeInForce => ("tif", "must be GTC on a MARKET_TO_LIMIT order"),
         RejectReason::UnknownOrder => (
             "order_id",
             "is not a live order of this user on this symbol",

@@ -796,10 +796,7 @@ fn check_order(
         if order.order_type == OrderType::StopLimit && order.price == 0 {
             return Err("stop-limit without a price".into());
         }
-    } else if order.tif != TimeInForce::Gtc
-        || order.price == 0
-        || !order.order_type.can_rest()
-    {
+    } else if order.tif != TimeInForce::Gtc || order.price == 0 || !order.order_type.can_rest() {
         return Err("resting order must be a GTC limit order".into());
     }
     Ok(())

@@ -81,10 +81,7 @@ impl Engine {
                 ));
             }
             let rests = order.level != crate::slot::NIL;
-            if rests
-                && (order.tif != TimeInForce::Gtc
-                    || !order.order_type.can_rest())
-            {
+            if rests && (order.tif != TimeInForce::Gtc || !order.order_type.can_rest()) {
                 return Err(format!(
                     "order {slot} rests as a {:?} {:?} order",
                     order.tif, order.order_type

@@ -1178,13 +1178,23 @@ fn market_to_limit_is_only_gtc_and_never_post_only() {
     let mut s = Session::new();
     s.limit("a", "s1", Side::Sell, 100, 10);
     for (id, tif) in [("i", TimeInForce::Ioc), ("f", TimeInForce::Fok)] {
-        let events = s.add("b", id, spec(Side::Buy, OrderType::MarketToLimit, tif, 0, 5));
-        assert_eq!(statuses(&events), vec![format!("REJECTED {id} INVALID_TIME_IN_FORCE")]);
+        let events = s.add(
+            "b",
+            id,
+            spec(Side::Buy, OrderType::MarketToLimit, tif, 0, 5),
+        );
+        assert_eq!(
+            statuses(&events),
+            vec![format!("REJECTED {id} INVALID_TIME_IN_FORCE")]
+        );
     }
     let mut post_only = market_to_limit(Side::Buy, 5);
     post_only.post_only = true;
     let events = s.add("b", "p", post_only);
-    assert_eq!(statuses(&events), vec!["REJECTED p INVALID_ORDER_COMBINATION"]);
+    assert_eq!(
+        statuses(&events),
+        vec!["REJECTED p INVALID_ORDER_COMBINATION"]
+    );
     // A price sent with it is ignored, as for a market order.
     let mut priced = market_to_limit(Side::Buy, 5);
     priced.price = 250;
@@ -1209,7 +1219,11 @@ fn a_budgeted_fok_buy_fills_when_the_cost_is_within_its_budget() {
     s.limit("a", "s1", Side::Sell, 100, 10);
     s.limit("a", "s2", Side::Sell, 102, 10);
     // 10 × 100 + 5 × 102 = 1510.
-    let events = s.add("b", "f1", fok_budget(Side::Buy, OrderType::Market, 0, 15, 1510));
+    let events = s.add(
+        "b",
+        "f1",
+        fok_budget(Side::Buy, OrderType::Market, 0, 15, 1510),
+    );
     assert_eq!(
         trades(&events),
         vec![trade(100, 10, "f1", "s1"), trade(102, 5, "f1", "s2")]
@@ -1222,11 +1236,19 @@ fn a_budgeted_fok_buy_over_its_budget_expires_whole_and_changes_nothing() {
     let mut s = Session::new();
     s.limit("a", "s1", Side::Sell, 100, 10);
     s.limit("a", "s2", Side::Sell, 102, 10);
-    let events = s.add("b", "f1", fok_budget(Side::Buy, OrderType::Market, 0, 15, 1509));
+    let events = s.add(
+        "b",
+        "f1",
+        fok_budget(Side::Buy, OrderType::Market, 0, 15, 1509),
+    );
     assert_eq!(statuses(&events), vec!["ACCEPTED f1", "EXPIRED f1 15"]);
     assert_eq!(s.asks(), owned(&[("s1", 100, 10), ("s2", 102, 10)]));
     // A limit and a budget both bind: the budget is met, the limit not.
-    let events = s.add("b", "f2", fok_budget(Side::Buy, OrderType::Limit, 101, 15, 10_000));
+    let events = s.add(
+        "b",
+        "f2",
+        fok_budget(Side::Buy, OrderType::Limit, 101, 15, 10_000),
+    );
     assert_eq!(statuses(&events), vec!["ACCEPTED f2", "EXPIRED f2 15"]);
 }
 
@@ -1236,9 +1258,17 @@ fn a_budgeted_fok_sell_fills_only_if_it_raises_at_least_its_budget() {
     s.limit("a", "b1", Side::Buy, 100, 10);
     s.limit("a", "b2", Side::Buy, 98, 10);
     // 10 × 100 + 10 × 98 = 1980.
-    let events = s.add("b", "f1", fok_budget(Side::Sell, OrderType::Market, 0, 20, 1981));
+    let events = s.add(
+        "b",
+        "f1",
+        fok_budget(Side::Sell, OrderType::Market, 0, 20, 1981),
+    );
     assert_eq!(statuses(&events), vec!["ACCEPTED f1", "EXPIRED f1 20"]);
-    let events = s.add("b", "f2", fok_budget(Side::Sell, OrderType::Limit, 98, 20, 1980));
+    let events = s.add(
+        "b",
+        "f2",
+        fok_budget(Side::Sell, OrderType::Limit, 98, 20, 1980),
+    );
     assert_eq!(
         trades(&events),
         vec![trade(100, 10, "b1", "f2"), trade(98, 10, "b2", "f2")]
@@ -1252,9 +1282,17 @@ fn a_budget_counts_only_what_self_trade_prevention_lets_it_trade() {
     s.limit("a", "s1", Side::Sell, 100, 10);
     s.limit("a", "s2", Side::Sell, 103, 10);
     // Its own ask would be cancelled, not bought: 10 × 100 + 5 × 103.
-    let events = s.add("b", "f1", fok_budget(Side::Buy, OrderType::Market, 0, 15, 1514));
+    let events = s.add(
+        "b",
+        "f1",
+        fok_budget(Side::Buy, OrderType::Market, 0, 15, 1514),
+    );
     assert_eq!(statuses(&events), vec!["ACCEPTED f1", "EXPIRED f1 15"]);
-    let events = s.add("b", "f2", fok_budget(Side::Buy, OrderType::Market, 0, 15, 1515));
+    let events = s.add(
+        "b",
+        "f2",
+        fok_budget(Side::Buy, OrderType::Market, 0, 15, 1515),
+    );
     assert_eq!(
         trades(&events),
         vec![trade(100, 10, "f2", "s1"), trade(103, 5, "f2", "s2")]
@@ -1265,8 +1303,14 @@ fn a_budget_counts_only_what_self_trade_prevention_lets_it_trade() {
 fn a_budget_is_refused_on_anything_but_a_fok_limit_or_market_order() {
     let mut s = Session::new();
     let cases = [
-        ("gtc", spec(Side::Buy, OrderType::Limit, TimeInForce::Gtc, 100, 5)),
-        ("ioc", spec(Side::Buy, OrderType::Market, TimeInForce::Ioc, 0, 5)),
+        (
+            "gtc",
+            spec(Side::Buy, OrderType::Limit, TimeInForce::Gtc, 100, 5),
+        ),
+        (
+            "ioc",
+            spec(Side::Buy, OrderType::Market, TimeInForce::Ioc, 0, 5),
+        ),
         ("stop", {
             let mut o = stop(Side::Buy, 100, None, 5);
             o.tif = TimeInForce::Fok;
@@ -1274,7 +1318,17 @@ fn a_budget_is_refused_on_anything_but_a_fok_limit_or_market_order() {
         }),
     ];
     for (id, order) in cases {
-        let events = s.add("b", id, OrderSpec { max_notional: 500, ..order });
-        assert_eq!(statuses(&events), vec![format!("REJECTED {id} INVALID_NOTIONAL")]);
+        let events = s.add(
+            "b",
+            id,
+            OrderSpec {
+                max_notional: 500,
+                ..order
+            },
+        );
+        assert_eq!(
+            statuses(&events),
+            vec![format!("REJECTED {id} INVALID_NOTIONAL")]
+        );
     }
 }

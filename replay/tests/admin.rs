@@ -18,7 +18,10 @@ use common::{flow, json, lines, replay_ok, run_engine};
 /// - `format-3`: 46 inputs with four admin commands (input format 3) and a
 ///   snapshot at 34 (snapshot format 3, checkpoint format 2), by the build
 ///   before moves, run twice (30 orders, then all) so that the snapshot
-///   falls mid-journal.
+///   falls mid-journal;
+/// - `format-4`: the same 46 inputs (input format 4) and a snapshot at 34
+///   (snapshot format 4), by the build before market-to-limit orders and
+///   budgets, run the same way.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -76,6 +79,7 @@ fn check_previous_format(name: &str, payload_format: u32, inputs: u64) {
 fn a_journal_and_snapshot_of_the_previous_formats_recover_and_verify() {
     check_previous_format("format-2", 2, 42);
     check_previous_format("format-3", 3, 46);
+    check_previous_format("format-4", 4, 46);
 }
 
 #[test]

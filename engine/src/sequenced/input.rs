@@ -545,7 +545,7 @@ mod before_budgets {
     use crate::{AdminCommand, OrderId, Price, Qty, Side, Symbol, TimeInForce, UserId};
     use crate::{OrderType, sequenced::input::Handover, sequenced::input::Malformed};
 
-    #[derive(rkyv::Archive, rkyv::Deserialize)]
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
     pub(super) enum Input {
         Command(Command),
         Malformed(Malformed),
@@ -554,7 +554,7 @@ mod before_budgets {
         Handover(Handover),
     }
 
-    #[derive(rkyv::Archive, rkyv::Deserialize)]
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
     pub(super) struct Command {
         ts: u64,
         symbol: Symbol,
@@ -563,7 +563,7 @@ mod before_budgets {
         action: Action,
     }
 
-    #[derive(rkyv::Archive, rkyv::Deserialize)]
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
     #[repr(u8)]
     enum Action {
         Add(OrderSpec) = 0,
@@ -571,7 +571,7 @@ mod before_budgets {
         Replace(ReplaceSpec) = 2,
     }
 
-    #[derive(rkyv::Archive, rkyv::Deserialize)]
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
     struct OrderSpec {
         side: Side,
         order_type: OrderType,
@@ -613,48 +613,21 @@ mod before_budgets {
         }
     }
 
-    /// Writes `input` as a format-4 build did, for the tests.
+    /// Writes `input`, an `ADD`, as a format-4 build did, for the tests.
     #[cfg(test)]
     pub(super) fn encode_format_4(input: &super::Input) -> rkyv::util::AlignedVec {
-        #[derive(rkyv::Archive, rkyv::Serialize)]
-        enum Old {
-            Command(OldCommand),
-        }
-        #[derive(rkyv::Archive, rkyv::Serialize)]
-        struct OldCommand {
-            ts: u64,
-            symbol: Symbol,
-            user_id: UserId,
-            order_id: OrderId,
-            action: OldAction,
-        }
-        #[derive(rkyv::Archive, rkyv::Serialize)]
-        #[repr(u8)]
-        enum OldAction {
-            Add(OldSpec) = 0,
-        }
-        #[derive(rkyv::Archive, rkyv::Serialize)]
-        struct OldSpec {
-            side: Side,
-            order_type: OrderType,
-            tif: TimeInForce,
-            post_only: bool,
-            price: Price,
-            stop_price: Price,
-            quantity: Qty,
-        }
         let super::Input::Command(c) = input else {
             panic!("only orders are written the old way here")
         };
         let crate::Action::Add(o) = c.action else {
             panic!("only adds are written the old way here")
         };
-        let old = Old::Command(OldCommand {
+        let old = Input::Command(Command {
             ts: c.ts,
             symbol: c.symbol,
             user_id: c.user_id,
             order_id: c.order_id,
-            action: OldAction::Add(OldSpec {
+            action: Action::Add(OrderSpec {
                 side: o.side,
                 order_type: o.order_type,
                 tif: o.tif,

@@ -30,6 +30,7 @@ struct BookJson<'a> {
 struct OrderJson {
     order_id: String,
     user_id: String,
+    order_type: &'static str,
     price: u64,
     quantity: u64,
     filled: u64,
@@ -42,6 +43,7 @@ fn order_json(o: &engine::OrderView) -> OrderJson {
     OrderJson {
         order_id: o.order_id.to_string(),
         user_id: o.user_id.to_string(),
+        order_type: o.order_type.as_str(),
         price: o.price,
         quantity: o.quantity,
         filled: o.filled,
@@ -103,7 +105,7 @@ pub fn book(args: BookArgs) -> anyhow::Result<Outcome> {
     );
     if args.orders {
         let mut t = table(&[
-            "side", "price", "order", "user", "open", "filled", "entered",
+            "side", "price", "order", "user", "type", "open", "filled", "entered",
         ]);
         // A ladder: the worst ask on top, the best bid under the best ask.
         // Within a level, orders stay in time priority, first to trade first.
@@ -119,6 +121,7 @@ pub fn book(args: BookArgs) -> anyhow::Result<Outcome> {
                     o.price.to_string(),
                     o.order_id.to_string(),
                     o.user_id.to_string(),
+                    o.order_type.as_str().to_string(),
                     (o.quantity - o.filled).to_string(),
                     o.filled.to_string(),
                     format_ts(o.entered_ns),

@@ -404,8 +404,9 @@ fn book_by_time_depth_and_orders() {
         );
     }
     // The human ladder: worst ask on top, best bid under the best ask, and
-    // within each level the first to trade first (entered earliest; with
-    // --clock sequence, entry times are sequences, so strictly rising).
+    // within each level the first to trade first (entered earliest, the
+    // eighth column; with --clock sequence, entry times are sequences, so
+    // strictly rising).
     let ladder = replay_ok(
         &[
             "book",
@@ -425,7 +426,7 @@ fn book_by_time_depth_and_orders() {
         .skip(2)
         .map(|line| {
             let cells: Vec<&str> = line.split_whitespace().collect();
-            (cells[0].into(), cells[1].parse().unwrap(), cells[6].into())
+            (cells[0].into(), cells[1].parse().unwrap(), cells[7].into())
         })
         .collect();
     assert!(rows.iter().any(|r| r.0 == "ask") && rows.iter().any(|r| r.0 == "bid"));

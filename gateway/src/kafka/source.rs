@@ -368,7 +368,7 @@ impl InputSource for KafkaSource {
                 .to_mover
                 .send(ToMover::Recovered(self.recovered.clone()));
         }
-        self.assign(true)
+        self.assign_all()
     }
 
     fn recovered_moves(&mut self, moves: &MoveState) {
@@ -404,9 +404,12 @@ impl InputSource for KafkaSource {
 }
 
 impl KafkaSource {
-    /// (Re-)assigns the partitions read now, each from the offset after
-    /// the last one handed on, or where the journal says.
-    fn assign(&mut self, starting: bool) -> Result<(), BoxError> {
+    /// Assigns the partitions read at start, each from the offset after
+    /// the last one journaled, or where `start` says. Later changes touch
+    /// only the partition that moves ([`Self::start_reading`],
+    /// [`Self::stop_reading`]): re-assigning a partition already read was
+    /// seen to lose the messages librdkafka had fetched for it.
+    fn assign_all(&mut self) -> Result<(), BoxError> {
         let mut assignment = TopicPartitionList::new();
         for &partition in &self.reading {
             let offset = match self.last.get(&(SourceTopic::Orders, partition)) {
@@ -419,9 +422,7 @@ impl KafkaSource {
                 .probe
                 .assigned(partition, offset);
             assignment.add_partition_offset(&self.topic, partition, offset)?;
-            if starting {
-                tracing::info!(topic = %self.topic, partition, ?offset, "kafka: resuming");
-            }
+            tracing::info!(topic = %self.topic, partition, ?offset, "kafka: resuming");
         }
         if self.reading_admin {
             // Admin commands are few and must all be seen: a new engine
@@ -431,11 +432,38 @@ impl KafkaSource {
                 None => Offset::Beginning,
             };
             assignment.add_partition_offset(&self.admin_topic, ADMIN_PARTITION, offset)?;
-            if starting {
-                tracing::info!(topic = %self.admin_topic, ?offset, "kafka: reading admin commands");
-            }
+            tracing::info!(topic = %self.admin_topic, ?offset, "kafka: reading admin commands");
         }
         self.consumer.assign(&assignment)?;
+        Ok(())
+    }
+
+    /// Adds one partition to the assignment, from the offset after `after`,
+    /// leaving the others' fetch positions and queued messages alone.
+    fn start_reading(&mut self, partition: i32, after: i64) -> Result<(), BoxError> {
+        let offset = Offset::Offset(after + 1);
+        let mut added = TopicPartitionList::new();
+        added.add_partition_offset(&self.topic, partition, offset)?;
+        self.consumer.incremental_assign(&added)?;
+        self.consumer
+            .context()
+            .hooks()
+            .probe
+            .assigned(partition, offset);
+        Ok(())
+    }
+
+    /// Removes one partition from the assignment; messages already fetched
+    /// for it are dropped by `poll_for`.
+    fn stop_reading(&mut self, partition: i32) -> Result<(), BoxError> {
+        let mut removed = TopicPartitionList::new();
+        removed.add_partition(&self.topic, partition);
+        self.consumer.incremental_unassign(&removed)?;
+        self.consumer
+            .context()
+            .hooks()
+            .probe
+            .set(partition, UNASSIGNED);
         Ok(())
     }
 
@@ -444,7 +472,7 @@ impl KafkaSource {
         let Some(link) = &self.moves else {
             return Ok(());
         };
-        let mut reassign = false;
+        let mut added = Vec::new();
         while let Ok(order) = link.from_mover.try_recv() {
             match order {
                 ToSource::Journal(items) => self.pending.extend(items),
@@ -459,13 +487,13 @@ impl KafkaSource {
                         from = after + 1,
                         "kafka: reading a partition after a move"
                     );
-                    reassign = true;
+                    added.push((partition, after));
                 }
                 ToSource::Forget => self.incoming = false,
             }
         }
-        if reassign {
-            self.assign(false)?;
+        for (partition, after) in added {
+            self.start_reading(partition, after)?;
         }
         Ok(())
     }
@@ -517,12 +545,7 @@ impl KafkaSource {
         };
         self.reading.retain(|&p| p != partition);
         self.outgoing = Some(partition);
-        self.consumer
-            .context()
-            .hooks()
-            .probe
-            .set(partition, UNASSIGNED);
-        self.assign(false)?;
+        self.stop_reading(partition)?;
         tracing::info!(
             partition,
             after_offset = *after_offset,

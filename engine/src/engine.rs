@@ -1009,24 +1009,16 @@ fn would_take(book: &Book, side: Side, price: Price) -> bool {
 
 /// Checks a new order against its symbol's rules. The order of the checks is
 /// part of the contract: the first failure is the reason reported.
-#[inline]
+#[inline(always)]
 fn check_new_order(
     rules: &SymbolRules,
     reference: Option<Price>,
     spec: &OrderSpec,
 ) -> Result<(), RejectReason> {
     check_quantity(rules, spec.quantity)?;
-    if spec.post_only && (spec.order_type != OrderType::Limit || spec.tif != TimeInForce::Gtc) {
-        return Err(RejectReason::InvalidOrderCombination);
-    }
-    if spec.order_type == OrderType::MarketToLimit && spec.tif != TimeInForce::Gtc {
-        return Err(RejectReason::InvalidTimeInForce);
-    }
-    if spec.max_notional != 0
-        && (spec.tif != TimeInForce::Fok
-            || !matches!(spec.order_type, OrderType::Limit | OrderType::Market))
-    {
-        return Err(RejectReason::InvalidNotional);
+    // One test, without branches, keeps plain orders off the rarer rules.
+    if spec.post_only | (spec.order_type == OrderType::MarketToLimit) | (spec.max_notional != 0) {
+        check_combination(spec)?;
     }
     // `spec` is in force: market and stop orders arrive here without a price.
     if spec.order_type.has_limit_price() {
@@ -1044,7 +1036,26 @@ fn check_new_order(
     Ok(())
 }
 
-#[inline]
+/// The rules of post-only orders, market-to-limit orders and budgets:
+/// what each combines with.
+#[cold]
+fn check_combination(spec: &OrderSpec) -> Result<(), RejectReason> {
+    if spec.post_only && (spec.order_type != OrderType::Limit || spec.tif != TimeInForce::Gtc) {
+        return Err(RejectReason::InvalidOrderCombination);
+    }
+    if spec.order_type == OrderType::MarketToLimit && spec.tif != TimeInForce::Gtc {
+        return Err(RejectReason::InvalidTimeInForce);
+    }
+    if spec.max_notional != 0
+        && (spec.tif != TimeInForce::Fok
+            || !matches!(spec.order_type, OrderType::Limit | OrderType::Market))
+    {
+        return Err(RejectReason::InvalidNotional);
+    }
+    Ok(())
+}
+
+#[inline(always)]
 fn check_quantity(rules: &SymbolRules, quantity: Qty) -> Result<(), RejectReason> {
     if quantity == 0 {
         Err(RejectReason::InvalidQuantity)
@@ -1059,7 +1070,7 @@ fn check_quantity(rules: &SymbolRules, quantity: Qty) -> Result<(), RejectReason
     }
 }
 
-#[inline]
+#[inline(always)]
 fn check_price(
     rules: &SymbolRules,
     reference: Option<Price>,

@@ -1,7 +1,8 @@
 //! Crash recovery of the `engine` binary: SIGKILL it at random moments,
 //! restart it on the same journal and input, and check that the
 //! de-duplicated outputs and the final state equal one clean run's, and that
-//! the journal holds every input line exactly once.
+//! the journal holds every input line exactly once and verifies deeply.
+//! The input mixes every order type the engine trades.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -110,4 +111,15 @@ fn killed_and_restarted_runs_equal_a_clean_run() {
         expected_line += 1;
     }
     assert_eq!(expected_line - 1, lines as i64);
+
+    let verified = Process::new(common::replay_bin())
+        .args(["verify", journal.to_str().unwrap(), "--deep"])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "replay verify --deep: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }

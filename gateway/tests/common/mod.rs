@@ -125,6 +125,13 @@ pub fn scenario(lines: usize, seed: u64) -> String {
                     spec.order_type = OrderType::StopLimit;
                     spec.stop_price = spec.price;
                 }
+                5 => spec.order_type = OrderType::MarketToLimit,
+                6 => {
+                    // A budget near the limit's cost: some fill, some not.
+                    spec.tif = TimeInForce::Fok;
+                    spec.max_notional =
+                        (spec.price * quantity + 21).saturating_sub(rng.rand_range(0..2) * 40);
+                }
                 _ => {}
             }
             let command = Command::add(

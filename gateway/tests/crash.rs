@@ -112,14 +112,5 @@ fn killed_and_restarted_runs_equal_a_clean_run() {
     }
     assert_eq!(expected_line - 1, lines as i64);
 
-    let verified = Process::new(common::replay_bin())
-        .args(["verify", journal.to_str().unwrap(), "--deep"])
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "replay verify --deep: {}{}",
-        String::from_utf8_lossy(&verified.stdout),
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    common::assert_verifies_deeply(&journal);
 }

@@ -28,7 +28,7 @@ use std::process::{Command as Process, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::kafka::{KillOnDrop, OUTPUT_TOPICS, Tansu, read_topics, shared, symbol_of};
-use common::{ENGINE, by_symbol, journaled_inputs, reference_of, replay_bin};
+use common::{ENGINE, assert_verifies_deeply, by_symbol, journaled_inputs, reference_of};
 use engine::sequenced::{Handover, Input, SourcePosition};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -324,16 +324,7 @@ impl Pair {
         assert_eq!(by_symbol(&without_resends(&outputs)), by_symbol(&model));
 
         for id in self.journals() {
-            let verified = Process::new(replay_bin())
-                .args(["verify", self.journal(id).to_str().unwrap(), "--deep"])
-                .output()
-                .unwrap();
-            assert!(
-                verified.status.success(),
-                "replay verify --deep {id}: {}{}",
-                String::from_utf8_lossy(&verified.stdout),
-                String::from_utf8_lossy(&verified.stderr)
-            );
+            assert_verifies_deeply(&self.journal(id));
         }
         a
     }

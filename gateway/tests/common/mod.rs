@@ -32,6 +32,22 @@ pub fn replay_bin() -> std::path::PathBuf {
     path
 }
 
+/// Runs `replay verify --deep` on `journal` and fails with its report
+/// unless the journal re-executes to the hashes it recorded.
+pub fn assert_verifies_deeply(journal: &Path) {
+    let verified = Process::new(replay_bin())
+        .args(["verify", journal.to_str().unwrap(), "--deep"])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "replay verify --deep {}: {}{}",
+        journal.display(),
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
 /// An outside program a test needs: `variable` if set, else `fallback`.
 /// `scripts/test` installs them and sets the variables.
 pub fn tool(variable: &str, fallback: &str) -> std::path::PathBuf {
